@@ -1,0 +1,3 @@
+from qz_excel.cli import main
+
+main()

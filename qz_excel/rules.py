@@ -1,0 +1,208 @@
+"""Load and check a year's rules file (templates/rules/<year>.yaml).
+
+Loading validates the whole file and raises :class:`RulesError` carrying every problem,
+each naming the item and sub-rule it is about. :func:`check_rules` adds the warnings a
+clerk should see but that do not stop scoring (e.g. 2010's item 5, whose base sub-rules add
+up to 11 while its 标准分 is 10).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from jinja2 import Environment, StrictUndefined, TemplateSyntaxError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qz_excel import resources
+from qz_excel.kinds import REGISTRY, SubRule
+
+# Excel's limits for data-validation prompts (the help text becomes the input message)
+INPUT_MESSAGE_MAX = 255
+
+
+class RulesError(Exception):
+    """A rules file that cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        super().__init__(f"规则文件 {path} 有 {len(problems)} 处错误：\n" + "\n".join(problems))
+
+
+class Indicator(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field(min_length=1)
+    type: Literal["bool", "count", "percent"]
+    unit: str = ""
+    help: str = Field(default="", max_length=INPUT_MESSAGE_MAX)
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: int = Field(ge=1)
+    name: str
+    standard: int = Field(ge=0)
+    content: str
+    method: str
+    indicators: list[Indicator]
+    rules: list[SubRule] = Field(min_length=1)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: cap on each item's bonus points; None: uncapped (the 2010 seed states no cap)
+    bonus_cap: int | None = Field(default=None, ge=0)
+    #: what an empty cell is: 缺项 (problem, 0 points, 待核实) or a plain 0 / 否
+    empty_cell: Literal["missing"] = "missing"
+
+
+class RulesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    year: int = Field(ge=2000, le=2100)
+    title: str
+    attachment: str = ""
+    form_title: str
+    template_version: int = Field(ge=1)
+    settings: Settings = Settings()
+    items: list[Item] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A loaded, checked rules file."""
+
+    spec: RulesFile
+    path: Path
+    fingerprint: str  # sha256 of the file's bytes, first 16 hex digits
+
+    @property
+    def year(self) -> int:
+        return self.spec.year
+
+    @property
+    def items(self) -> list[Item]:
+        return self.spec.items
+
+    @cached_property
+    def catalog(self) -> dict[str, Indicator]:
+        """Every indicator by id, in form order."""
+        return {ind.id: ind for item in self.items for ind in item.indicators}
+
+    @cached_property
+    def item_of_indicator(self) -> dict[str, Item]:
+        return {ind.id: item for item in self.items for ind in item.indicators}
+
+    def subrules(self):
+        """(item, sub-rule) pairs in rules-file order."""
+        return [(item, rule) for item in self.items for rule in item.rules]
+
+
+def _where(raw: dict, loc: tuple) -> str:
+    """A pydantic error location → 「第5项（计量）细则 r5_x 的 points」."""
+    items = raw.get("items") if isinstance(raw, dict) else None
+    if not loc or loc[0] != "items" or len(loc) < 2 or not isinstance(loc[1], int) \
+            or not isinstance(items, list) or loc[1] >= len(items):
+        return "字段 " + ".".join(map(str, loc))
+    item = items[loc[1]] if isinstance(items[loc[1]], dict) else {}
+    head = f"第{item.get('number', loc[1] + 1)}项（{item.get('name', '?')}）"
+    rest = loc[2:]
+    if len(rest) >= 2 and rest[0] in ("rules", "indicators") and isinstance(rest[1], int):
+        entries = item.get(rest[0]) or []
+        entry = entries[rest[1]] if rest[1] < len(entries) and isinstance(entries[rest[1]], dict) else {}
+        noun = "细则" if rest[0] == "rules" else "指标"
+        head += f"{noun} {entry.get('id', '#' + str(rest[1] + 1))}"
+        rest = tuple(r for r in rest[2:] if r not in REGISTRY)  # drop the union's tag
+    return head + (" 的 " + ".".join(map(str, rest)) if rest else "")
+
+
+def _cross_check(spec: RulesFile) -> list[str]:
+    """What one field's validation cannot see: ids, references, types, templates."""
+    problems: list[str] = []
+    catalog: dict[str, Indicator] = {}
+    seen_items: set[int] = set()
+    rule_ids: set[str] = set()
+    env = Environment(undefined=StrictUndefined)
+    for item in spec.items:
+        head = f"第{item.number}项（{item.name}）"
+        if item.number in seen_items:
+            problems.append(f"{head}：序号 {item.number} 重复")
+        seen_items.add(item.number)
+        for ind in item.indicators:
+            if ind.id in catalog:
+                problems.append(f"{head}指标 {ind.id}：指标代码重复")
+            catalog[ind.id] = ind
+    for item in spec.items:
+        head = f"第{item.number}项（{item.name}）"
+        for rule in item.rules:
+            where = f"{head}细则 {rule.id}"
+            if rule.id in rule_ids:
+                problems.append(f"{where}：细则代码重复")
+            rule_ids.add(rule.id)
+            for ref in rule.inputs():
+                if ref not in catalog:
+                    problems.append(f"{where}：引用了不存在的指标 {ref}")
+                elif catalog[ref].type not in rule.input_types:
+                    problems.append(f"{where}：{rule.kind} 细则不能用 {catalog[ref].type} 类型的指标 {ref}"
+                                    f"（可用：{'/'.join(rule.input_types)}）")
+            for outcome, text in rule.explain_templates().items():
+                try:
+                    env.from_string(text)
+                except TemplateSyntaxError as exc:
+                    problems.append(f"{where}：说明模板 {outcome} 有语法错误：{exc.message}")
+    return problems
+
+
+def load_rules(source: str | Path | int | None = None) -> Rules:
+    """Load a rules file by path, or the bundled one for a year (default: latest)."""
+    path = Path(source) if isinstance(source, (str, Path)) else resources.rules_path(source)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RulesError(str(path), [f"无法读取：{exc.strerror or exc}"]) from None
+    try:
+        raw = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise RulesError(str(path), [f"YAML 格式错误：{exc}"]) from None
+    if not isinstance(raw, dict):
+        raise RulesError(str(path), ["文件内容应是一个映射（year, items, …）"])
+    try:
+        spec = RulesFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{_where(raw, tuple(e['loc']))}：{e['msg']}" for e in exc.errors()]
+        raise RulesError(str(path), problems) from None
+    problems = _cross_check(spec)
+    if problems:
+        raise RulesError(str(path), problems)
+    return Rules(spec=spec, path=path, fingerprint=hashlib.sha256(data).hexdigest()[:16])
+
+
+def check_rules(rules: Rules) -> list[str]:
+    """Warnings about a valid rules file: things a clerk should know before scoring."""
+    warnings: list[str] = []
+    used = {ref for _, rule in rules.subrules() for ref in rule.inputs()}
+    for item in rules.items:
+        head = f"第{item.number}项（{item.name}）"
+        base = [r for r in item.rules if r.effective_part == "base"]
+        total = sum(r.max_points() for r in base)
+        if total > item.standard:
+            warnings.append(f"{head}：基础分细则合计 {total} 分，标准分为 {item.standard} 分；"
+                            f"评分时基础分封顶 {item.standard} 分（加分另计）")
+        elif total < item.standard:
+            warnings.append(f"{head}：基础分细则合计 {total} 分，低于标准分 {item.standard} 分，本项无法得满分")
+        for ind in item.indicators:
+            if ind.id not in used:
+                warnings.append(f"{head}指标 {ind.id}：没有任何细则使用该指标")
+    standard_total = sum(item.standard for item in rules.items)
+    if standard_total != 100:
+        warnings.append(f"各项标准分合计 {standard_total} 分，不是 100 分")
+    return warnings
