@@ -1,0 +1,206 @@
+"""`qz template`: one input workbook per town, generated from the year's rules file.
+
+Sheet 填报表: the town's name locked in, one typed, validated, unlocked (yellow) value cell
+per indicator under its item's heading; everything else locked (no password). Sheet 填报说明
+from a jinja2 template. A very hidden sheet carries the year, town and rules fingerprint
+that intake uses to identify the file whatever it has been renamed to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from qz_excel import __version__, form, resources
+from qz_excel.rules import Indicator, Rules
+from qz_excel.xlsx import (atomic_workbook, clean_text, print_a4, row_height, safe_file_stem,
+                           unique_path)
+
+# Column widths in Excel character units; the row-height estimate uses the same numbers.
+WIDTHS = {"序号": 5, form.CODE_HEADER: 21, "考核项目": 8, "指标": 30, form.VALUE_HEADER: 11,
+          "单位": 5, "填报说明": 28}
+COL = {name: i for i, name in enumerate(form.COLUMNS)}
+HEADER_ROW = 4  # 0-based; the rows above hold the title and the filler's details
+INPUT_TITLE_MAX, ERROR_MESSAGE_MAX = 32, 224  # Excel's limits for validation prompts
+
+# Formats, declared once.
+BORDER = {"border": 1, "valign": "vcenter", "font_size": 10}
+FORMATS = {
+    "title": {"bold": True, "font_size": 16, "align": "center", "valign": "vcenter"},
+    "label": {**BORDER, "bold": True, "align": "center", "bg_color": "#F2F2F2"},
+    "fixed": {**BORDER, "text_wrap": True},
+    "fixed_center": {**BORDER, "align": "center", "text_wrap": True},
+    "code": {**BORDER, "font_size": 8, "font_color": "#595959"},
+    "header": {**BORDER, "bold": True, "align": "center", "bg_color": "#D9E1F2", "text_wrap": True},
+    "group": {**BORDER, "bold": True, "bg_color": "#EDEDED"},
+    "hint": {"font_size": 9, "font_color": "#C00000", "valign": "vcenter", "text_wrap": True},
+    "help": {**BORDER, "font_size": 9, "text_wrap": True, "font_color": "#404040"},
+    "input": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center"},
+    "input_percent": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center",
+                      "num_format": "0.0%"},
+    "input_count": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center",
+                    "num_format": "0"},
+    "input_date": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center",
+                   "num_format": "yyyy-mm-dd"},
+    "para": {"text_wrap": True, "valign": "top", "font_size": 11},
+    "para_title": {"bold": True, "font_size": 14},
+}
+VALUE_FORMAT = {"bool": "input", "count": "input_count", "percent": "input_percent"}
+
+
+@dataclass(frozen=True)
+class TemplateOptions:
+    deadline: str = ""
+    contact: str = ""
+    generated_at: str = ""  # ISO date; default today (kept to the day so reruns match)
+
+
+def _validation(ind: Indicator, cell: str) -> dict:
+    """Excel data validation for one value cell, with a prompt and a Chinese alert."""
+    common = {"input_title": ind.label[:INPUT_TITLE_MAX], "input_message": ind.help or ind.label,
+              "error_title": "填报值不正确", "error_type": "stop"}
+    if ind.type == "bool":
+        spec = {"validate": "list", "source": ["是", "否"],
+                "error_message": "请从下拉列表选择“是”或“否”。"}
+    elif ind.type == "count":
+        spec = {"validate": "integer", "criteria": ">=", "value": 0,
+                "error_message": "请填写0或正整数（只填数字，如 3）。"}
+    else:
+        # 0–100 % (stored as 0–1 in a %-formatted cell), or 不适用 when nothing applies
+        spec = {"validate": "custom",
+                "value": f'=OR(AND(ISNUMBER({cell}),{cell}>=0,{cell}<=1),{cell}="不适用")',
+                "error_message": "请填写0%～100%之间的百分比，如 98.5；没有相关企业或设备的填“不适用”。"}
+    if len(spec["error_message"]) > ERROR_MESSAGE_MAX:
+        raise ValueError(f"{ind.id}: error message longer than Excel's {ERROR_MESSAGE_MAX} characters")
+    return {**common, **spec}
+
+
+def _cell(row: int, col: int) -> str:
+    from xlsxwriter.utility import xl_rowcol_to_cell
+    return xl_rowcol_to_cell(row, col)
+
+
+def render_instructions(rules: Rules, town: str, options: TemplateOptions) -> str:
+    env = Environment(loader=FileSystemLoader(resources.templates_dir()), undefined=StrictUndefined,
+                      keep_trailing_newline=False)
+    spec = rules.spec
+    return env.get_template("instructions.txt.j2").render(
+        form_title=spec.form_title, title=spec.title, attachment=spec.attachment, year=spec.year,
+        town=town, items=spec.items, standard_total=sum(i.standard for i in spec.items),
+        deadline=options.deadline, contact=options.contact)
+
+
+def write_template(rules: Rules, town: str, path: Path, options: TemplateOptions) -> Path:
+    town = clean_text(town)
+    generated_at = options.generated_at or date.today().isoformat()
+    with atomic_workbook(path, title=f"{rules.spec.form_title}（{town}）") as wb:
+        fmt = {name: wb.add_format(spec) for name, spec in FORMATS.items()}
+        _form_sheet(wb, fmt, rules, town)
+        _instructions_sheet(wb, fmt, render_instructions(rules, town, options))
+        _meta_sheet(wb, rules, town, generated_at)
+    return path
+
+
+def _form_sheet(wb, fmt, rules: Rules, town: str) -> None:
+    ws = wb.add_worksheet(form.FORM_SHEET)
+    ws.activate()
+    last = len(form.COLUMNS) - 1
+    for name, i in COL.items():
+        ws.set_column(i, i, WIDTHS[name])
+    ws.merge_range(0, 0, 0, last, rules.spec.form_title, fmt["title"])
+    ws.set_row(0, 30)
+    # the filler's details; the town is pre-filled and locked
+    ws.merge_range(1, 0, 1, 1, form.TOWN_LABEL, fmt["label"])
+    ws.merge_range(1, 2, 1, 4, town, fmt["fixed_center"])
+    ws.write_string(1, 5, "年度", fmt["label"])
+    ws.write_string(1, 6, f"{rules.year}年", fmt["fixed_center"])
+    ws.merge_range(2, 0, 2, 1, form.FILLER_LABEL, fmt["label"])
+    ws.merge_range(2, 2, 2, 3, "", fmt["input"])
+    ws.write_string(2, 4, form.PHONE_LABEL, fmt["label"])
+    ws.merge_range(2, 5, 2, 6, "", fmt["input"])
+    ws.merge_range(3, 0, 3, 1, form.DATE_LABEL, fmt["label"])
+    ws.merge_range(3, 2, 3, 3, "", fmt["input_date"])
+    ws.data_validation(3, 2, 3, 3, {"validate": "date", "criteria": "between",
+                                    "minimum": datetime(2000, 1, 1), "maximum": datetime(2100, 12, 31),
+                                    "input_title": form.DATE_LABEL, "input_message": "如 2010-12-20",
+                                    "error_title": "日期不正确", "error_message": "请填写日期，如 2010-12-20。"})
+    ws.merge_range(3, 4, 3, 6, "黄色单元格为填报区域，鼠标停留可见填写提示", fmt["hint"])
+    for r in (1, 2, 3):
+        ws.set_row(r, 22)
+    for name, i in COL.items():
+        ws.write_string(HEADER_ROW, i, name, fmt["header"])
+    ws.set_row(HEADER_ROW, 22)
+
+    row = HEADER_ROW + 1
+    for item in rules.items:
+        ws.merge_range(row, 0, row, last, form.item_heading(item.number, item.name, item.standard),
+                       fmt["group"])
+        ws.set_row(row, 20)
+        row += 1
+        for k, ind in enumerate(item.indicators, start=1):
+            label = ind.label
+            ws.write_string(row, COL["序号"], f"{item.number}.{k}", fmt["fixed_center"])
+            ws.write_string(row, COL[form.CODE_HEADER], ind.id, fmt["code"])
+            ws.write_string(row, COL["考核项目"], item.name, fmt["fixed_center"])
+            ws.write_string(row, COL["指标"], label, fmt["fixed"])
+            ws.write_blank(row, COL[form.VALUE_HEADER], None, fmt[VALUE_FORMAT[ind.type]])
+            ws.write_string(row, COL["单位"], "%" if ind.type == "percent" else ind.unit or
+                            ("是/否" if ind.type == "bool" else ""), fmt["fixed_center"])
+            ws.write_string(row, COL["填报说明"], ind.help, fmt["help"])
+            value_cell = _cell(row, COL[form.VALUE_HEADER])
+            ws.data_validation(row, COL[form.VALUE_HEADER], row, COL[form.VALUE_HEADER],
+                               _validation(ind, value_cell))
+            ws.set_row(row, row_height([(label, WIDTHS["指标"]), (ind.help, WIDTHS["填报说明"] * 1.1),
+                                        (item.name, WIDTHS["考核项目"])]))
+            row += 1
+    ws.freeze_panes(HEADER_ROW + 1, 0)
+    print_a4(ws, HEADER_ROW)
+    ws.print_area(0, 0, row - 1, last)
+    ws.protect("", {"format_rows": True, "format_columns": True})
+
+
+def _instructions_sheet(wb, fmt, text: str) -> None:
+    ws = wb.add_worksheet(form.INSTRUCTIONS_SHEET)
+    width = 90
+    ws.set_column(0, 0, width)
+    lines = text.split("\n")
+    ws.write_string(0, 0, lines[0], fmt["para_title"])
+    ws.set_row(0, 24)
+    for r, line in enumerate(lines[1:], start=1):
+        if line.strip():
+            ws.write_string(r, 0, line, fmt["para"])
+            ws.set_row(r, row_height([(line, width)], minimum=16))
+    print_a4(ws, None)
+    ws.protect("")
+
+
+def _meta_sheet(wb, rules: Rules, town: str, generated_at: str) -> None:
+    ws = wb.add_worksheet(form.META_SHEET)
+    ws.write_string(0, 0, form.META_MARK)
+    values = {"year": rules.year, "town": town, "rules_fingerprint": rules.fingerprint,
+              "template_version": rules.spec.template_version, "generated_at": generated_at,
+              "tool_version": __version__}
+    for r, key in enumerate(form.META_KEYS, start=1):
+        ws.write_string(r, 0, key)
+        ws.write_string(r, 1, str(values[key]))
+    ws.very_hidden()
+    ws.protect("")
+
+
+def template_file_name(rules: Rules, town: str) -> str:
+    return f"{rules.year}年质量振兴考核填报表_{safe_file_stem(town)}"
+
+
+def write_templates(rules: Rules, towns: pd.DataFrame, out_dir: Path,
+                    options: TemplateOptions = TemplateOptions()) -> list[Path]:
+    """One workbook per town in ``out_dir``; returns the paths in towns-file order."""
+    taken: set[str] = set()
+    paths = []
+    for town in towns["单位名称"]:
+        path = unique_path(out_dir, template_file_name(rules, town), ".xlsx", taken)
+        paths.append(write_template(rules, town, path, options))
+    return paths
