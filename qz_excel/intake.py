@@ -1,0 +1,259 @@
+"""Returned workbooks → one tidy values frame + every problem, never losing a file.
+
+Each file is read once into memory (inputs are never opened for writing), its format
+decided from its first bytes, its town from the hidden metadata (falling back to the
+pre-filled 单位名称 cell), its values normalised by :mod:`qz_excel.values`. Every file ends
+with exactly one status: 已评分 / 已被取代 / 未采用 / 已跳过.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import python_calamine
+from xlsxwriter.utility import xl_rowcol_to_cell
+
+from qz_excel import form
+from qz_excel.problems import REJECTED, SCORED, SKIPPED, SUPERSEDED, Problem
+from qz_excel.rules import Rules
+from qz_excel.towns import clean_name
+from qz_excel.values import ValueRejected, format_number, is_empty, parse_value
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+# An OLE container holding these streams is an encrypted OOXML file (MS-OFFCRYPTO).
+ENCRYPTED_STREAMS = ("EncryptedPackage".encode("utf-16-le"), "EncryptionInfo".encode("utf-16-le"))
+HEADER_SCAN_ROWS = 30
+DTYPES = {"bool": "boolean", "count": "Int64", "percent": "Float64"}
+
+
+@dataclass
+class Returned:
+    """One input file after reading."""
+
+    file: str
+    status: str = REJECTED
+    town: str = ""
+    filled_on: str = ""  # 填报日期 as ISO text, for choosing among duplicates
+    mtime: float = 0.0
+    values: dict[str, object] = field(default_factory=dict)  # indicator → canonical value
+    notes: dict[str, str] = field(default_factory=dict)  # indicator → how it was read
+    cells: dict[str, str] = field(default_factory=dict)  # indicator → A1 address
+    problems: list[Problem] = field(default_factory=list)
+    reason: str = ""
+
+    def problem(self, code: str, **kw) -> Problem:
+        p = Problem(code, file=self.file, town=kw.pop("town", self.town), **kw)
+        self.problems.append(p)
+        return p
+
+
+def _as_text(raw: object) -> str:
+    if isinstance(raw, float):
+        return format_number(raw)
+    if isinstance(raw, (datetime, date)):
+        return raw.isoformat()
+    return "" if raw is None else str(raw)
+
+
+def _open(data: bytes, ret: Returned):
+    """The workbook, or None with the reason recorded."""
+    if data[:8] == OLE_MAGIC and any(s in data for s in ENCRYPTED_STREAMS):
+        ret.problem("ENCRYPTED")
+        return None
+    if data[:4] != ZIP_MAGIC and data[:8] != OLE_MAGIC:
+        ret.status, ret.reason = SKIPPED, "不是工作簿"
+        ret.problem("NOT_WORKBOOK")
+        return None
+    try:
+        return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except python_calamine.PasswordError:
+        ret.problem("ENCRYPTED")
+    except Exception as exc:  # calamine's errors for broken zips, XML, records
+        ret.problem("CORRUPT", detail=f"{type(exc).__name__}: {str(exc)[:120]}")
+    return None
+
+
+def _read_sheet(book, name: str) -> list[list]:
+    return book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+
+
+def _meta(book) -> dict[str, str]:
+    if form.META_SHEET not in book.sheet_names:
+        return {}
+    rows = _read_sheet(book, form.META_SHEET)
+    if not rows or _as_text(rows[0][0]) != form.META_MARK:
+        return {}
+    return {_as_text(r[0]): _as_text(r[1]) for r in rows[1:] if len(r) >= 2}
+
+
+def _find_header(rows: list[list]) -> tuple[int, int, int] | None:
+    for r, row in enumerate(rows[:HEADER_SCAN_ROWS]):
+        texts = [_as_text(c).strip() for c in row]
+        if form.CODE_HEADER in texts and form.VALUE_HEADER in texts:
+            return r, texts.index(form.CODE_HEADER), texts.index(form.VALUE_HEADER)
+    return None
+
+
+def _labelled(rows: list[list], label: str, above: int):
+    """The first non-empty cell right of ``label`` in the rows above the table."""
+    for row in rows[:above]:
+        texts = [_as_text(c).strip() for c in row]
+        if label in texts:
+            for cell in row[texts.index(label) + 1:]:
+                if not is_empty(cell):
+                    return cell
+    return None
+
+
+def _form_rows(book) -> tuple[str, list[list], tuple[int, int, int]] | None:
+    names = [form.FORM_SHEET] + [n for n in book.sheet_names if n not in (form.FORM_SHEET, form.META_SHEET)]
+    for name in names:
+        if name in book.sheet_names:
+            rows = _read_sheet(book, name)
+            header = _find_header(rows)
+            if header:
+                return name, rows, header
+    return None
+
+
+def read_return(path: Path, rules: Rules, display_name: str | None = None) -> Returned:
+    """Read one returned file. Never raises for a bad file: the result says what is wrong."""
+    ret = Returned(file=display_name or path.name)
+    if path.name.startswith("~$"):
+        ret.status, ret.reason = SKIPPED, "临时锁定文件"
+        ret.problem("LOCK_FILE")
+        return ret
+    try:
+        data = path.read_bytes()
+        ret.mtime = path.stat().st_mtime
+    except OSError as exc:
+        ret.problem("CORRUPT", detail=f"无法读取：{exc.strerror or exc}")
+        return ret
+    book = _open(data, ret)
+    if book is None:
+        return ret
+    try:
+        _read_form(book, rules, ret)
+    except python_calamine.CalamineError as exc:  # a malformed part found reading cells
+        ret.problem("CORRUPT", detail=f"{type(exc).__name__}: {str(exc)[:120]}")
+        ret.status = REJECTED
+    except Exception as exc:  # our own bug on a file nobody foresaw: cost one file, not the batch
+        ret.problem("READ_FAILED", detail=f"{type(exc).__name__}: {str(exc)[:120]}")
+        ret.status = REJECTED
+    return ret
+
+
+def _read_form(book, rules: Rules, ret: Returned) -> None:
+    found = _form_rows(book)
+    if found is None:
+        ret.problem("NO_FORM_SHEET")
+        return
+    sheet, rows, (head, code_col, value_col) = found
+    meta = _meta(book)
+    town_cell = clean_name(_labelled(rows, form.TOWN_LABEL, head))
+    filled = _labelled(rows, form.DATE_LABEL, head)
+    ret.filled_on = _as_text(filled)
+    if meta:
+        ret.town = clean_name(meta.get("town"))
+        if meta.get("year") != str(rules.year):
+            ret.problem("WRONG_TEMPLATE", detail=f"这是{meta.get('year') or '未知'}年度的模板，"
+                        f"请使用{rules.year}年度下发的模板重新填写")
+            return
+        if meta.get("rules_fingerprint") != rules.fingerprint:
+            ret.problem("RULES_CHANGED", detail=f"{meta.get('rules_fingerprint')}，当前 {rules.fingerprint}")
+    elif town_cell:
+        ret.town = town_cell
+        ret.problem("NO_METADATA", sheet=sheet)
+    if not ret.town:
+        ret.problem("NO_TOWN", sheet=sheet)
+        return
+
+    seen: set[str] = set()
+    for r in range(head + 1, len(rows)):
+        row = rows[r]
+        code = _as_text(row[code_col]).strip() if code_col < len(row) else ""
+        if not code:
+            continue
+        cell = xl_rowcol_to_cell(r, value_col)
+        if code not in rules.catalog:
+            if code.isascii() and "_" in code:  # looks like an indicator code, not a note
+                ret.problem("UNKNOWN_INDICATOR", sheet=sheet, cell=xl_rowcol_to_cell(r, code_col),
+                            indicator=code)
+            continue
+        if code in seen:
+            ret.problem("DUPLICATE_INDICATOR", sheet=sheet, cell=cell, indicator=code)
+            continue
+        seen.add(code)
+        ret.cells[code] = cell
+        _take_value(ret, rules, code, row[value_col] if value_col < len(row) else None, sheet, cell)
+    for code, ind in rules.catalog.items():
+        if code not in seen:
+            ret.problem("MISSING_INDICATOR", sheet=sheet, indicator=code, label=ind.label)
+    ret.status = SCORED
+
+
+def _take_value(ret: Returned, rules: Rules, code: str, raw, sheet: str, cell: str) -> None:
+    ind = rules.catalog[code]
+    where = {"sheet": sheet, "cell": cell, "indicator": code, "label": ind.label}
+    if is_empty(raw):
+        ret.problem("MISSING_VALUE", **where)
+        return
+    try:
+        parsed = parse_value(raw, ind.type)
+    except ValueRejected as exc:
+        ret.problem(exc.code, value=_as_text(raw), detail=exc.message, **where)
+        return
+    ret.values[code] = parsed.value
+    if parsed.note:
+        ret.notes[code] = parsed.note
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    """Every file under the inbox, in a stable order (hidden dot-files included: nothing
+    in the inbox goes unreported)."""
+    return sorted((p for p in inbox.rglob("*") if p.is_file()), key=lambda p: p.relative_to(inbox).as_posix())
+
+
+def choose_among_duplicates(returns: list[Returned], towns: list[str]) -> list[Returned]:
+    """Mark unknown towns rejected and all but one file per town superseded; returns the
+    accepted ones in towns-file order. The latest 填报日期 wins, then the newest file."""
+    known = set(towns)
+    by_town: dict[str, list[Returned]] = {}
+    for ret in returns:
+        if ret.status != SCORED:
+            continue
+        if ret.town not in known:
+            ret.status = REJECTED
+            ret.problem("UNKNOWN_TOWN")
+            continue
+        by_town.setdefault(ret.town, []).append(ret)
+    accepted = []
+    for town in towns:
+        group = by_town.get(town)
+        if not group:
+            continue
+        group.sort(key=lambda r: (r.filled_on, r.mtime, r.file), reverse=True)
+        winner = group[0]
+        for loser in group[1:]:
+            loser.status = SUPERSEDED
+            differ = [k for k in set(winner.values) | set(loser.values)
+                      if winner.values.get(k) != loser.values.get(k)]
+            extra = f"；与采用文件不同的指标：{'、'.join(sorted(differ))}" if differ else "；两个文件填报值相同"
+            loser.problem("DUPLICATE", detail=winner.file + extra)
+        accepted.append(winner)
+    return accepted
+
+
+def values_frames(accepted: list[Returned], rules: Rules) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scoring engine's input: values (typed, NA where empty/invalid) and notes."""
+    index = pd.Index([r.town for r in accepted], name="单位名称")
+    values = pd.DataFrame({code: pd.array([r.values.get(code) for r in accepted], dtype=DTYPES[ind.type])
+                           for code, ind in rules.catalog.items()}, index=index)
+    notes = pd.DataFrame({code: [r.notes.get(code, "") for r in accepted] for code in rules.catalog},
+                         index=index, dtype=object)
+    return values, notes

@@ -1,0 +1,134 @@
+"""`qz score` as a library call: inbox → intake → scoring → result workbooks → Report.
+
+Nothing here prints or exits; the CLI renders the Report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from qz_excel import intake
+from qz_excel.outputs import item_explanations, write_summary, write_town_workbook
+from qz_excel.problems import ERROR, Problem, Report, SCORED, problems_frame
+from qz_excel.rules import Rules, check_rules
+from qz_excel.scoring import ScoreResult, score
+from qz_excel.towns import read_towns
+from qz_excel.xlsx import safe_file_stem, unique_path
+
+NORMAL, REVIEW, NOT_RETURNED = "正常", "待核实", "未报送"
+SUMMARY_NAME = "汇总.xlsx"
+TOWN_DIR = "评分细则"
+
+
+@dataclass
+class ScoreOptions:
+    strict: bool = False  # towns with errors are listed but not ranked
+    per_town_sheets: bool = False  # also put every 评分细则 into 汇总.xlsx
+
+
+def competition_rank(totals: pd.Series) -> pd.Series:
+    """1, 2, 2, 4: equal totals share a rank and the next rank skips."""
+    return totals.rank(method="min", ascending=False).astype("Int64")
+
+
+def item_header(item) -> str:
+    return f"{item.number} {item.name}"
+
+
+def ranking_table(rules: Rules, towns: pd.DataFrame, result: ScoreResult,
+                  status: pd.Series, strict: bool) -> pd.DataFrame:
+    """汇总排名: every town in the towns file; the returned ones ranked, sorted by rank,
+    ties and unranked towns in towns-file order."""
+    summary = result.summary
+    table = pd.DataFrame({"单位名称": towns["单位名称"], "类别": towns["类别"]})
+    table["状态"] = table["单位名称"].map(status).fillna(NOT_RETURNED)
+    for item in rules.items:
+        table[item_header(item)] = table["单位名称"].map(summary[item.number]).astype("Int64")
+    table["加分合计"] = table["单位名称"].map(summary["加分合计"]).astype("Int64")
+    table["总分"] = table["单位名称"].map(summary["总分"]).astype("Int64")
+    rankable = table["总分"].notna()
+    if strict:
+        rankable &= table["状态"] == NORMAL
+    table["排名"] = pd.array([pd.NA] * len(table), dtype="Int64")
+    table.loc[rankable, "排名"] = competition_rank(table.loc[rankable, "总分"].astype(float))
+    table["_order"] = np.arange(len(table))
+    table = table.sort_values(["排名", "_order"], kind="stable", na_position="last")
+    columns = ["排名", "单位名称", "类别", *[item_header(i) for i in rules.items], "加分合计", "总分", "状态"]
+    return table[columns].reset_index(drop=True)
+
+
+def _pair_problems(result: ScoreResult, rules: Rules, accepted: dict[str, intake.Returned]) -> list[Problem]:
+    """Sub-rules whose inputs contradict each other (e.g. 纳入台帐单位数 > 单位总数)."""
+    bad = result.details[result.details["outcome"] == "invalid"]
+    rules_by_id = {rule.id: rule for _, rule in rules.subrules()}
+    problems = []
+    for row in bad.itertuples(index=False):
+        ret = accepted[row.town]
+        inputs = rules_by_id[row.rule].inputs()
+        problems.append(Problem("INVALID_PAIR", file=ret.file, town=row.town, sheet="填报表",
+                                cell=",".join(ret.cells.get(i, "") for i in inputs),
+                                indicator=",".join(inputs), detail=row.explanation))
+    return problems
+
+
+def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
+              options: ScoreOptions = ScoreOptions(),
+              progress: Callable[[str], None] | None = None) -> Report:
+    towns = read_towns(towns_file)
+    files = intake.inbox_files(inbox)
+    returns = []
+    for path in files:
+        returns.append(intake.read_return(path, rules, display_name=path.relative_to(inbox).as_posix()))
+        if progress:
+            progress(path.name)
+    accepted = intake.choose_among_duplicates(returns, list(towns["单位名称"]))
+    values, notes = intake.values_frames(accepted, rules)
+    result = score(rules, values, notes)
+    by_town = {r.town: r for r in accepted}
+    extra = _pair_problems(result, rules, by_town)
+    for p in extra:
+        by_town[p.town].problems.append(p)
+
+    has_error = {r.town: any(p.severity == ERROR for p in r.problems) for r in accepted}
+    status = pd.Series({t: REVIEW if (has_error[t] or result.summary.loc[t, "待核实"]) else NORMAL
+                        for t in by_town}, dtype=object)
+    ranking = ranking_table(rules, towns, result, status, options.strict)
+
+    problems = [p for r in returns for p in r.problems]
+    for town in towns["单位名称"]:
+        if town not in by_town:
+            problems.append(Problem("NOT_RETURNED", town=town))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    explanations = item_explanations(rules, result.details, result.items)
+    town_pages = []
+    outputs = []
+    taken: set[str] = set()
+    for town in by_town:
+        scores = result.summary.loc[town]
+        page = (town, scores, explanations.loc[town], int(scores["总分"]))
+        town_pages.append(page)
+        path = unique_path(out_dir / TOWN_DIR, safe_file_stem(town), ".xlsx", taken)
+        outputs.append(str(write_town_workbook(path, rules, *page)))
+
+    files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
+                                 "说明": r.reason or "；".join(p.code for p in r.problems)}
+                                for r in returns], columns=["文件", "状态", "单位名称", "说明"])
+    details = result.details.rename(columns={"town": "单位名称", "item": "项目", "label": "细则",
+                                             "points": "得分", "explanation": "得分说明"})
+    details["项目"] = details["项目"].map({i.number: item_header(i) for i in rules.items})
+    details = details[["单位名称", "项目", "细则", "得分", "得分说明"]]
+    summary_path = write_summary(out_dir / SUMMARY_NAME, rules, ranking, details,
+                                 problems_frame(problems), files_table,
+                                 town_pages if options.per_town_sheets else [])
+    outputs.insert(0, str(summary_path))
+    return Report(files=files_table, problems=problems, summary=ranking, outputs=outputs,
+                  warnings=check_rules(rules))
+
+
+__all__ = ["run_score", "ScoreOptions", "ranking_table", "competition_rank", "SCORED"]

@@ -1,0 +1,101 @@
+"""Problems found in the inbox: records with a stable code and a location, and the
+Report a scoring run hands to the CLI (and tests assert on).
+
+Codes are stable: users filter the 问题清单 sheet by them. Each has a severity and a message
+template; the message says what to do about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+ERROR, WARNING, INFO = "错误", "警告", "提示"
+
+#: code → (severity, message template)
+CODES: dict[str, tuple[str, str]] = {
+    "MISSING_VALUE": (ERROR, "「{label}」未填写：该项按0分计，请补填后重新报送"),
+    "INVALID_VALUE": (ERROR, "{label}：{detail}"),
+    "OUT_OF_RANGE": (ERROR, "{label}：{detail}"),
+    "INVALID_PAIR": (ERROR, "{detail}；请核实这两项数据后重新报送"),
+    "MISSING_INDICATOR": (ERROR, "表中找不到指标 {indicator}（{label}）：该项按缺项计，请使用下发的模板填写"),
+    "DUPLICATE_INDICATOR": (ERROR, "指标 {indicator} 在表中出现了多次，已使用第一次出现的值，请删除多余的行"),
+    "UNKNOWN_INDICATOR": (WARNING, "指标代码 {indicator} 不在本年度规则中，已忽略该行"),
+    "NO_FORM_SHEET": (ERROR, "找不到“填报表”工作表或其表头（指标代码、填报值）：请使用下发的模板填写"),
+    "NO_METADATA": (WARNING, "文件缺少模板的隐藏信息，已按表内单位名称“{town}”识别，请核对是否本单位报送"),
+    "NO_TOWN": (ERROR, "无法识别报送单位（隐藏信息和单位名称单元格都没有）：请使用下发的模板重新填写"),
+    "WRONG_TEMPLATE": (ERROR, "{detail}"),
+    "RULES_CHANGED": (WARNING, "模板下发后规则文件有改动（模板指纹 {detail}）：已按当前规则评分，请核对"),
+    "UNKNOWN_TOWN": (ERROR, "单位“{town}”不在单位名单中：请核对名单或确认文件来源"),
+    "DUPLICATE": (WARNING, "同一单位报送了多个文件，本文件未采用（采用的是 {detail}）"),
+    "NOT_WORKBOOK": (INFO, "不是 Excel/WPS/LibreOffice 工作簿，已跳过"),
+    "LOCK_FILE": (INFO, "Office 临时锁定文件（~$开头），已跳过"),
+    "ENCRYPTED": (ERROR, "文件设有密码，请取消密码后重新报送"),
+    "CORRUPT": (ERROR, "文件已损坏或不完整（{detail}）：请重新保存后报送"),
+    "READ_FAILED": (ERROR, "读取时出现意外错误（{detail}）：请把该文件转给技术支持，其他文件不受影响"),
+    "NOT_RETURNED": (WARNING, "未报送：单位名单中有该单位，但收件箱中没有它的文件"),
+}
+
+
+@dataclass
+class Problem:
+    code: str
+    file: str = ""
+    sheet: str = ""
+    cell: str = ""
+    indicator: str = ""
+    value: str = ""
+    town: str = ""
+    label: str = ""
+    detail: str = ""
+    severity: str = field(init=False)
+    message: str = field(init=False)
+
+    def __post_init__(self):
+        self.severity, template = CODES[self.code]
+        self.message = template.format(**vars(self))
+
+    @property
+    def location(self) -> str:
+        where = self.file
+        if self.sheet:
+            where += f"｜{self.sheet}"
+        if self.cell:
+            where += f"!{self.cell}"
+        return where
+
+    def one_line(self) -> str:
+        return f"[{self.severity}] {self.location}：{self.message}" if self.location else \
+            f"[{self.severity}] {self.town}：{self.message}"
+
+
+PROBLEM_COLUMNS = {"file": "文件", "town": "单位名称", "sheet": "工作表", "cell": "单元格",
+                   "indicator": "指标代码", "value": "填报内容", "code": "问题代码",
+                   "severity": "级别", "message": "说明"}
+
+#: statuses of an input file in the report
+SCORED, SUPERSEDED, REJECTED, SKIPPED = "已评分", "已被取代", "未采用", "已跳过"
+
+
+def problems_frame(problems: list[Problem]) -> pd.DataFrame:
+    rows = [{col: getattr(p, attr) for attr, col in PROBLEM_COLUMNS.items()} for p in problems]
+    return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS.values()))
+
+
+@dataclass
+class Report:
+    """What a scoring run did, for the CLI to render and the tests to check."""
+
+    files: pd.DataFrame  # 文件, 状态, 单位名称, 说明 — every input file exactly once
+    problems: list[Problem]
+    summary: pd.DataFrame  # the 汇总排名 table as written
+    outputs: list[str]  # paths written
+    warnings: list[str] = field(default_factory=list)  # rules-file warnings
+
+    @property
+    def has_problems(self) -> bool:
+        return any(p.severity in (ERROR, WARNING) for p in self.problems)
+
+    def codes_for(self, file_name: str) -> list[str]:
+        return [p.code for p in self.problems if p.file == file_name]
