@@ -39,6 +39,7 @@ class Returned:
     status: str = REJECTED
     town: str = ""
     filled_on: str = ""  # 填报日期 as ISO text, for choosing among duplicates
+    town_cell: str = ""  # the pre-filled 单位名称 as found in the sheet
     mtime: float = 0.0
     values: dict[str, object] = field(default_factory=dict)  # indicator → canonical value
     notes: dict[str, str] = field(default_factory=dict)  # indicator → how it was read
@@ -155,7 +156,7 @@ def _read_form(book, rules: Rules, ret: Returned) -> None:
         return
     sheet, rows, (head, code_col, value_col) = found
     meta = _meta(book)
-    town_cell = clean_name(_labelled(rows, form.TOWN_LABEL, head))
+    town_cell = ret.town_cell = clean_name(_labelled(rows, form.TOWN_LABEL, head))
     filled = _labelled(rows, form.DATE_LABEL, head)
     ret.filled_on = _as_text(filled)
     if meta:
@@ -166,6 +167,8 @@ def _read_form(book, rules: Rules, ret: Returned) -> None:
             return
         if meta.get("rules_fingerprint") != rules.fingerprint:
             ret.problem("RULES_CHANGED", detail=f"{meta.get('rules_fingerprint')}，当前 {rules.fingerprint}")
+        if town_cell and town_cell != ret.town:
+            ret.problem("TOWN_MISMATCH", sheet=sheet, detail=f"表内单位名称是“{town_cell}”")
     elif town_cell:
         ret.town = town_cell
         ret.problem("NO_METADATA", sheet=sheet)
@@ -231,6 +234,7 @@ def choose_among_duplicates(returns: list[Returned], towns: list[str]) -> list[R
             ret.status = REJECTED
             ret.problem("UNKNOWN_TOWN")
             continue
+        _check_file_name(ret, towns)
         by_town.setdefault(ret.town, []).append(ret)
     accepted = []
     for town in towns:
@@ -247,6 +251,18 @@ def choose_among_duplicates(returns: list[Returned], towns: list[str]) -> list[R
             loser.problem("DUPLICATE", detail=winner.file + extra)
         accepted.append(winner)
     return accepted
+
+
+def _check_file_name(ret: Returned, towns: list[str]) -> None:
+    """A file named after another town but carrying this town's workbook is most likely
+    another town's return sent with the wrong attachment: score it as what it is (the
+    metadata decides), and say so."""
+    stem = Path(ret.file).stem
+    if ret.town in stem:
+        return
+    named = [t for t in towns if t in stem]
+    if named:
+        ret.problem("TOWN_MISMATCH", detail=f"文件名指向“{max(named, key=len)}”")
 
 
 def values_frames(accepted: list[Returned], rules: Rules) -> tuple[pd.DataFrame, pd.DataFrame]:

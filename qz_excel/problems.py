@@ -27,6 +27,7 @@ CODES: dict[str, tuple[str, str]] = {
     "NO_TOWN": (ERROR, "无法识别报送单位（隐藏信息和单位名称单元格都没有）：请使用下发的模板重新填写"),
     "WRONG_TEMPLATE": (ERROR, "{detail}"),
     "RULES_CHANGED": (WARNING, "模板下发后规则文件有改动（模板指纹 {detail}）：已按当前规则评分，请核对"),
+    "TOWN_MISMATCH": (WARNING, "这是“{town}”的模板，但{detail}：已按“{town}”评分，请核实是否发错了文件"),
     "UNKNOWN_TOWN": (ERROR, "单位“{town}”不在单位名单中：请核对名单或确认文件来源"),
     "DUPLICATE": (WARNING, "同一单位报送了多个文件，本文件未采用（采用的是 {detail}）"),
     "NOT_WORKBOOK": (INFO, "不是 Excel/WPS/LibreOffice 工作簿，已跳过"),

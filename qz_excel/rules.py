@@ -77,9 +77,10 @@ class RulesFile(BaseModel):
     items: list[Item] = Field(min_length=1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rules:
-    """A loaded, checked rules file."""
+    """A loaded, checked rules file. Hashed by identity, so per-rules work (the form's
+    layout, say) can be cached for the life of the object."""
 
     spec: RulesFile
     path: Path

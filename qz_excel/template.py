@@ -8,16 +8,19 @@ that intake uses to identify the file whatever it has been renamed to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from qz_excel import __version__, form, resources
+from qz_excel.parallel import map_chunks
 from qz_excel.rules import Indicator, Rules
-from qz_excel.xlsx import (atomic_workbook, clean_text, print_a4, row_height, safe_file_stem,
+from qz_excel.xlsx import (Formats, atomic_workbook, clean_text, print_a4, row_height, safe_file_stem,
                            unique_path)
 
 # Column widths in Excel character units; the row-height estimate uses the same numbers.
@@ -50,6 +53,11 @@ FORMATS = {
     "para_title": {"bold": True, "font_size": 14},
 }
 VALUE_FORMAT = {"bool": "input", "count": "input_count", "percent": "input_percent"}
+UNIT_SHOWN = {"bool": "是/否", "percent": "%"}
+DATE_VALIDATION = {"validate": "date", "criteria": "between", "minimum": datetime(2000, 1, 1),
+                   "maximum": datetime(2100, 12, 31), "input_title": form.DATE_LABEL,
+                   "input_message": "如 2010-12-20", "error_title": "日期不正确",
+                   "error_message": "请填写日期，如 2010-12-20。"}
 
 
 @dataclass(frozen=True)
@@ -84,28 +92,63 @@ def _cell(row: int, col: int) -> str:
     return xl_rowcol_to_cell(row, col)
 
 
+@lru_cache(maxsize=None)
+def _instructions_template(templates_dir: Path):
+    env = Environment(loader=FileSystemLoader(templates_dir), undefined=StrictUndefined)
+    return env.get_template("instructions.txt.j2")
+
+
 def render_instructions(rules: Rules, town: str, options: TemplateOptions) -> str:
-    env = Environment(loader=FileSystemLoader(resources.templates_dir()), undefined=StrictUndefined,
-                      keep_trailing_newline=False)
     spec = rules.spec
-    return env.get_template("instructions.txt.j2").render(
+    return _instructions_template(resources.templates_dir()).render(
         form_title=spec.form_title, title=spec.title, attachment=spec.attachment, year=spec.year,
         town=town, items=spec.items, standard_total=sum(i.standard for i in spec.items),
         deadline=options.deadline, contact=options.contact)
+
+
+@dataclass(frozen=True)
+class PlannedRow:
+    """One row under the header: an item heading (ind is None) or an indicator."""
+
+    row: int
+    height: float
+    text: str = ""  # the heading
+    number: str = ""  # 序号
+    item_name: str = ""
+    ind: Indicator | None = None
+    validation: dict | None = None
+
+
+@lru_cache(maxsize=8)
+def plan_form(rules: Rules) -> tuple[PlannedRow, ...]:
+    """Everything about the 填报表's rows that does not depend on the town, computed once
+    per rules file (row heights and validations are the costly parts)."""
+    planned, row = [], HEADER_ROW + 1
+    value_col = COL[form.VALUE_HEADER]
+    for item in rules.items:
+        planned.append(PlannedRow(row, 20, text=form.item_heading(item.number, item.name, item.standard)))
+        row += 1
+        for k, ind in enumerate(item.indicators, start=1):
+            height = row_height([(ind.label, WIDTHS["指标"]), (ind.help, WIDTHS["填报说明"] * 1.1),
+                                 (item.name, WIDTHS["考核项目"])])
+            planned.append(PlannedRow(row, height, number=f"{item.number}.{k}", item_name=item.name,
+                                      ind=ind, validation=_validation(ind, _cell(row, value_col))))
+            row += 1
+    return tuple(planned)
 
 
 def write_template(rules: Rules, town: str, path: Path, options: TemplateOptions) -> Path:
     town = clean_text(town)
     generated_at = options.generated_at or date.today().isoformat()
     with atomic_workbook(path, title=f"{rules.spec.form_title}（{town}）") as wb:
-        fmt = {name: wb.add_format(spec) for name, spec in FORMATS.items()}
+        fmt = Formats(wb, FORMATS)
         _form_sheet(wb, fmt, rules, town)
         _instructions_sheet(wb, fmt, render_instructions(rules, town, options))
         _meta_sheet(wb, rules, town, generated_at)
     return path
 
 
-def _form_sheet(wb, fmt, rules: Rules, town: str) -> None:
+def _form_sheet(wb, fmt: Formats, rules: Rules, town: str) -> None:
     ws = wb.add_worksheet(form.FORM_SHEET)
     ws.activate()
     last = len(form.COLUMNS) - 1
@@ -115,7 +158,7 @@ def _form_sheet(wb, fmt, rules: Rules, town: str) -> None:
     ws.set_row(0, 30)
     # the filler's details; the town is pre-filled and locked
     ws.merge_range(1, 0, 1, 1, form.TOWN_LABEL, fmt["label"])
-    ws.merge_range(1, 2, 1, 4, town, fmt["fixed_center"])
+    fmt.merged_text(ws, 1, 2, 1, 4, town, "fixed_center")
     ws.write_string(1, 5, "年度", fmt["label"])
     ws.write_string(1, 6, f"{rules.year}年", fmt["fixed_center"])
     ws.merge_range(2, 0, 2, 1, form.FILLER_LABEL, fmt["label"])
@@ -124,10 +167,7 @@ def _form_sheet(wb, fmt, rules: Rules, town: str) -> None:
     ws.merge_range(2, 5, 2, 6, "", fmt["input"])
     ws.merge_range(3, 0, 3, 1, form.DATE_LABEL, fmt["label"])
     ws.merge_range(3, 2, 3, 3, "", fmt["input_date"])
-    ws.data_validation(3, 2, 3, 3, {"validate": "date", "criteria": "between",
-                                    "minimum": datetime(2000, 1, 1), "maximum": datetime(2100, 12, 31),
-                                    "input_title": form.DATE_LABEL, "input_message": "如 2010-12-20",
-                                    "error_title": "日期不正确", "error_message": "请填写日期，如 2010-12-20。"})
+    ws.data_validation(3, 2, 3, 3, DATE_VALIDATION)
     ws.merge_range(3, 4, 3, 6, "黄色单元格为填报区域，鼠标停留可见填写提示", fmt["hint"])
     for r in (1, 2, 3):
         ws.set_row(r, 22)
@@ -135,31 +175,26 @@ def _form_sheet(wb, fmt, rules: Rules, town: str) -> None:
         ws.write_string(HEADER_ROW, i, name, fmt["header"])
     ws.set_row(HEADER_ROW, 22)
 
-    row = HEADER_ROW + 1
-    for item in rules.items:
-        ws.merge_range(row, 0, row, last, form.item_heading(item.number, item.name, item.standard),
-                       fmt["group"])
-        ws.set_row(row, 20)
-        row += 1
-        for k, ind in enumerate(item.indicators, start=1):
-            label = ind.label
-            ws.write_string(row, COL["序号"], f"{item.number}.{k}", fmt["fixed_center"])
-            ws.write_string(row, COL[form.CODE_HEADER], ind.id, fmt["code"])
-            ws.write_string(row, COL["考核项目"], item.name, fmt["fixed_center"])
-            ws.write_string(row, COL["指标"], label, fmt["fixed"])
-            ws.write_blank(row, COL[form.VALUE_HEADER], None, fmt[VALUE_FORMAT[ind.type]])
-            ws.write_string(row, COL["单位"], "%" if ind.type == "percent" else ind.unit or
-                            ("是/否" if ind.type == "bool" else ""), fmt["fixed_center"])
-            ws.write_string(row, COL["填报说明"], ind.help, fmt["help"])
-            value_cell = _cell(row, COL[form.VALUE_HEADER])
-            ws.data_validation(row, COL[form.VALUE_HEADER], row, COL[form.VALUE_HEADER],
-                               _validation(ind, value_cell))
-            ws.set_row(row, row_height([(label, WIDTHS["指标"]), (ind.help, WIDTHS["填报说明"] * 1.1),
-                                        (item.name, WIDTHS["考核项目"])]))
-            row += 1
+    value_col = COL[form.VALUE_HEADER]
+    planned = plan_form(rules)
+    for p in planned:
+        if p.ind is None:
+            ws.merge_range(p.row, 0, p.row, last, p.text, fmt["group"])
+        else:
+            ind = p.ind
+            ws.write_string(p.row, COL["序号"], p.number, fmt["fixed_center"])
+            ws.write_string(p.row, COL[form.CODE_HEADER], ind.id, fmt["code"])
+            ws.write_string(p.row, COL["考核项目"], p.item_name, fmt["fixed_center"])
+            ws.write_string(p.row, COL["指标"], ind.label, fmt["fixed"])
+            ws.write_blank(p.row, value_col, None, fmt[VALUE_FORMAT[ind.type]])
+            ws.write_string(p.row, COL["单位"], UNIT_SHOWN.get(ind.type, ind.unit), fmt["fixed_center"])
+            ws.write_string(p.row, COL["填报说明"], ind.help, fmt["help"])
+            ws.data_validation(p.row, value_col, p.row, value_col, p.validation)
+        ws.set_row(p.row, p.height)
+    end = planned[-1].row
     ws.freeze_panes(HEADER_ROW + 1, 0)
     print_a4(ws, HEADER_ROW)
-    ws.print_area(0, 0, row - 1, last)
+    ws.print_area(0, 0, end, last)
     ws.protect("", {"format_rows": True, "format_columns": True})
 
 
@@ -195,12 +230,17 @@ def template_file_name(rules: Rules, town: str) -> str:
     return f"{rules.year}年质量振兴考核填报表_{safe_file_stem(town)}"
 
 
+def _write_chunk(jobs: list[tuple[str, Path]], rules: Rules, options: TemplateOptions) -> list[Path]:
+    return [write_template(rules, town, path, options) for town, path in jobs]
+
+
 def write_templates(rules: Rules, towns: pd.DataFrame, out_dir: Path,
-                    options: TemplateOptions = TemplateOptions()) -> list[Path]:
+                    options: TemplateOptions = TemplateOptions(),
+                    progress: Callable[[int], None] | None = None) -> list[Path]:
     """One workbook per town in ``out_dir``; returns the paths in towns-file order."""
     taken: set[str] = set()
-    paths = []
-    for town in towns["单位名称"]:
-        path = unique_path(out_dir, template_file_name(rules, town), ".xlsx", taken)
-        paths.append(write_template(rules, town, path, options))
-    return paths
+    jobs = [(town, unique_path(out_dir, template_file_name(rules, town), ".xlsx", taken))
+            for town in towns["单位名称"]]
+    # the date is fixed here, not per worker, so a batch run across midnight agrees
+    options = replace(options, generated_at=options.generated_at or date.today().isoformat())
+    return map_chunks(_write_chunk, jobs, rules, options, progress=progress)

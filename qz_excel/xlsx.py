@@ -93,7 +93,8 @@ def atomic_workbook(path: Path, title: str = ""):
     fd, tmp = tempfile.mkstemp(prefix=".qz-", suffix=".xlsx", dir=path.parent)
     os.close(fd)
     try:
-        workbook = xlsxwriter.Workbook(tmp, {"strings_to_numbers": False, "strings_to_formulas": False,
+        # in_memory: assemble the parts in RAM instead of one temp file per sheet
+        workbook = xlsxwriter.Workbook(tmp, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
                                              "strings_to_urls": False})
         workbook.set_properties({"title": title, "author": "qz_excel", "created": fixed_timestamp()})
         yield workbook

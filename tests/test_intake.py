@@ -1,0 +1,123 @@
+"""Intake of returned workbooks made from the real template and edited as users do."""
+
+import shutil
+
+import openpyxl
+import pytest
+
+from qz_excel import form, intake
+from qz_excel.problems import REJECTED, SCORED, SKIPPED, SUPERSEDED
+from qz_excel.samples import GOOD, fill_workbook
+from qz_excel.template import TemplateOptions, write_template
+
+TOWNS = ["城关镇", "南山街道", "新城关镇"]
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory, rules):
+    tmp = tmp_path_factory.mktemp("tpl")
+    return {t: write_template(rules, t, tmp / f"{t}.xlsx", TemplateOptions(generated_at="2010-12-01"))
+            for t in TOWNS}
+
+
+def filled(templates, tmp_path, town, name=None, values=None, filled_on="2010-12-20", edit=None):
+    path = fill_workbook(templates[town], tmp_path / (name or f"{town}.xlsx"), {**GOOD, **(values or {})},
+                         filler="某人", filled_on=filled_on)
+    if edit:
+        wb = openpyxl.load_workbook(path)
+        edit(wb)
+        wb.save(path)
+    return path
+
+
+def codes(ret):
+    return [p.code for p in ret.problems]
+
+
+def set_meta(key, value):
+    def edit(wb):
+        ws = wb[form.META_SHEET]
+        for row in ws.iter_rows(min_row=2):
+            if row[0].value == key:
+                row[1].value = value
+    return edit
+
+
+def test_good_return(templates, tmp_path, rules):
+    ret = intake.read_return(filled(templates, tmp_path, "城关镇", name="随便起的名字.xlsx"), rules)
+    assert ret.status == SCORED and ret.town == "城关镇" and ret.problems == []
+    assert ret.values["r1_meetings"] == 2 and ret.values["r6_rectification_rate"] == 100.0
+    assert ret.cells["r1_dedicated_staff"].startswith("E")
+
+
+def test_other_year_is_rejected(templates, tmp_path, rules):
+    ret = intake.read_return(filled(templates, tmp_path, "城关镇", edit=set_meta("year", "2009")), rules)
+    assert ret.status == REJECTED and codes(ret) == ["WRONG_TEMPLATE"]
+    assert "2009年度" in ret.problems[0].message
+
+
+def test_rules_changed_after_mailing_is_a_warning(templates, tmp_path, rules):
+    ret = intake.read_return(filled(templates, tmp_path, "城关镇", edit=set_meta("rules_fingerprint", "0" * 16)), rules)
+    assert ret.status == SCORED and codes(ret) == ["RULES_CHANGED"]
+
+
+def test_lost_metadata_falls_back_to_town_cell(templates, tmp_path, rules):
+    ret = intake.read_return(filled(templates, tmp_path, "南山街道",
+                                    edit=lambda wb: wb.remove(wb[form.META_SHEET])), rules)
+    assert ret.status == SCORED and ret.town == "南山街道" and codes(ret) == ["NO_METADATA"]
+
+
+def test_workbook_without_form_is_rejected(templates, tmp_path, rules):
+    def break_header(wb):
+        for row in wb[form.FORM_SHEET].iter_rows():
+            for cell in row:
+                if cell.value == form.CODE_HEADER:
+                    cell.value = "代码"
+    ret = intake.read_return(filled(templates, tmp_path, "城关镇", edit=break_header), rules)
+    assert ret.status == REJECTED and codes(ret) == ["NO_FORM_SHEET"]
+
+
+def test_unknown_town_rejected(templates, tmp_path, rules):
+    ret = intake.read_return(filled(templates, tmp_path, "城关镇"), rules)
+    intake.choose_among_duplicates([ret], ["南山街道"])
+    assert ret.status == REJECTED and codes(ret) == ["UNKNOWN_TOWN"]
+
+
+def test_file_named_for_another_town(templates, tmp_path, rules):
+    ret = intake.read_return(filled(templates, tmp_path, "城关镇", name="南山街道报表.xlsx"), rules)
+    intake.choose_among_duplicates([ret], TOWNS)
+    assert ret.status == SCORED and ret.town == "城关镇" and codes(ret) == ["TOWN_MISMATCH"]
+    # 新城关镇 contains 城关镇: its own file is not "named for another town"
+    own = intake.read_return(filled(templates, tmp_path, "新城关镇", name="新城关镇.xlsx"), rules)
+    intake.choose_among_duplicates([own], TOWNS)
+    assert codes(own) == []
+
+
+def test_duplicates_latest_filled_date_wins(templates, tmp_path, rules):
+    older = intake.read_return(filled(templates, tmp_path, "城关镇", name="a.xlsx", filled_on="2010-12-20",
+                                      values={"r1_meetings": 5}), rules)
+    newer = intake.read_return(filled(templates, tmp_path, "城关镇", name="b.xlsx", filled_on="2010-12-22"), rules)
+    accepted = intake.choose_among_duplicates([newer, older], TOWNS)
+    assert accepted == [newer] and older.status == SUPERSEDED
+    assert codes(older) == ["DUPLICATE"] and "r1_meetings" in older.problems[0].message
+
+
+def test_lock_file_and_text_file_skipped(tmp_path, rules):
+    lock = tmp_path / "~$城关镇.xlsx"
+    lock.write_bytes(b"\x00" * 165)
+    note = tmp_path / "说明.txt"
+    note.write_text("hello", encoding="utf-8")
+    for path, code in ((lock, "LOCK_FILE"), (note, "NOT_WORKBOOK")):
+        ret = intake.read_return(path, rules)
+        assert ret.status == SKIPPED and codes(ret) == [code]
+
+
+def test_values_frame_types(templates, tmp_path, rules):
+    rets = [intake.read_return(filled(templates, tmp_path, t), rules) for t in ("城关镇", "南山街道")]
+    accepted = intake.choose_among_duplicates(rets, TOWNS)
+    values, notes = intake.values_frames(accepted, rules)
+    assert list(values.index) == ["城关镇", "南山街道"]
+    assert str(values["r1_dedicated_staff"].dtype) == "boolean"
+    assert str(values["r1_meetings"].dtype) == "Int64"
+    assert str(values["r8_registration_rate"].dtype) == "Float64"
+    assert notes.shape == values.shape
