@@ -50,3 +50,80 @@ def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], *args,
             if progress:
                 progress(len(done[futures[future]]))
     return [r for k in range(len(chunks)) for r in done[k]]
+
+
+def _limit_memory(megabytes: int) -> None:
+    """Worker initializer: cap the address space, so a reader that tries to allocate a
+    huge grid fails in this worker instead of eating the machine. (No such cap on Windows.)"""
+    import faulthandler
+    faulthandler.disable()  # a crash here is reported as a problem, not as a stack dump
+    try:
+        import resource
+    except ImportError:
+        return
+    limit = megabytes * 1024 * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    # The executor has no public way to stop a hung worker; its process table is the only
+    # handle on them.
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def map_isolated(fn: Callable[..., list[R]], items: Sequence[T], *args,
+                 on_failure: Callable[[T, str], R], item_timeout: float = 30.0, memory_mb: int = 1024,
+                 progress: Callable[[int], None] | None = None, chunk_size: int = CHUNK_SIZE) -> list[R]:
+    """Like :func:`map_chunks`, but always in worker processes with a memory cap and a time
+    budget, so even an abort inside a native reader costs one item, not the batch.
+
+    A chunk whose worker died or ran out of time is retried item by item, each in a
+    process of its own; an item that fails alone gets ``on_failure(item, reason)``.
+    """
+    chunks = [list(items[i:i + chunk_size]) for i in range(0, len(items), chunk_size)]
+    if not chunks:
+        return []
+    workers = min(worker_count(), len(chunks))
+    done: dict[int, list[R]] = {}
+    budget = item_timeout * chunk_size * -(-len(chunks) // workers) + 30
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_limit_memory, initargs=(memory_mb,))
+    try:
+        futures = {pool.submit(fn, chunk, *args): k for k, chunk in enumerate(chunks)}
+        for future in as_completed(futures, timeout=budget):
+            try:
+                done[futures[future]] = future.result()
+            except Exception:  # BrokenProcessPool: a worker died; its chunk is retried below
+                continue
+            if progress:
+                progress(len(chunks[futures[future]]))
+    except TimeoutError:
+        pass
+    finally:
+        _kill(pool)
+    results: list[R] = []
+    for k, chunk in enumerate(chunks):
+        if k in done:
+            results.extend(done[k])
+            continue
+        for item in chunk:
+            results.append(_one_isolated(fn, item, args, on_failure, item_timeout, memory_mb))
+            if progress:
+                progress(1)
+    return results
+
+
+def _one_isolated(fn, item, args, on_failure, timeout: float, memory_mb: int):
+    pool = ProcessPoolExecutor(max_workers=1, initializer=_limit_memory, initargs=(memory_mb,))
+    try:
+        return pool.submit(fn, [item], *args).result(timeout=timeout)[0]
+    except TimeoutError:
+        return on_failure(item, "timeout")
+    except Exception:  # the worker died (abort, out of memory) or raised
+        return on_failure(item, "crash")
+    finally:
+        _kill(pool)

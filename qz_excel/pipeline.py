@@ -78,14 +78,10 @@ def _pair_problems(result: ScoreResult, rules: Rules, accepted: dict[str, intake
 
 def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
               options: ScoreOptions = ScoreOptions(),
-              progress: Callable[[str], None] | None = None) -> Report:
+              progress: Callable[[int], None] | None = None) -> Report:
     towns = read_towns(towns_file)
     files = intake.inbox_files(inbox)
-    returns = []
-    for path in files:
-        returns.append(intake.read_return(path, rules, display_name=path.relative_to(inbox).as_posix()))
-        if progress:
-            progress(path.name)
+    returns = intake.read_returns(files, rules, [p.relative_to(inbox).as_posix() for p in files], progress)
     accepted = intake.choose_among_duplicates(returns, list(towns["单位名称"]))
     values, notes = intake.values_frames(accepted, rules)
     result = score(rules, values, notes)

@@ -32,6 +32,8 @@ CODES: dict[str, tuple[str, str]] = {
     "DUPLICATE": (WARNING, "同一单位报送了多个文件，本文件未采用（采用的是 {detail}）"),
     "NOT_WORKBOOK": (INFO, "不是 Excel/WPS/LibreOffice 工作簿，已跳过"),
     "LOCK_FILE": (INFO, "Office 临时锁定文件（~$开头），已跳过"),
+    "TOO_LARGE": (ERROR, "文件被拒收：{detail}。请用下发的模板重新填写后报送"),
+    "UNSAFE_XML": (ERROR, "文件被拒收：{detail}，可能是恶意构造的文件。请用下发的模板重新填写后报送"),
     "ENCRYPTED": (ERROR, "文件设有密码，请取消密码后重新报送"),
     "CORRUPT": (ERROR, "文件已损坏或不完整（{detail}）：请重新保存后报送"),
     "READ_FAILED": (ERROR, "读取时出现意外错误（{detail}）：请把该文件转给技术支持，其他文件不受影响"),

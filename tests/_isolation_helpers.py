@@ -1,0 +1,21 @@
+"""Module-level functions for the isolation tests (worker processes must import them)."""
+
+import os
+import time
+
+
+def misbehave(chunk):
+    out = []
+    for item in chunk:
+        if item == "abort":
+            os.abort()  # what a native reader's failed allocation does
+        if item == "hang":
+            time.sleep(60)
+        if item == "hog":
+            bytearray(4 * 1024 ** 3)  # 4 GiB: more than the worker may have
+        out.append(item.upper())
+    return out
+
+
+def failed(item, reason):
+    return f"{item}:{reason}"
