@@ -79,14 +79,19 @@ def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
 @rules_option
 @click.option("--strict", is_flag=True, help="有错误的单位不参加排名")
 @click.option("--per-town-sheets", is_flag=True, help="在汇总.xlsx 中为每个单位附一张评分细则")
-def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets):
+@click.option("--pdf", is_flag=True, help="另用 LibreOffice 生成 PDF（汇总排名、各单位评分细则和打印汇编）")
+def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
     """读取收件箱中的全部回报文件，评分并生成汇总排名和各单位评分细则。"""
+    from qz_excel.office import find_soffice
     from qz_excel.pipeline import ScoreOptions, run_score
 
     rules = _load(rules_file)
     _towns(towns_file)  # fail fast, before reading the inbox
+    if pdf and find_soffice() is None:
+        _fail("--pdf 需要 LibreOffice，但没有找到 soffice：请安装 LibreOffice（https://zh-cn.libreoffice.org）"
+              "后重试，或去掉 --pdf 只生成 Excel 结果")
     report = run_score(Path(inbox), Path(towns_file), Path(out_dir), rules,
-                       ScoreOptions(strict=strict, per_town_sheets=per_town_sheets))
+                       ScoreOptions(strict=strict, per_town_sheets=per_town_sheets, pdf=pdf))
     for warning in report.warnings:
         click.echo(f"规则提示：{warning}")
     for row in report.files.itertuples(index=False):
@@ -100,6 +105,8 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets):
                f"{int((summary['状态'] == '未报送').sum())} 个未报送；错误 {errors} 个，警告 {warnings} 个")
     click.echo(f"结果：{Path(report.outputs[0]).resolve()}（问题清单见其中“问题清单”工作表）")
     click.echo(f"各单位评分细则：{(Path(out_dir) / '评分细则').resolve()}")
+    if pdf:
+        click.echo(f"PDF 及打印汇编：{(Path(out_dir) / 'pdf').resolve()}")
     sys.exit(1 if report.has_problems else 0)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from qz_excel.rules import Rules
+from qz_excel.values import format_values
 from qz_excel.xlsx import Formats, atomic_workbook, print_a4, row_height, safe_sheet_name
 
 BORDER = {"border": 1, "valign": "vcenter", "font_size": 10}
@@ -28,6 +29,8 @@ FORMATS = {
     "sign": {"font_size": 11, "valign": "bottom"},
     "plain": {"valign": "top", "text_wrap": True, "font_size": 10},
 }
+
+RANKING_SHEET = "汇总排名"
 
 # 评分细则: the seed table's five columns plus 得分说明 (widths in Excel character units)
 TOWN_COLUMNS = {"序号": 5, "考核内容": 30, "评分方法": 34, "标准分": 6.5, "实得分": 6.5, "得分说明": 38}
@@ -53,6 +56,32 @@ def item_explanations(rules: Rules, details: pd.DataFrame, items: pd.DataFrame) 
     return pd.Series(text.to_numpy(), index=key)
 
 
+def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """评分明细: one row per town × sub-rule with the indicators and values it used."""
+    shown = {code: format_values(values[code], ind.type, ind.unit).to_numpy(dtype=object)
+             for code, ind in rules.catalog.items()}
+    used = []
+    for _, rule in rules.subrules():
+        inputs = rule.inputs()
+        text = shown[inputs[0]]
+        for code in inputs[1:]:
+            text = text + "；" + shown[code]
+        used.append(text)
+    n = len(values)
+    used_flat = np.stack(used, axis=1).reshape(-1) if n else np.array([], dtype=object)
+    codes_flat = np.tile([",".join(rule.inputs()) for _, rule in rules.subrules()], n)
+    headers = {i.number: f"{i.number} {i.name}" for i in rules.items}
+    return pd.DataFrame({
+        "单位名称": details["town"].astype(object).to_numpy(),
+        "项目": details["item"].map(headers).to_numpy(),
+        "细则": details["label"].astype(object).to_numpy(),
+        "指标代码": codes_flat,
+        "填报值": used_flat,
+        "得分": details["points"].to_numpy(),
+        "得分说明": details["explanation"].astype(object).to_numpy(),
+    })
+
+
 def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
                      scores: pd.Series, explanations: pd.Series, total: int) -> None:
     """One filled 评分细则 laid out like 附件2."""
@@ -75,8 +104,8 @@ def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
         ws.write_number(r, 3, item.standard, fmt["number"])
         ws.write_number(r, 4, int(scores[item.number]), fmt["number"])
         fmt.text(ws, r, 5, explanation, "small")
-        ws.set_row(r, row_height([(item.content, widths[1]), (item.method, widths[2]),
-                                  (explanation, widths[5] * 1.1)]))
+        ws.set_row(r, row_height([(item.content, widths[1], 10), (item.method, widths[2], 10),
+                                  (explanation, widths[5] * 10 / 9, 9)]))
     r = 3 + len(rules.items)
     ws.merge_range(r, 0, r, 2, "合计", fmt["total_label"])
     ws.write_number(r, 3, sum(i.standard for i in rules.items), fmt["total"])
@@ -114,41 +143,58 @@ def _write_table(ws, fmt: Formats, frame: pd.DataFrame, widths: dict[str, float]
         ws.autofilter(0, 0, len(frame), len(frame.columns) - 1)
 
 
+def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame) -> None:
+    """汇总排名: the table (frozen header, colour scale on item scores) and a bar chart of
+    the totals beside it; landscape A4, one page wide."""
+    ws = wb.add_worksheet(RANKING_SHEET)
+    widths = {"排名": 6, "单位名称": 18, "类别": 8, "加分合计": 8, "总分": 8, "状态": 8}
+    _write_table(ws, fmt, ranking, widths)
+    item_cols = [c for c in ranking.columns if c[:1].isdigit()]
+    for name in item_cols:
+        col = ranking.columns.get_loc(name)
+        ws.set_column(col, col, 9)
+    ws.set_row(0, 30)
+    n = len(ranking)
+    scored = int(ranking["排名"].notna().sum())
+    if n:
+        first = ranking.columns.get_loc(item_cols[0])
+        ws.conditional_format(1, first, n, first + len(item_cols) - 1, {"type": "3_color_scale"})
+    if scored:
+        total_col = ranking.columns.get_loc("总分")
+        name_col = ranking.columns.get_loc("单位名称")
+        chart = wb.add_chart({"type": "bar"})
+        chart.add_series({"name": "总分",
+                          "categories": [RANKING_SHEET, 1, name_col, scored, name_col],
+                          "values": [RANKING_SHEET, 1, total_col, scored, total_col],
+                          "data_labels": {"value": True}, "fill": {"color": "#4472C4"}})
+        chart.set_title({"name": f"{rules.year}年质量振兴工作考核总分"})
+        chart.set_legend({"none": True})
+        chart.set_y_axis({"reverse": True})  # rank 1 at the top, as in the table
+        # below the table, as wide as it, so the printed page keeps the table legible
+        chart.set_size({"width": 980, "height": max(280, 20 * scored + 90)})
+        ws.insert_chart(n + 2, 0, chart)
+    print_a4(ws, 0)
+    ws.set_landscape()
+    ws.set_header(f"&C&14 {rules.year}年质量振兴工作考核汇总排名")  # the space ends the font size
+
+
+def write_ranking_print(path: Path, rules: Rules, ranking: pd.DataFrame) -> Path:
+    """汇总排名 alone, for printing to PDF without the long audit sheets."""
+    with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总排名") as wb:
+        _ranking_sheet(wb, Formats(wb, FORMATS), rules, ranking)
+    return path
+
+
 def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, details: pd.DataFrame,
                   problems: pd.DataFrame, files: pd.DataFrame,
                   town_pages: list[tuple[str, pd.Series, pd.Series, int]] = ()) -> Path:
     with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总") as wb:
         fmt = Formats(wb, FORMATS)
-        ws = wb.add_worksheet("汇总排名")
-        widths = {"排名": 6, "单位名称": 18, "类别": 8, "加分合计": 8, "总分": 8, "状态": 8}
-        _write_table(ws, fmt, ranking, widths)
-        item_cols = [c for c in ranking.columns if c[:1].isdigit()]
-        for name in item_cols:
-            ws.set_column(ranking.columns.get_loc(name), ranking.columns.get_loc(name), 9)
-        n = len(ranking)
-        if n:
-            first = ranking.columns.get_loc(item_cols[0])
-            ws.conditional_format(1, first, n, first + len(item_cols) - 1, {"type": "3_color_scale"})
-            scored = int(ranking["排名"].notna().sum())
-            if scored:
-                total_col = ranking.columns.get_loc("总分")
-                name_col = ranking.columns.get_loc("单位名称")
-                chart = wb.add_chart({"type": "bar"})
-                chart.add_series({"name": "总分",
-                                  "categories": ["汇总排名", 1, name_col, scored, name_col],
-                                  "values": ["汇总排名", 1, total_col, scored, total_col],
-                                  "data_labels": {"value": True}})
-                chart.set_title({"name": f"{rules.year}年质量振兴工作考核总分"})
-                chart.set_legend({"none": True})
-                chart.set_y_axis({"reverse": True})
-                chart.set_size({"width": 640, "height": max(300, 22 * scored + 80)})
-                ws.insert_chart(1, len(ranking.columns) + 1, chart)
-        print_a4(ws, 0)
-        ws.set_landscape()
-
+        _ranking_sheet(wb, fmt, rules, ranking)
         ws = wb.add_worksheet("评分明细")
-        _write_table(ws, fmt, details, {"单位名称": 16, "项目": 12, "细则": 22, "得分": 6,
-                                         "得分说明": 60}, text_columns=("得分说明",))
+        _write_table(ws, fmt, details, {"单位名称": 16, "项目": 14, "细则": 22, "指标代码": 26,
+                                         "填报值": 16, "得分": 6, "得分说明": 60},
+                     text_columns=("得分说明", "填报值"))
         ws = wb.add_worksheet("问题清单")
         _write_table(ws, fmt, problems, {"文件": 30, "单位名称": 16, "工作表": 10, "单元格": 8,
                                           "指标代码": 24, "填报内容": 14, "问题代码": 18, "级别": 6,
@@ -156,7 +202,7 @@ def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, details: pd.D
         ws = wb.add_worksheet("文件清单")
         _write_table(ws, fmt, files, {"文件": 40, "状态": 10, "单位名称": 16, "说明": 40},
                      text_columns=("文件", "说明"))
-        taken = {"汇总排名", "评分明细", "问题清单", "文件清单"}
+        taken = {RANKING_SHEET, "评分明细", "问题清单", "文件清单"}
         for town, scores, explanations, total in town_pages:
             write_town_sheet(wb, fmt, safe_sheet_name(town, taken), rules, town, scores,
                              explanations, total)

@@ -5,6 +5,7 @@ Nothing here prints or exits; the CLI renders the Report.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -13,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from qz_excel import intake
-from qz_excel.outputs import item_explanations, write_summary, write_town_workbook
+from qz_excel import office
+from qz_excel.outputs import (audit_trail, item_explanations, write_ranking_print, write_summary,
+                              write_town_workbook)
 from qz_excel.problems import ERROR, Problem, Report, SCORED, problems_frame
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
@@ -23,12 +26,16 @@ from qz_excel.xlsx import safe_file_stem, unique_path
 NORMAL, REVIEW, NOT_RETURNED = "正常", "待核实", "未报送"
 SUMMARY_NAME = "汇总.xlsx"
 TOWN_DIR = "评分细则"
+PDF_DIR = "pdf"
+RANKING_PDF = "汇总排名"
+BOOKLET_NAME = "评分细则汇编.pdf"
 
 
 @dataclass
 class ScoreOptions:
     strict: bool = False  # towns with errors are listed but not ranked
     per_town_sheets: bool = False  # also put every 评分细则 into 汇总.xlsx
+    pdf: bool = False  # print 汇总排名 and every 评分细则 to PDF through LibreOffice
 
 
 def competition_rank(totals: pd.Series) -> pd.Series:
@@ -103,28 +110,47 @@ def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
     out_dir.mkdir(parents=True, exist_ok=True)
     explanations = item_explanations(rules, result.details, result.items)
     town_pages = []
-    outputs = []
-    taken: set[str] = set()
+    town_files: dict[str, Path] = {}
+    taken: set[str] = {f"{RANKING_PDF}.xlsx".lower()}  # its PDF shares the pdf/ folder
     for town in by_town:
         scores = result.summary.loc[town]
         page = (town, scores, explanations.loc[town], int(scores["总分"]))
         town_pages.append(page)
         path = unique_path(out_dir / TOWN_DIR, safe_file_stem(town), ".xlsx", taken)
-        outputs.append(str(write_town_workbook(path, rules, *page)))
+        town_files[town] = write_town_workbook(path, rules, *page)
+    outputs = [str(p) for p in town_files.values()]
 
     files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
                                  "说明": r.reason or "；".join(p.code for p in r.problems)}
                                 for r in returns], columns=["文件", "状态", "单位名称", "说明"])
-    details = result.details.rename(columns={"town": "单位名称", "item": "项目", "label": "细则",
-                                             "points": "得分", "explanation": "得分说明"})
-    details["项目"] = details["项目"].map({i.number: item_header(i) for i in rules.items})
-    details = details[["单位名称", "项目", "细则", "得分", "得分说明"]]
+    details = audit_trail(rules, result.details, values)
     summary_path = write_summary(out_dir / SUMMARY_NAME, rules, ranking, details,
                                  problems_frame(problems), files_table,
                                  town_pages if options.per_town_sheets else [])
     outputs.insert(0, str(summary_path))
+    if options.pdf:
+        pdfs, failed = export_pdfs(out_dir, rules, ranking, town_files)
+        outputs.extend(pdfs)
+        problems.extend(Problem("PDF_FAILED", file=name) for name in failed)
     return Report(files=files_table, problems=problems, summary=ranking, outputs=outputs,
                   warnings=check_rules(rules))
+
+
+def export_pdfs(out_dir: Path, rules: Rules, ranking: pd.DataFrame,
+                town_files: dict[str, Path]) -> tuple[list[str], list[str]]:
+    """汇总排名 and each 评分细则 as PDF in DIR/pdf/, plus one booklet in ranking order.
+    Returns (PDFs written, names of workbooks LibreOffice did not convert)."""
+    pdf_dir = out_dir / PDF_DIR
+    with tempfile.TemporaryDirectory(prefix=".qz-", dir=out_dir) as tmp:
+        ranking_book = write_ranking_print(Path(tmp) / f"{RANKING_PDF}.xlsx", rules, ranking)
+        sources = [ranking_book] + [town_files[t] for t in ranking["单位名称"] if t in town_files]
+        converted, failed = office.convert(sources, "pdf", pdf_dir)
+    by_stem = {p.stem: p for p in converted}
+    in_order = [by_stem[src.stem] for src in sources if src.stem in by_stem]
+    written = [str(p) for p in in_order]
+    if in_order:
+        written.append(str(office.merge_pdfs(in_order, pdf_dir / BOOKLET_NAME)))
+    return written, [src.name for src in failed]
 
 
 __all__ = ["run_score", "ScoreOptions", "ranking_table", "competition_rank", "SCORED"]

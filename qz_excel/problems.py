@@ -37,6 +37,7 @@ CODES: dict[str, tuple[str, str]] = {
     "ENCRYPTED": (ERROR, "文件设有密码，请取消密码后重新报送"),
     "CORRUPT": (ERROR, "文件已损坏或不完整（{detail}）：请重新保存后报送"),
     "READ_FAILED": (ERROR, "读取时出现意外错误（{detail}）：请把该文件转给技术支持，其他文件不受影响"),
+    "PDF_FAILED": (WARNING, "LibreOffice 未能把该表转换为 PDF：Excel 结果不受影响，可用 Excel/WPS 打开后打印"),
     "NOT_RETURNED": (WARNING, "未报送：单位名单中有该单位，但收件箱中没有它的文件"),
 }
 

@@ -27,6 +27,12 @@ FILE_STEM_MAX = 100
 LINE_HEIGHT_PT = 14.5  # one wrapped line at 10–11 pt, with room for CJK fonts' ascent
 
 
+def line_height(font_size: float) -> float:
+    """Points one wrapped line of CJK text takes at ``font_size`` (Excel, WPS and
+    LibreOffice all fit in 1.35×)."""
+    return font_size * 1.35
+
+
 def fixed_timestamp() -> datetime:
     """The documents' creation time: SOURCE_DATE_EPOCH if set, else a fixed date, so the
     same input gives byte-identical files."""
@@ -51,9 +57,11 @@ def line_count(text: str, width: float) -> int:
     return sum(max(1, math.ceil(display_width(part) / usable)) for part in str(text).split("\n"))
 
 
-def row_height(cells: list[tuple[str, float]], minimum: float = 18.0) -> float:
-    lines = max((line_count(text, width) for text, width in cells), default=1)
-    return max(minimum, lines * LINE_HEIGHT_PT + 4)
+def row_height(cells: list[tuple], minimum: float = 18.0) -> float:
+    """Height for a row of wrapped cells: (text, column width[, font size]) each."""
+    heights = [line_count(cell[0], cell[1]) * (line_height(cell[2]) if len(cell) > 2 else LINE_HEIGHT_PT)
+               for cell in cells]
+    return max([minimum, *(h + 4 for h in heights)])
 
 
 def safe_file_stem(name: str, fallback: str = "未命名") -> str:

@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from qz_excel.office import convert  # noqa: E402
+from qz_excel.pipeline import ScoreOptions, run_score  # noqa: E402
 from qz_excel.rules import load_rules  # noqa: E402
 from qz_excel.template import TemplateOptions, write_template  # noqa: E402
 
@@ -34,6 +35,10 @@ def main() -> None:
                                                   generated_at="2010-12-01"))
         (pdf,), _ = convert([template], "pdf", tmp)
         png(pdf, docs / "template.png")
+        samples = REPO / "sample_workbooks"
+        run_score(samples / "returned", samples / "towns.csv", tmp / "results", rules, ScoreOptions(pdf=True))
+        png(tmp / "results" / "pdf" / "城关镇.pdf", docs / "town-sheet.png")
+        png(tmp / "results" / "pdf" / "汇总排名.pdf", docs / "ranking.png")
 
 
 if __name__ == "__main__":

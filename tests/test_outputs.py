@@ -1,0 +1,165 @@
+"""Result workbooks read back: numbers against the engine, print settings, chart, safety
+of town-supplied text, and (with LibreOffice) the printed 评分细则."""
+
+import re
+import shutil
+import subprocess
+import zipfile
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+from python_calamine import CalamineWorkbook
+
+from qz_excel.cli import main
+from qz_excel.office import find_soffice
+from qz_excel.samples import GOOD, fill_workbook
+from qz_excel.template import TemplateOptions, write_template
+from conftest import REPO
+
+SAMPLES = REPO / "sample_workbooks"
+HOSTILE = '=HYPERLINK("x")'
+
+
+def rows(path, sheet):
+    data = CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet).to_python()
+    return [dict(zip(data[0], r)) for r in data[1:]]
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory, rules):
+    """Two towns, one with a name that looks like a formula and one with a path in it."""
+    tmp = tmp_path_factory.mktemp("hostile")
+    names = [HOSTILE, "../上级/镇", "城关镇"]
+    towns = tmp / "towns.csv"
+    towns.write_text("单位名称\n" + "\n".join(f'"{n}"' if '"' in n else n for n in names).replace(
+        '"=HYPERLINK("x")"', '"=HYPERLINK(""x"")"') + "\n", encoding="utf-8")
+    for k, town in enumerate(names):
+        template = write_template(rules, town, tmp / "tpl" / f"{k}.xlsx", TemplateOptions())
+        fill_workbook(template, tmp / "inbox" / f"{k}.xlsx", {**GOOD, "r1_meetings": k})
+    out = tmp / "out"
+    result = CliRunner().invoke(main, ["score", str(tmp / "inbox"), "--towns", str(towns), "--out", str(out),
+                                       "--per-town-sheets"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_formula_like_town_name_is_text_with_quote_prefix(hostile_run):
+    wb = openpyxl.load_workbook(hostile_run / "汇总.xlsx")
+    ws = wb["汇总排名"]
+    cells = [c for c in ws["B"] if c.value == HOSTILE]
+    assert len(cells) == 1 and cells[0].data_type == "s" and cells[0].quotePrefix
+
+
+def test_file_and_sheet_names_stay_inside_out_dir(hostile_run):
+    files = sorted(p.relative_to(hostile_run).as_posix() for p in hostile_run.rglob("*.xlsx"))
+    assert all(f.startswith("评分细则/") or f == "汇总.xlsx" for f in files)
+    assert len(files) == 4  # 汇总 + three towns, none escaped upwards
+    sheets = openpyxl.load_workbook(hostile_run / "汇总.xlsx").sheetnames
+    assert sheets[:4] == ["汇总排名", "评分明细", "问题清单", "文件清单"]
+    assert len(sheets) == 7 and all(len(s) <= 31 and not set(s) & set("[]:*?/\\") for s in sheets)
+
+
+@pytest.fixture(scope="module")
+def sample_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
+                              "--out", str(out)])
+    return out
+
+
+def test_audit_trail_adds_up(sample_out, rules):
+    ranking = {r["单位名称"]: r for r in rows(sample_out / "汇总.xlsx", "汇总排名")}
+    trail = rows(sample_out / "汇总.xlsx", "评分明细")
+    assert len(trail) == 9 * len(rules.subrules())
+    bonus_rules = {rule.label for _, rule in rules.subrules() if rule.effective_part == "bonus"}
+    for town, row in ranking.items():
+        if row["状态"] == "未报送":
+            continue
+        mine = [t for t in trail if t["单位名称"] == town]
+        bonus = {}
+        for t in mine:
+            if t["细则"] in bonus_rules:
+                bonus[t["项目"]] = bonus.get(t["项目"], 0) + t["得分"]
+        vetoed = {h for h in bonus if row[h] == 0}
+        assert row["加分合计"] == sum(v for h, v in bonus.items() if h not in vetoed)
+        assert all(t["得分说明"] and t["填报值"] for t in mine)
+
+
+def test_ranking_sheet_layout_and_chart(sample_out):
+    wb = openpyxl.load_workbook(sample_out / "汇总.xlsx")
+    ws = wb["汇总排名"]
+    assert ws.freeze_panes == "A2"
+    rules_cf = [r for rng in ws.conditional_formatting for r in rng.rules]
+    assert any(r.type == "colorScale" for r in rules_cf)
+    assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9
+    with zipfile.ZipFile(sample_out / "汇总.xlsx") as z:
+        charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
+        assert len(charts) == 1
+        xml = z.read(charts[0]).decode("utf-8")
+    assert "<c:barChart>" in xml
+    # names (B) and 总分 (O) of the nine ranked towns, not the unranked one
+    assert "汇总排名!$B$2:$B$10" in xml and "汇总排名!$O$2:$O$10" in xml
+
+
+def test_town_sheet_print_settings(sample_out):
+    ws = openpyxl.load_workbook(sample_out / "评分细则" / "城关镇.xlsx")["评分细则"]
+    assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == "portrait"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+    assert ws.print_title_rows == "$3:$3"
+    assert ws.oddFooter.left.text == "城关镇" and "&P" in ws.oddFooter.right.text
+    assert ws["A1"].value == "附件2："
+    signature = [c.value for row in ws.iter_rows() for c in row if c.value and "考核人" in str(c.value)]
+    assert signature and "复核人" in signature[0] and "日期" in signature[0]
+    # every row is tall enough for at least its explicit lines of 评分方法 and 得分说明
+    for r in range(4, 14):
+        lines = max(str(ws.cell(r, 3).value).count("\n"), str(ws.cell(r, 6).value).count("\n")) + 1
+        assert ws.row_dimensions[r].height >= 12 * lines
+
+
+needs_office = pytest.mark.skipif(find_soffice() is None or shutil.which("pdftotext") is None,
+                                  reason="LibreOffice and poppler are needed (.ci/run installs them)")
+
+
+def column_words(pdf, header):
+    """Words printed below the header word ``header``, in its column, top to bottom."""
+    tsv = subprocess.run(["pdftotext", "-tsv", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    words = [dict(zip(tsv[0].split("\t"), line.split("\t"))) for line in tsv[1:]]
+    words = [w for w in words if w["conf"] != "-1" and w["text"].strip()]
+    head = next(w for w in words if w["text"] == header)
+    left, right = float(head["left"]) - 4, float(head["left"]) + float(head["width"]) + 4
+    below = [w for w in words if float(w["top"]) > float(head["top"]) + 2
+             and left <= float(w["left"]) + float(w["width"]) / 2 <= right]
+    return [w["text"] for w in sorted(below, key=lambda w: float(w["top"]))], words
+
+
+@needs_office
+def test_printed_town_sheet_one_page_wide_with_every_score(tmp_path, rules):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
+                                       "--out", str(out), "--pdf"])
+    assert result.exit_code == 1, result.output
+    ranking = {r["单位名称"]: r for r in rows(out / "汇总.xlsx", "汇总排名")}
+    for town in ("城关镇", "青石镇", "北湖街道"):
+        pdf = out / "pdf" / f"{town}.pdf"
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+        assert re.search(r"Page size:\s+595\.\d+ x 841\.\d+", info)  # A4 portrait
+        scores, words = column_words(pdf, "实得分")
+        expected = [str(int(ranking[town][f"{i.number} {i.name}"])) for i in rules.items] + \
+            [str(int(ranking[town]["总分"]))]
+        assert scores == expected
+        assert any(w["text"] == "得分说明" for w in words)  # the rightmost column is on this page
+    booklet = out / "pdf" / "评分细则汇编.pdf"
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(booklet)], capture_output=True,
+                                                            text=True).stdout).group(1))
+    assert pages == 1 + 9  # 汇总排名 and one page per scored town
+
+
+def test_pdf_without_libreoffice_is_a_clear_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no soffice on this PATH
+    monkeypatch.setattr("qz_excel.office.WINDOWS_PATHS", ())
+    result = CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
+                                       "--out", str(tmp_path / "out"), "--pdf"])
+    assert result.exit_code == 2 and "LibreOffice" in result.output
+    assert not (tmp_path / "out").exists()
