@@ -156,9 +156,10 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame) -> Non
     ws.set_row(0, 30)
     n = len(ranking)
     scored = int(ranking["排名"].notna().sum())
-    if n:
-        first = ranking.columns.get_loc(item_cols[0])
-        ws.conditional_format(1, first, n, first + len(item_cols) - 1, {"type": "3_color_scale"})
+    for name in item_cols if n else []:
+        # one scale per item: items have different 标准分 (item 10's full marks are 5)
+        col = ranking.columns.get_loc(name)
+        ws.conditional_format(1, col, n, col, {"type": "3_color_scale"})
     if scored:
         total_col = ranking.columns.get_loc("总分")
         name_col = ranking.columns.get_loc("单位名称")

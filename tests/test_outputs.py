@@ -90,8 +90,8 @@ def test_ranking_sheet_layout_and_chart(sample_out):
     wb = openpyxl.load_workbook(sample_out / "汇总.xlsx")
     ws = wb["汇总排名"]
     assert ws.freeze_panes == "A2"
-    rules_cf = [r for rng in ws.conditional_formatting for r in rng.rules]
-    assert any(r.type == "colorScale" for r in rules_cf)
+    scales = {str(rng.sqref) for rng in ws.conditional_formatting for r in rng.rules if r.type == "colorScale"}
+    assert scales == {f"{col}2:{col}11" for col in "DEFGHIJKLM"}  # one per item column
     assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9
     with zipfile.ZipFile(sample_out / "汇总.xlsx") as z:
         charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
