@@ -7,6 +7,7 @@ Exit codes: 0 all went well; 1 the run finished but found problems; 2 usage erro
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -108,6 +109,76 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
     if pdf:
         click.echo(f"PDF 及打印汇编：{(Path(out_dir) / 'pdf').resolve()}")
     sys.exit(1 if report.has_problems else 0)
+
+
+@main.command()
+@click.argument("outbox", type=click.Path(exists=True, file_okay=False))
+@towns_option
+@rules_option
+@click.option("--send", is_flag=True, help="真正发送（默认只生成 .eml 草稿供检查）")
+@click.option("--smtp", "smtp_address", default="", metavar="HOST:PORT", help="发信服务器，如 smtp.qq.com:465")
+@click.option("--security", type=click.Choice(["ssl", "starttls", "none"]), default=None,
+              help="加密方式；默认端口 465 用 ssl，其余用 starttls")
+@click.option("--user", default="", help="SMTP 登录名；密码只从环境变量 QZ_SMTP_PASSWORD 或提示输入读取")
+@click.option("--sender", default="", help="发件人邮箱（默认同 --user）")
+@click.option("--sender-name", default="县质量技术监督局", show_default=True, help="发件人名称，也用于正文落款")
+@click.option("--deadline", default="", help="报送截止日期，写入正文")
+@click.option("--contact", "bureau_contact", default="", help="局里的联系人及电话，写入正文")
+@click.option("--resend", is_flag=True, help="模板有改动的单位重新发送")
+@click.option("--mail-templates", type=click.Path(exists=True, file_okay=False),
+              help="自定义邮件模板目录（subject.txt.j2、body.txt.j2）")
+def mail(outbox, towns_file, rules_file, send, smtp_address, security, user, sender, sender_name, deadline,
+         bureau_contact, resend, mail_templates):
+    """把每个单位的填报模板发到它的邮箱（默认先演练，生成 .eml 草稿）。"""
+    from jinja2 import TemplateError
+
+    from qz_excel import mail as m
+
+    rules = _load(rules_file)
+    towns = _towns(towns_file)
+    outbox = Path(outbox)
+    sender = sender or user
+    ctx = m.MailContext(deadline=deadline, bureau_contact=bureau_contact, sender_name=sender_name,
+                        templates=Path(mail_templates) if mail_templates else None)
+    try:
+        plan = m.plan_letters(outbox, towns, ctx, rules.year)
+    except TemplateError as exc:
+        _fail(f"邮件模板有误：{exc}；请修改 subject.txt.j2 / body.txt.j2 后重试")
+    log = m.SendLog(outbox / m.MAIL_DIR / m.LOG_NAME)
+    m.mark_already_sent(plan, log, resend)
+    for town, reason in plan.excluded:
+        click.echo(f"不发送  {town}：{reason}")
+    for letter in plan.letters:
+        click.echo(f"{letter.status:　<8} {letter.town}  →  {', '.join(letter.to)}  附件：{letter.filename}"
+                   + (f"（{letter.detail}）" if letter.detail else ""))
+    if not send:
+        drafts = m.write_drafts(plan, outbox / m.MAIL_DIR, sender or "sender@example.invalid", sender_name)
+        click.echo(f"演练：已生成 {len(drafts)} 封邮件草稿（.eml）：{(outbox / m.MAIL_DIR).resolve()}；"
+                   f"确认无误后加 --send 发送")
+        sys.exit(1 if plan.excluded else 0)
+    if not smtp_address or ":" not in smtp_address:
+        _fail("发送需要 --smtp 主机:端口，如 --smtp smtp.qq.com:465")
+    if not sender:
+        _fail("发送需要发件人：请加 --sender 邮箱地址（或 --user）")
+    host, _, port = smtp_address.rpartition(":")
+    if not port.isdigit():
+        _fail(f"--smtp 的端口不是数字：{port}")
+    password = ""
+    if user:
+        password = os.environ.get("QZ_SMTP_PASSWORD") or click.prompt(f"{user} 的 SMTP 密码/授权码", hide_input=True)
+    smtp = m.Smtp(host=host, port=int(port), security=security or ("ssl" if port == "465" else "starttls"),
+                  user=user, password=password)
+    with click.progressbar(length=len(plan.letters), label="发送中", file=sys.stderr) as bar:
+        m.send_letters(plan, smtp, sender, sender_name, log, progress=lambda _letter: bar.update(1))
+    counts = {status: sum(letter.status == status for letter in plan.letters)
+              for status in (m.SENT, m.ALREADY_SENT, m.CHANGED, m.FAILED)}
+    for letter in plan.letters:
+        if letter.status == m.FAILED:
+            click.echo(f"发送失败  {letter.town}：{letter.detail}")
+    click.echo(f"已发送 {counts[m.SENT]}，跳过 {counts[m.ALREADY_SENT] + counts[m.CHANGED]}"
+               f"（其中文件有变更 {counts[m.CHANGED]}），失败 {counts[m.FAILED]}，未发送 {len(plan.excluded)}；"
+               f"发送记录：{log.path.resolve()}")
+    sys.exit(1 if counts[m.FAILED] or plan.excluded or counts[m.CHANGED] else 0)
 
 
 @main.group()

@@ -93,6 +93,15 @@ def _meta(book) -> dict[str, str]:
     return {_as_text(r[0]): _as_text(r[1]) for r in rows[1:] if len(r) >= 2}
 
 
+def read_meta(path: Path) -> dict[str, str]:
+    """The hidden metadata of a workbook we generated ({} when it has none or is unreadable)."""
+    try:
+        safety.check_size(path.stat().st_size)
+        return _meta(python_calamine.CalamineWorkbook.from_path(str(path)))
+    except (safety.Unsafe, OSError, python_calamine.CalamineError):
+        return {}
+
+
 def _find_header(rows: list[list]) -> tuple[int, int, int] | None:
     for r, row in enumerate(rows[:HEADER_SCAN_ROWS]):
         texts = [_as_text(c).strip() for c in row]

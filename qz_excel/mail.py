@@ -1,0 +1,295 @@
+"""`qz mail`: each town gets its own workbook, exactly once.
+
+Letters pair a town's 邮箱 with the workbook whose hidden metadata names that town (never
+by file name). Subject and body come from jinja2 templates (StrictUndefined: a typo is an
+error, not a blank). A dry run writes .eml files; sending records every delivery with the
+attachment's hash in an append-only log, so a rerun skips what was already delivered and
+only resends a changed workbook when asked to.
+
+Chinese attachment names: RFC 2231 ``filename*`` (continued, split between characters) on
+Content-Disposition and RFC 2047 encoded words in ``name=`` on Content-Type, the pair that
+QQ Mail, Outlook and Foxmail all display correctly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import encoders, policy
+from email.header import Header
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, make_msgid
+from pathlib import Path
+from typing import Callable
+from urllib.parse import quote
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from qz_excel import resources
+from qz_excel.intake import read_meta
+from qz_excel.xlsx import atomic_write_bytes, safe_file_stem
+
+XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+MAIL_DIR = "mail"
+LOG_NAME = "sent-log.jsonl"
+_ADDRESS = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_SPLIT = re.compile(r"[;,，；\s]+")
+WIRE = policy.compat32.clone(linesep="\r\n", max_line_length=0)  # headers are folded by hand
+
+# statuses of a letter
+READY, SENT, ALREADY_SENT, CHANGED, FAILED = "待发送", "已发送", "已发送过（跳过）", "文件已变更（未重发）", "发送失败"
+
+
+class MailError(Exception):
+    """A setting that stops mailing before anything is sent; the message says what to do."""
+
+
+@dataclass
+class Letter:
+    town: str
+    to: list[str]
+    path: Path
+    sha256: str
+    subject: str = ""
+    body: str = ""
+    status: str = READY
+    detail: str = ""
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class Plan:
+    letters: list[Letter]
+    #: towns that get nothing, with the reason: no address, invalid address, no workbook…
+    excluded: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MailContext:
+    deadline: str = ""
+    bureau_contact: str = ""
+    sender_name: str = "县质量技术监督局"
+    templates: Path | None = None  # a folder with subject.txt.j2 and body.txt.j2
+
+
+def split_addresses(text: str) -> list[str]:
+    return [a for a in _SPLIT.split(text.strip()) if a]
+
+
+def workbooks_by_town(outbox: Path) -> tuple[dict[str, Path], list[tuple[str, str]]]:
+    """Generated workbooks in ``outbox`` by the town in their metadata."""
+    found: dict[str, list[Path]] = {}
+    for path in sorted(outbox.glob("*.xlsx")):
+        meta = read_meta(path)
+        if meta.get("town"):
+            found.setdefault(meta["town"], []).append(path)
+    clashes = [(town, f"模板目录中有 {len(paths)} 个该单位的工作簿（{'、'.join(p.name for p in paths)}），"
+                      f"请只保留一个") for town, paths in found.items() if len(paths) > 1]
+    return {t: p[0] for t, p in found.items() if len(p) == 1}, clashes
+
+
+def _templates(ctx: MailContext):
+    folder = ctx.templates or resources.templates_dir() / "mail"
+    env = Environment(loader=FileSystemLoader(folder), undefined=StrictUndefined, keep_trailing_newline=True)
+    return env.get_template("subject.txt.j2"), env.get_template("body.txt.j2")
+
+
+def plan_letters(outbox: Path, towns: pd.DataFrame, ctx: MailContext, year: int) -> Plan:
+    """Who gets what, before anything is sent. Raises jinja2 errors for a broken template."""
+    subject_t, body_t = _templates(ctx)
+    books, clashes = workbooks_by_town(outbox)
+    clashed = {t for t, _ in clashes}
+    plan = Plan(letters=[], excluded=list(clashes))
+    for row in towns.itertuples(index=False):
+        town, email, contact = row.单位名称, row.邮箱, row.联系人
+        if town in clashed:
+            continue
+        if town not in books:
+            plan.excluded.append((town, "模板目录中没有该单位的工作簿：请先运行 qz template"))
+            continue
+        addresses = split_addresses(email)
+        if not addresses:
+            plan.excluded.append((town, "单位名单中没有邮箱：请在“邮箱”列补上"))
+            continue
+        bad = [a for a in addresses if not _ADDRESS.match(a)]
+        if bad:
+            plan.excluded.append((town, f"邮箱格式不正确：{'、'.join(bad)}"))
+            continue
+        path = books[town]
+        values = {"town": town, "contact": contact, "deadline": ctx.deadline, "year": year,
+                  "bureau_contact": ctx.bureau_contact, "sender_name": ctx.sender_name,
+                  "file_name": path.name}
+        plan.letters.append(Letter(town=town, to=addresses, path=path,
+                                   sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                                   subject=" ".join(subject_t.render(values).split()),
+                                   body=body_t.render(values)))
+    return plan
+
+
+def _rfc2231(param: str, text: str, width: int = 60) -> list[str]:
+    """``param*0*=utf-8''…; param*1*=…``, split between characters, never inside one."""
+    chunks, current = [], ""
+    for ch in text:
+        piece = quote(ch.encode("utf-8"), safe="")
+        if current and len(current) + len(piece) > width:
+            chunks.append(current)
+            current = ""
+        current += piece
+    chunks.append(current)
+    return [f"{param}*{k}*=" + ("utf-8''" if k == 0 else "") + c for k, c in enumerate(chunks)]
+
+
+def attachment_part(data: bytes, filename: str) -> MIMEBase:
+    part = MIMEBase(*XLSX_TYPE)
+    part.set_payload(data)
+    encoders.encode_base64(part)
+    del part["Content-Type"]
+    words = Header(filename, "utf-8").encode(maxlinelen=76).split()
+    part["Content-Type"] = f"{'/'.join(XLSX_TYPE)};\r\n name=\"" + "\r\n ".join(words) + '"'
+    part["Content-Disposition"] = "attachment;\r\n " + ";\r\n ".join(_rfc2231("filename", filename))
+    return part
+
+
+def build_message(letter: Letter, sender: str, sender_name: str) -> bytes:
+    msg = MIMEMultipart()
+    msg["Subject"] = Header(letter.subject, "utf-8")
+    msg["From"] = formataddr((sender_name, sender), charset="utf-8")
+    msg["To"] = ", ".join(letter.to)
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1] if "@" in sender else None)
+    msg["X-QZ-Town-Sha256"] = letter.sha256
+    msg.attach(MIMEText(letter.body, "plain", "utf-8"))
+    msg.attach(attachment_part(letter.path.read_bytes(), letter.filename))
+    return msg.as_bytes(policy=WIRE)
+
+
+def write_drafts(plan: Plan, out_dir: Path, sender: str, sender_name: str) -> list[Path]:
+    """The dry run: one .eml per letter, exactly what would be sent."""
+    taken: set[str] = set()
+    paths = []
+    for letter in plan.letters:
+        stem = safe_file_stem(letter.town)
+        name = stem + ".eml"
+        k = 1
+        while name.lower() in taken:
+            k += 1
+            name = f"{stem}({k}).eml"
+        taken.add(name.lower())
+        path = out_dir / name
+        atomic_write_bytes(path, build_message(letter, sender, sender_name))
+        paths.append(path)
+    return paths
+
+
+class SendLog:
+    """Append-only JSON lines: one per delivered letter. The last entry per town counts."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.last: dict[str, dict] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    entry = json.loads(line)
+                    self.last[entry["town"]] = entry
+
+    def record(self, letter: Letter) -> None:
+        entry = {"town": letter.town, "to": letter.to, "file": letter.filename, "sha256": letter.sha256,
+                 "sent_at": datetime.now().isoformat(timespec="seconds")}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.last[letter.town] = entry
+
+
+def mark_already_sent(plan: Plan, log: SendLog, resend: bool) -> None:
+    """Letters delivered before are skipped; changed workbooks wait for ``resend``."""
+    for letter in plan.letters:
+        previous = log.last.get(letter.town)
+        if previous is None:
+            continue
+        if previous["sha256"] == letter.sha256:
+            letter.status = ALREADY_SENT
+        elif not resend:
+            letter.status, letter.detail = CHANGED, f"上次发送于 {previous['sent_at']}，加 --resend 重发"
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    security: str = "starttls"  # ssl | starttls | none
+    user: str = ""
+    password: str = ""
+    timeout: float = 30.0
+
+    def connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        if self.security == "ssl":
+            server = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            server = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.security == "starttls":
+                server.starttls(context=context)
+        if self.user:
+            server.login(self.user, self.password)
+        return server
+
+
+def send_letters(plan: Plan, smtp: Smtp, sender: str, sender_name: str, log: SendLog,
+                 progress: Callable[[Letter], None] | None = None) -> None:
+    """Send every READY letter; a failure for one town is recorded and the rest go on."""
+    server = None
+    try:
+        for letter in plan.letters:
+            if letter.status != READY:
+                if progress:
+                    progress(letter)
+                continue
+            try:
+                if server is None:
+                    server = smtp.connect()
+                refused = server.sendmail(sender, letter.to, build_message(letter, sender, sender_name))
+                if refused:  # some recipients took it, some did not
+                    letter.detail = "部分收件人被拒收：" + "、".join(refused)
+                letter.status = SENT
+                log.record(letter)
+            except smtplib.SMTPRecipientsRefused as exc:
+                letter.status = FAILED
+                letter.detail = "收件人被拒收：" + "；".join(f"{a} {c} {m.decode(errors='replace')}"
+                                                     for a, (c, m) in exc.recipients.items())
+            except (smtplib.SMTPException, OSError) as exc:
+                letter.status, letter.detail = FAILED, f"{type(exc).__name__}: {exc}"
+                if server is not None:
+                    _close(server)
+                server = None  # reconnect for the next town
+            if progress:
+                progress(letter)
+    finally:
+        if server is not None:
+            _close(server)
+
+
+def _close(server: smtplib.SMTP) -> None:
+    try:
+        server.quit()
+    except (smtplib.SMTPException, OSError):
+        server.close()
+
+
+__all__ = ["plan_letters", "write_drafts", "send_letters", "mark_already_sent", "SendLog", "Smtp",
+           "MailContext", "MailError"]
