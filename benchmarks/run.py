@@ -1,15 +1,19 @@
 """Benchmarks, each reported as a ratio against a baseline measured in the same run.
 
-    python benchmarks/run.py                 # defaults: 10,000 towns scored, 200 templates
-    python benchmarks/run.py --score-towns 20 --templates 5 --repeat 1   # smoke
+    python benchmarks/run.py --n 2000        # the scale table at N = 200 and N = 2,000
+    python benchmarks/run.py --n 20 --repeat 1 --score-towns 20     # smoke (the test suite)
 
-Phases:
-- score: the engine on N synthetic towns vs. the floor (one vectorised pass touching every
-  value once) and vs. a naive per-town loop (scoring one town at a time, measured on a
-  subset and scaled linearly).
-- template: `qz template` for N towns vs. a bare XlsxWriter script writing the same cells
-  with no validation, protection, formats or metadata.
-Medians of --repeat runs; the machine is noisy.
+Phases and their baselines (medians of --repeat runs; the machine is noisy):
+- score engine on --score-towns synthetic towns vs. the floor (one vectorised pass touching
+  every value) and vs. a naive per-town loop (measured on 200 towns, scaled linearly);
+- `qz template` for N towns vs. a bare XlsxWriter script writing the same workbook, and
+  vs. one writing only the same cells;
+- for N returned workbooks (generated from the real template with varied value forms):
+  intake vs. "python-calamine opens each file and reads the value column"; writing the
+  per-town 评分细则 vs. a bare XlsxWriter script writing the same cells; end-to-end
+  `qz score` vs. the sum of those two floors and vs. a naive openpyxl script doing the same
+  job (measured on 100 towns, scaled); peak memory (PSS of the whole process tree);
+  growth of every phase from N = 200 to N.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,13 +32,20 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
+from python_calamine import CalamineWorkbook  # noqa: E402
+
+from qz_excel import intake  # noqa: E402
 from qz_excel.intake import DTYPES  # noqa: E402
+from qz_excel.outputs import item_explanations  # noqa: E402
+from qz_excel.parallel import map_chunks  # noqa: E402
+from qz_excel.pipeline import run_score  # noqa: E402
 from qz_excel.rules import load_rules  # noqa: E402
 from qz_excel.scoring import score  # noqa: E402
-from qz_excel.template import TemplateOptions, write_templates  # noqa: E402
-from qz_excel.values import NOT_APPLICABLE  # noqa: E402
+from qz_excel.template import TemplateOptions, write_template, write_templates  # noqa: E402
+from qz_excel.values import NOT_APPLICABLE, parse_value  # noqa: E402
 
 
 def synthetic_values(rules, n: int, seed: int = 7) -> pd.DataFrame:
@@ -174,19 +186,216 @@ def bench_templates(rules, n: int, repeat: int) -> list[tuple[str, float, str]]:
                                                              f"(one core: {single / bare:.2f}×)")]
 
 
+# ---- the scale table ----------------------------------------------------------------
+
+FORMS = {
+    "bool": [("是", 80), ("否", 10), ("√", 3), ("有", 3), ("Y", 2), (None, 1), ("是的", 1)],
+    "count": [(0, 20), (1, 20), (2, 20), (3, 15), (5, 10), ("3次", 5), ("２", 5), (None, 3), (2.5, 2)],
+    "percent": [(0.985, 25), (1, 25), (0.92, 15), ("98.5%", 10), (99.5, 10), ("不适用", 10), (None, 3),
+                ("百分之九十", 2)],
+}
+
+
+def _make_chunk(jobs, rules):
+    return [write_template(rules, town, path, TemplateOptions(generated_at="2010-12-01"), prefill=values)
+            for town, path, values in jobs]
+
+
+def make_inbox(rules, n: int, folder: Path, seed: int = 11) -> tuple[Path, Path]:
+    """N returned workbooks from the real template, values in varied forms; and towns.csv."""
+    rng = np.random.default_rng(seed)
+    towns = [f"单位{i:05d}" for i in range(n)]
+    jobs = []
+    for k, town in enumerate(towns):
+        values = {}
+        for code, ind in rules.catalog.items():
+            forms, weights = zip(*FORMS[ind.type])
+            values[code] = forms[rng.choice(len(forms), p=np.array(weights) / sum(weights))]
+        jobs.append((town, folder / "inbox" / f"回报{k:05d}.xlsx", values))
+    map_chunks(_make_chunk, jobs, rules)
+    towns_csv = folder / "towns.csv"
+    towns_csv.write_text("单位名称\n" + "\n".join(towns) + "\n", encoding="utf-8")
+    return folder / "inbox", towns_csv
+
+
+def floor_intake(files: list[Path]) -> list:
+    """python-calamine opens each file and reads the value column: nothing else."""
+    column = []
+    for path in files:
+        rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("填报表").to_python()
+        column.append([row[4] for row in rows[5:]])
+    return column
+
+
+def town_pages(rules, inbox: Path):
+    returns = intake.read_returns(intake.inbox_files(inbox), rules)
+    values, notes = intake.values_frames(intake.choose_among_duplicates(returns, [r.town for r in returns]), rules)
+    result = score(rules, values, notes)
+    texts = item_explanations(rules, result.details, result.items).to_dict("index")
+    scores = result.summary[[i.number for i in rules.items]].to_dict("index")
+    return [(town, scores[town], texts[town], int(result.summary.loc[town, "总分"])) for town in values.index]
+
+
+def floor_town_sheets(rules, pages, out: Path) -> None:
+    """The same cells as each 评分细则, written by a bare XlsxWriter script."""
+    out.mkdir(parents=True, exist_ok=True)
+    for k, (town, scores, explanations, total) in enumerate(pages):
+        wb = xlsxwriter.Workbook(str(out / f"{k}.xlsx"), {"in_memory": True})
+        ws = wb.add_worksheet("评分细则")
+        ws.write_string(0, 0, "附件2：")
+        ws.write_string(1, 0, f"2010年{town}质量振兴工作考核评分细则")
+        ws.write_row(2, 0, ["序号", "考核内容", "评分方法", "标准分", "实得分", "得分说明"])
+        for r, item in enumerate(rules.items, start=3):
+            ws.write_row(r, 0, [item.number, item.content, item.method, item.standard,
+                                int(scores[item.number]), explanations[item.number]])
+        ws.write_row(13, 0, ["合计", "", "", 100, total])
+        ws.write_string(15, 0, "考核人：          复核人：          日期：")
+        wb.close()
+
+
+def naive_openpyxl(rules, files: list[Path], out: Path) -> None:
+    """How one would write it without this project: openpyxl to read and write, one town
+    at a time through the scorer."""
+    import openpyxl
+
+    out.mkdir(parents=True, exist_ok=True)
+    totals = []
+    for k, path in enumerate(files):
+        wb = openpyxl.load_workbook(path)
+        ws = wb["填报表"]
+        town = wb["_qz_meta"]["B3"].value
+        values = {}
+        for row in ws.iter_rows(min_row=6):
+            code, raw = row[1].value, row[4].value
+            if code in rules.catalog:
+                try:
+                    values[code] = None if raw is None else parse_value(raw, rules.catalog[code].type).value
+                except ValueError:
+                    values[code] = None
+        frame = pd.DataFrame([values], index=[town]).astype({c: DTYPES[i.type] for c, i in rules.catalog.items()})
+        result = score(rules, frame)
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.append(["序号", "考核内容", "评分方法", "标准分", "实得分", "得分说明"])
+        for item in rules.items:
+            lines = result.details[result.details["item"] == item.number]["explanation"]
+            sheet.append([item.number, item.content, item.method, item.standard,
+                          int(result.summary.loc[town, item.number]), "\n".join(map(str, lines))])
+        book.save(out / f"{k}.xlsx")
+        totals.append((town, int(result.summary.loc[town, "总分"])))
+    book = openpyxl.Workbook()
+    for town, total in sorted(totals, key=lambda t: -t[1]):
+        book.active.append([town, total])
+    book.save(out / "汇总.xlsx")
+
+
+def peak_memory_mib(args: list[str]) -> float:
+    """Run a command; sample the proportional set size (PSS: shared pages counted once) of
+    its whole process tree every 20 ms; return the peak in MiB."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, sum(_pss_kib(pid) for pid in _tree(proc.pid)))
+        time.sleep(0.02)
+    return peak / 1024
+
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except OSError:
+            pass
+    return pids
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def bench_scale(rules, n: int, repeat: int, naive_sample: int) -> tuple[list, dict]:
+    rows, phases = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        inbox, towns_csv = make_inbox(rules, n, tmp)
+        files = intake.inbox_files(inbox)
+        floor_in = timed(lambda: floor_intake(files), repeat)
+        ours_in = timed(lambda: intake.read_returns(files, rules), repeat)
+        pages = town_pages(rules, inbox)
+        floor_out = timed(lambda: floor_town_sheets(rules, pages, tmp / "floor"), repeat)
+        reports = []
+
+        def e2e():
+            out = tmp / f"out{len(reports)}"
+            reports.append(run_score(inbox, towns_csv, out, rules))
+        total = timed(e2e, repeat)
+        laps = {k: statistics.median(r.timings[k] for r in reports) for k in reports[0].timings}
+        sample = files[:min(naive_sample, n)]
+        naive = timed(lambda: naive_openpyxl(rules, sample, tmp / "naive"), 1) * n / len(sample)
+        script = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+                  "from qz_excel.rules import load_rules; from qz_excel.pipeline import run_score;"
+                  "run_score(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), load_rules())")
+        memory = peak_memory_mib([sys.executable, "-c", script, str(REPO), str(inbox), str(towns_csv),
+                                  str(tmp / "mem")]) if Path("/proc/self/smaps_rollup").exists() else float("nan")
+    floors = floor_in + floor_out
+    rows += [
+        (f"N={n} intake (safety checks, workers)", ours_in, f"ours/floor = {ours_in / floor_in:.2f}×  (target ≤ 1.5)"),
+        (f"N={n} intake floor: calamine reads value column", floor_in, f"{floor_in / n * 1000:.2f} ms/file"),
+        (f"N={n} 评分细则 writing (in qz score)", laps["town_sheets"],
+         f"ours/floor = {laps['town_sheets'] / floor_out:.2f}×  (target ≤ 1.3)"),
+        (f"N={n} 评分细则 floor: bare XlsxWriter", floor_out, f"{floor_out / n * 1000:.2f} ms/town"),
+        (f"N={n} qz score end to end", total, f"vs sum of floors = {total / floors:.2f}×  (target ≤ 1.5)"),
+        (f"N={n} naive openpyxl script (scaled from {len(sample)})", naive, f"naive/ours = {naive / total:.1f}×"),
+        (f"N={n} peak memory, whole process tree (PSS)", float("nan"), f"{memory:.0f} MiB  (target < 300)"),
+    ]
+    phases = {"intake": ours_in, "scoring": laps["scoring"], "评分细则": laps["town_sheets"],
+              "汇总.xlsx": laps["summary"], "end to end": total, "memory": memory}
+    return rows, phases
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000, help="returned workbooks for the scale table")
     parser.add_argument("--score-towns", type=int, default=10_000)
-    parser.add_argument("--templates", type=int, default=200)
+    parser.add_argument("--templates", type=int, default=None, help="default: N")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--naive-sample", type=int, default=100)
     args = parser.parse_args(argv)
     rules = load_rules()
-    rows = bench_score(rules, args.score_towns, args.repeat) + bench_templates(rules, args.templates, args.repeat)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"pandas {pd.__version__}")
+          f"pandas {pd.__version__}, {platform.system()}")
+    rows = bench_score(rules, args.score_towns, args.repeat)
+    rows += bench_templates(rules, args.templates or args.n, args.repeat)
+    sizes = sorted({min(200, args.n), args.n})
+    phases = {}
+    for n in sizes:
+        scale_rows, phases[n] = bench_scale(rules, n, args.repeat, args.naive_sample)
+        rows += scale_rows
+    if len(sizes) == 2:
+        small, big = sizes
+        factor = big / small
+        for phase in phases[big]:
+            a, b = phases[small][phase], phases[big][phase]
+            note = "(memory: should stay flat)" if phase == "memory" else "(1.0 = linear, < 1 better)"
+            rows.append((f"growth {small}→{big}: {phase}", float("nan"),
+                         f"{b / a:.2f}× for {factor:.0f}× the towns = {b / a / factor:.2f} per town {note}"
+                         if phase != "memory" else f"{a:.0f} → {b:.0f} MiB {note}"))
     width = max(len(r[0]) for r in rows)
     for name, seconds, note in rows:
-        print(f"{name:<{width}}  {seconds:8.3f} s  {note}")
+        shown = "" if seconds != seconds else f"{seconds:8.3f} s"  # NaN: not a time
+        print(f"{name:<{width}}  {shown:>10}  {note}")
 
 
 if __name__ == "__main__":

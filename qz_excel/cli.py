@@ -43,6 +43,11 @@ def _towns(path: str):
         _fail(str(exc))
 
 
+def _progress_bar(label: str, total: int):
+    """A progress bar on the terminal (stderr, so redirected output stays clean)."""
+    return click.progressbar(length=total, label=label, file=sys.stderr)
+
+
 rules_option = click.option("--rules", "rules_file", type=click.Path(dir_okay=False),
                             help="规则文件（YAML）；默认用随程序提供的最新年度规则")
 towns_option = click.option("--towns", "towns_file", required=True, type=click.Path(dir_okay=False),
@@ -68,8 +73,12 @@ def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
 
     rules = _load(rules_file)
     towns = _towns(towns_file)
-    paths = write_templates(rules, towns, Path(out_dir),
-                            TemplateOptions(deadline=deadline, contact=contact, generated_at=generated_at))
+    options = TemplateOptions(deadline=deadline, contact=contact, generated_at=generated_at)
+    if sys.stderr.isatty():
+        with _progress_bar("生成模板", len(towns)) as bar:
+            paths = write_templates(rules, towns, Path(out_dir), options, progress=bar.update)
+    else:
+        paths = write_templates(rules, towns, Path(out_dir), options)
     click.echo(f"已生成 {len(paths)} 份 {rules.year} 年填报模板：{Path(out_dir).resolve()}")
 
 
@@ -92,7 +101,8 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
         _fail("--pdf 需要 LibreOffice，但没有找到 soffice：请安装 LibreOffice（https://zh-cn.libreoffice.org）"
               "后重试，或去掉 --pdf 只生成 Excel 结果")
     report = run_score(Path(inbox), Path(towns_file), Path(out_dir), rules,
-                       ScoreOptions(strict=strict, per_town_sheets=per_town_sheets, pdf=pdf))
+                       ScoreOptions(strict=strict, per_town_sheets=per_town_sheets, pdf=pdf),
+                       progress=_progress_bar if sys.stderr.isatty() else None)
     for warning in report.warnings:
         click.echo(f"规则提示：{warning}")
     for row in report.files.itertuples(index=False):

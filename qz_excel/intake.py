@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import python_calamine
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from qz_excel import form, safety
 from qz_excel.parallel import map_isolated
@@ -197,12 +197,13 @@ def _read_form(book, rules: Rules, ret: Returned) -> None:
         return
 
     seen: set[str] = set()
+    value_letters = xl_col_to_name(value_col)
     for r in range(head + 1, len(rows)):
         row = rows[r]
         code = _as_text(row[code_col]).strip() if code_col < len(row) else ""
         if not code:
             continue
-        cell = xl_rowcol_to_cell(r, value_col)
+        cell = f"{value_letters}{r + 1}"
         if code not in rules.catalog:
             if code.isascii() and "_" in code:  # looks like an indicator code, not a note
                 ret.problem("UNKNOWN_INDICATOR", sheet=sheet, cell=xl_rowcol_to_cell(r, code_col),

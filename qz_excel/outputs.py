@@ -13,7 +13,8 @@ import pandas as pd
 
 from qz_excel.rules import Rules
 from qz_excel.values import format_values
-from qz_excel.xlsx import Formats, atomic_workbook, print_a4, row_height, safe_sheet_name
+from qz_excel.xlsx import (CONTROL_CHARS, FORMULA_START, Formats, atomic_workbook, print_a4, row_height,
+                           safe_sheet_name)
 
 BORDER = {"border": 1, "valign": "vcenter", "font_size": 10}
 FORMATS = {
@@ -36,24 +37,28 @@ RANKING_SHEET = "汇总排名"
 TOWN_COLUMNS = {"序号": 5, "考核内容": 30, "评分方法": 34, "标准分": 6.5, "实得分": 6.5, "得分说明": 38}
 
 
-def item_explanations(rules: Rules, details: pd.DataFrame, items: pd.DataFrame) -> pd.Series:
-    """Per (town, item): the sub-rules' explanations, one per line, then how the item
-    score came out of them when a clamp, bonus or veto was involved."""
-    lines = details.groupby(["town", "item"], sort=False)["explanation"].agg(
-        lambda s: "\n".join(f"{k}．{t}" for k, t in enumerate(s, start=1)))
-    standard = items["item"].map({i.number: i.standard for i in rules.items})
-    tail = pd.Series("", index=items.index, dtype=object)
-    over = items["base_raw"] > standard
-    tail[over] = "基础分合计" + items["base_raw"].astype(str) + "分，超过标准分，按" + standard.astype(str) + "分计。"
-    tail[items["base_raw"] < 0] = "扣分后为负，按0分计。"
-    bonus = (items["bonus"] > 0) & ~items["vetoed"]
-    tail[bonus] = tail[bonus] + "另加分" + items["bonus"].astype(str) + "分。"
-    tail[items["vetoed"]] = "触发否决，本项得0分。"
-    key = pd.MultiIndex.from_frame(items[["town", "item"]])
-    body = lines.reindex(key).to_numpy()
-    text = pd.Series(body, index=items.index) + pd.Series(
-        ["" if t == "" else "\n" + t for t in tail], index=items.index)
-    return pd.Series(text.to_numpy(), index=key)
+def item_explanations(rules: Rules, details: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Per town (rows) and item (columns): the sub-rules' explanations, one numbered line
+    each, then how the item score came out of them when a clamp, bonus or veto was involved.
+    Column-wise string arithmetic, no per-town loop."""
+    towns = details["town"].cat.categories
+    n, r = len(towns), len(rules.subrules())
+    codes = details["explanation"].cat.codes.to_numpy().reshape(n, r)
+    texts = np.asarray(details["explanation"].cat.categories, dtype=object)[codes] if n else codes.astype(object)
+    out, j = {}, 0
+    for item in rules.items:
+        block, j = texts[:, j:j + len(item.rules)], j + len(item.rules)
+        text = "1．" + block[:, 0]
+        for m in range(1, block.shape[1]):
+            text = text + f"\n{m + 1}．" + block[:, m]
+        mine = items[items["item"] == item.number]  # in town order
+        raw, bonus, vetoed = (mine[c].to_numpy() for c in ("base_raw", "bonus", "vetoed"))
+        tail = np.where(raw > item.standard, "\n基础分合计" + raw.astype(str) + f"分，超过标准分，按{item.standard}分计。",
+                        np.where(raw < 0, "\n扣分后为负，按0分计。", ""))
+        tail = np.where(bonus > 0, tail + np.where(tail == "", "\n", "") + "另加分" + bonus.astype(str) + "分。", tail)
+        tail = np.where(vetoed, "\n触发否决，本项得0分。", tail)
+        out[item.number] = text + tail.astype(object)
+    return pd.DataFrame(out, index=towns)
 
 
 def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
@@ -69,13 +74,11 @@ def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame) -> pd
         used.append(text)
     n = len(values)
     used_flat = np.stack(used, axis=1).reshape(-1) if n else np.array([], dtype=object)
-    codes_flat = np.tile([",".join(rule.inputs()) for _, rule in rules.subrules()], n)
     headers = {i.number: f"{i.number} {i.name}" for i in rules.items}
     return pd.DataFrame({
         "单位名称": details["town"].astype(object).to_numpy(),
         "项目": details["item"].map(headers).to_numpy(),
         "细则": details["label"].astype(object).to_numpy(),
-        "指标代码": codes_flat,
         "填报值": used_flat,
         "得分": details["points"].to_numpy(),
         "得分说明": details["explanation"].astype(object).to_numpy(),
@@ -83,7 +86,7 @@ def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame) -> pd
 
 
 def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
-                     scores: pd.Series, explanations: pd.Series, total: int) -> None:
+                     scores: dict, explanations: dict, total: int) -> None:
     """One filled 评分细则 laid out like 附件2."""
     ws = wb.add_worksheet(sheet_name)
     for i, width in enumerate(TOWN_COLUMNS.values()):
@@ -119,28 +122,56 @@ def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
     ws.print_area(0, 0, r + 2, last)
 
 
-def write_town_workbook(path: Path, rules: Rules, town: str, scores: pd.Series,
-                        explanations: pd.Series, total: int) -> Path:
+def write_town_workbook(path: Path, rules: Rules, town: str, scores: dict,
+                        explanations: dict, total: int) -> Path:
     with atomic_workbook(path, title=f"{rules.year}年{town}质量振兴工作考核评分细则") as wb:
         write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total)
     return path
 
 
-def _write_table(ws, fmt: Formats, frame: pd.DataFrame, widths: dict[str, float], text_columns=()):
+def _write_table(ws, fmt: Formats, frame: pd.DataFrame, widths: dict[str, float], text_columns=(),
+                 header_height: float | None = None):
+    """A header row and the frame's rows, top to bottom (constant-memory safe).
+
+    Tens of thousands of rows (the audit trail of 2,000 towns is 88,000), so each column is
+    prepared once — numbers, or cleaned text with the formula-like cells picked out — and
+    the loop only hands cells to the writer."""
+    if header_height:
+        ws.set_row(0, header_height)
     for c, name in enumerate(frame.columns):
         ws.write_string(0, c, str(name), fmt["header"])
         ws.set_column(c, c, widths.get(name, 10))
-    for r, row in enumerate(frame.itertuples(index=False), start=1):
-        for c, value in enumerate(row):
-            if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
-                ws.write_blank(r, c, None, fmt["center"])
-            elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-                ws.write_number(r, c, float(value), fmt["number"])
-            else:
-                fmt.text(ws, r, c, value, "plain" if frame.columns[c] in text_columns else "center")
+    writers = [_column_writer(ws, fmt, frame[name], "plain" if name in text_columns else "center")
+               for name in frame.columns]
+    for r in range(len(frame)):
+        for c, write in enumerate(writers):
+            write(r + 1, c, r)
     ws.freeze_panes(1, 0)
     if len(frame):
         ws.autofilter(0, 0, len(frame), len(frame.columns) - 1)
+
+
+def _column_writer(ws, fmt: Formats, column: pd.Series, style: str):
+    """A function (row, col, i) writing item i of ``column``: a number, text or a blank."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        numbers = column.astype("Float64").to_numpy(dtype=float, na_value=np.nan).tolist()
+        number, blank = fmt["number"], fmt["center"]
+
+        def write(row, col, i):
+            value = numbers[i]
+            if value != value:  # NaN: no value
+                ws.write_blank(row, col, None, blank)
+            else:
+                ws.write_number(row, col, value, number)
+        return write
+    text = column.astype(object).where(column.notna(), "").astype(str).str.replace(CONTROL_CHARS, "", regex=True)
+    quoted = text.str.startswith(FORMULA_START).tolist()
+    texts = text.tolist()
+    plain, prefixed = fmt[style], fmt.quoted(style)
+
+    def write(row, col, i):
+        ws.write_string(row, col, texts[i], prefixed if quoted[i] else plain)
+    return write
 
 
 def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame) -> None:
@@ -148,12 +179,8 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame) -> Non
     the totals beside it; landscape A4, one page wide."""
     ws = wb.add_worksheet(RANKING_SHEET)
     widths = {"排名": 6, "单位名称": 18, "类别": 8, "加分合计": 8, "总分": 8, "状态": 8}
-    _write_table(ws, fmt, ranking, widths)
     item_cols = [c for c in ranking.columns if c[:1].isdigit()]
-    for name in item_cols:
-        col = ranking.columns.get_loc(name)
-        ws.set_column(col, col, 9)
-    ws.set_row(0, 30)
+    _write_table(ws, fmt, ranking, {**widths, **{name: 9 for name in item_cols}}, header_height=30)
     n = len(ranking)
     scored = int(ranking["排名"].notna().sum())
     for name in item_cols if n else []:
@@ -188,13 +215,13 @@ def write_ranking_print(path: Path, rules: Rules, ranking: pd.DataFrame) -> Path
 
 def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, details: pd.DataFrame,
                   problems: pd.DataFrame, files: pd.DataFrame,
-                  town_pages: list[tuple[str, pd.Series, pd.Series, int]] = ()) -> Path:
-    with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总") as wb:
+                  town_pages: list[tuple[str, dict, dict, int]] = ()) -> Path:
+    with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总", constant_memory=True) as wb:
         fmt = Formats(wb, FORMATS)
         _ranking_sheet(wb, fmt, rules, ranking)
         ws = wb.add_worksheet("评分明细")
-        _write_table(ws, fmt, details, {"单位名称": 16, "项目": 14, "细则": 22, "指标代码": 26,
-                                         "填报值": 16, "得分": 6, "得分说明": 60},
+        _write_table(ws, fmt, details, {"单位名称": 16, "项目": 14, "细则": 22, "填报值": 16, "得分": 6,
+                                         "得分说明": 60},
                      text_columns=("得分说明", "填报值"))
         ws = wb.add_worksheet("问题清单")
         _write_table(ws, fmt, problems, {"文件": 30, "单位名称": 16, "工作表": 10, "单元格": 8,

@@ -28,28 +28,42 @@ def worker_count() -> int:
         return os.cpu_count() or 1
 
 
+class Chunks:
+    """Chunks of items sent to a process pool now; results collected later with
+    :meth:`results`, so the caller can do other work meanwhile. Small batches are computed
+    in this process, at :meth:`results`. ``fn(chunk, *args)`` returns one result per item
+    and must be a module-level function (it is pickled)."""
+
+    def __init__(self, fn: Callable[..., list[R]], items: Sequence[T], *args,
+                 chunk_size: int = CHUNK_SIZE, min_parallel: int = MIN_PARALLEL, spare_cores: int = 0):
+        """``spare_cores``: cores left to this process for work it does meanwhile."""
+        self.fn, self.args = fn, args
+        self.chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
+        cores = worker_count()
+        workers = min(max(1, cores - spare_cores), len(self.chunks))
+        self.pool = None
+        if cores > 1 and len(items) >= min_parallel:
+            self.pool = ProcessPoolExecutor(max_workers=workers)
+            self.futures = [self.pool.submit(fn, chunk, *args) for chunk in self.chunks]
+
+    def results(self, progress: Callable[[int], None] | None = None) -> list[R]:
+        out: list[R] = []
+        try:
+            for k, chunk in enumerate(self.chunks):
+                out.extend(self.futures[k].result() if self.pool else self.fn(chunk, *self.args))
+                if progress:
+                    progress(len(chunk))
+        finally:
+            if self.pool:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+        return out
+
+
 def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], *args,
                progress: Callable[[int], None] | None = None,
                chunk_size: int = CHUNK_SIZE, min_parallel: int = MIN_PARALLEL) -> list[R]:
-    """``fn(chunk, *args)`` returns one result per item of its chunk; this returns all the
-    results in item order. ``fn`` must be a module-level function (it is pickled)."""
-    chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
-    workers = min(worker_count(), len(chunks))
-    if workers <= 1 or len(items) < min_parallel:
-        results = []
-        for chunk in chunks:
-            results.extend(fn(chunk, *args))
-            if progress:
-                progress(len(chunk))
-        return results
-    done: dict[int, list[R]] = {}
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(fn, chunk, *args): k for k, chunk in enumerate(chunks)}
-        for future in as_completed(futures):
-            done[futures[future]] = future.result()
-            if progress:
-                progress(len(done[futures[future]]))
-    return [r for k in range(len(chunks)) for r in done[k]]
+    """All results of ``fn`` over ``items`` in item order, on every core for large batches."""
+    return Chunks(fn, items, *args, chunk_size=chunk_size, min_parallel=min_parallel).results(progress)
 
 
 def _limit_memory(megabytes: int) -> None:

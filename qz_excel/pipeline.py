@@ -6,9 +6,11 @@ Nothing here prints or exits; the CLI renders the Report.
 from __future__ import annotations
 
 import tempfile
+import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ from qz_excel import intake
 from qz_excel import office
 from qz_excel.outputs import (audit_trail, item_explanations, write_ranking_print, write_summary,
                               write_town_workbook)
+from qz_excel.parallel import Chunks
 from qz_excel.problems import ERROR, Problem, Report, SCORED, problems_frame
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
@@ -83,57 +86,88 @@ def _pair_problems(result: ScoreResult, rules: Rules, accepted: dict[str, intake
     return problems
 
 
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+
+#: progress(label, total) returns a context manager whose value has ``update(n)``, as
+#: click.progressbar does; the CLI passes one on a terminal, nothing otherwise.
+ProgressFactory = Callable[[str, int], ContextManager]
+
+
+def _phase(progress: ProgressFactory | None, label: str, total: int) -> ContextManager:
+    return progress(label, total) if progress else nullcontext(_NoBar())
+
+
+def _write_town_chunk(jobs: list[tuple], rules: Rules) -> list[Path]:
+    return [write_town_workbook(path, rules, *page) for path, page in jobs]
+
+
 def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
-              options: ScoreOptions = ScoreOptions(),
-              progress: Callable[[int], None] | None = None) -> Report:
+              options: ScoreOptions = ScoreOptions(), progress: ProgressFactory | None = None) -> Report:
+    clock = _Clock()
     towns = read_towns(towns_file)
     files = intake.inbox_files(inbox)
-    returns = intake.read_returns(files, rules, [p.relative_to(inbox).as_posix() for p in files], progress)
+    with _phase(progress, "读取回报文件", len(files)) as bar:
+        returns = intake.read_returns(files, rules, [p.relative_to(inbox).as_posix() for p in files], bar.update)
     accepted = intake.choose_among_duplicates(returns, list(towns["单位名称"]))
+    clock.lap("intake")
+
     values, notes = intake.values_frames(accepted, rules)
     result = score(rules, values, notes)
     by_town = {r.town: r for r in accepted}
-    extra = _pair_problems(result, rules, by_town)
-    for p in extra:
+    for p in _pair_problems(result, rules, by_town):
         by_town[p.town].problems.append(p)
-
     has_error = {r.town: any(p.severity == ERROR for p in r.problems) for r in accepted}
     status = pd.Series({t: REVIEW if (has_error[t] or result.summary.loc[t, "待核实"]) else NORMAL
                         for t in by_town}, dtype=object)
     ranking = ranking_table(rules, towns, result, status, options.strict)
-
     problems = [p for r in returns for p in r.problems]
-    for town in towns["单位名称"]:
-        if town not in by_town:
-            problems.append(Problem("NOT_RETURNED", town=town))
+    problems += [Problem("NOT_RETURNED", town=t) for t in towns["单位名称"] if t not in by_town]
+    explanations = item_explanations(rules, result.details, result.items)
+    clock.lap("scoring")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    explanations = item_explanations(rules, result.details, result.items)
-    town_pages = []
-    town_files: dict[str, Path] = {}
     taken: set[str] = {f"{RANKING_PDF}.xlsx".lower()}  # its PDF shares the pdf/ folder
-    for town in by_town:
-        scores = result.summary.loc[town]
-        page = (town, scores, explanations.loc[town], int(scores["总分"]))
-        town_pages.append(page)
-        path = unique_path(out_dir / TOWN_DIR, safe_file_stem(town), ".xlsx", taken)
-        town_files[town] = write_town_workbook(path, rules, *page)
-    outputs = [str(p) for p in town_files.values()]
-
+    scores = result.summary[[i.number for i in rules.items]].to_dict("index")
+    texts = explanations.to_dict("index")
+    totals = result.summary["总分"].to_dict()
+    pages = {town: (town, scores[town], texts[town], int(totals[town])) for town in by_town}
+    jobs = [(unique_path(out_dir / TOWN_DIR, safe_file_stem(town), ".xlsx", taken), page)
+            for town, page in pages.items()]
+    # the town sheets go to worker processes while this one writes 汇总.xlsx (on its own core:
+    # that workbook is the longest single task)
+    town_sheets = Chunks(_write_town_chunk, jobs, rules)
     files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
                                  "说明": r.reason or "；".join(p.code for p in r.problems)}
                                 for r in returns], columns=["文件", "状态", "单位名称", "说明"])
-    details = audit_trail(rules, result.details, values)
-    summary_path = write_summary(out_dir / SUMMARY_NAME, rules, ranking, details,
+    summary_path = write_summary(out_dir / SUMMARY_NAME, rules, ranking, audit_trail(rules, result.details, values),
                                  problems_frame(problems), files_table,
-                                 town_pages if options.per_town_sheets else [])
-    outputs.insert(0, str(summary_path))
+                                 list(pages.values()) if options.per_town_sheets else [])
+    clock.lap("summary")
+    with _phase(progress, "生成评分细则", len(jobs)) as bar:
+        town_files = dict(zip(pages, town_sheets.results(bar.update)))
+    clock.lap("town_sheets")
+    outputs = [str(summary_path)] + [str(p) for p in town_files.values()]
     if options.pdf:
         pdfs, failed = export_pdfs(out_dir, rules, ranking, town_files)
         outputs.extend(pdfs)
         problems.extend(Problem("PDF_FAILED", file=name) for name in failed)
+        clock.lap("pdf")
     return Report(files=files_table, problems=problems, summary=ranking, outputs=outputs,
-                  warnings=check_rules(rules))
+                  warnings=check_rules(rules), timings=clock.laps)
+
+
+class _Clock:
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._last
+        self._last = now
 
 
 def export_pdfs(out_dir: Path, rules: Rules, ranking: pd.DataFrame,

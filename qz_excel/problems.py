@@ -96,6 +96,7 @@ class Report:
     summary: pd.DataFrame  # the 汇总排名 table as written
     outputs: list[str]  # paths written
     warnings: list[str] = field(default_factory=list)  # rules-file warnings
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
     @property
     def has_problems(self) -> bool:

@@ -137,18 +137,21 @@ def plan_form(rules: Rules) -> tuple[PlannedRow, ...]:
     return tuple(planned)
 
 
-def write_template(rules: Rules, town: str, path: Path, options: TemplateOptions) -> Path:
+def write_template(rules: Rules, town: str, path: Path, options: TemplateOptions,
+                   prefill: dict[str, object] | None = None) -> Path:
+    """One town's workbook. ``prefill`` (indicator → cell value) fills value cells, e.g.
+    with last year's figures, or for benchmarks that need thousands of filled returns."""
     town = clean_text(town)
     generated_at = options.generated_at or date.today().isoformat()
     with atomic_workbook(path, title=f"{rules.spec.form_title}（{town}）") as wb:
         fmt = Formats(wb, FORMATS)
-        _form_sheet(wb, fmt, rules, town)
+        _form_sheet(wb, fmt, rules, town, prefill or {})
         _instructions_sheet(wb, fmt, render_instructions(rules, town, options))
         _meta_sheet(wb, rules, town, generated_at)
     return path
 
 
-def _form_sheet(wb, fmt: Formats, rules: Rules, town: str) -> None:
+def _form_sheet(wb, fmt: Formats, rules: Rules, town: str, prefill: dict[str, object]) -> None:
     ws = wb.add_worksheet(form.FORM_SHEET)
     ws.activate()
     last = len(form.COLUMNS) - 1
@@ -186,7 +189,13 @@ def _form_sheet(wb, fmt: Formats, rules: Rules, town: str) -> None:
             ws.write_string(p.row, COL[form.CODE_HEADER], ind.id, fmt["code"])
             ws.write_string(p.row, COL["考核项目"], p.item_name, fmt["fixed_center"])
             ws.write_string(p.row, COL["指标"], ind.label, fmt["fixed"])
-            ws.write_blank(p.row, value_col, None, fmt[VALUE_FORMAT[ind.type]])
+            value = prefill.get(ind.id)
+            if value is None:
+                ws.write_blank(p.row, value_col, None, fmt[VALUE_FORMAT[ind.type]])
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                ws.write_number(p.row, value_col, value, fmt[VALUE_FORMAT[ind.type]])
+            else:
+                fmt.text(ws, p.row, value_col, value, VALUE_FORMAT[ind.type])
             ws.write_string(p.row, COL["单位"], UNIT_SHOWN.get(ind.type, ind.unit), fmt["fixed_center"])
             ws.write_string(p.row, COL["填报说明"], ind.help, fmt["help"])
             ws.data_validation(p.row, value_col, p.row, value_col, p.validation)

@@ -14,6 +14,7 @@ import tempfile
 import unicodedata
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import xlsxwriter
@@ -21,7 +22,8 @@ import xlsxwriter
 SHEET_NAME_MAX = 31
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _FILE_FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # XML 1.0 forbids them in cells
+_CONTROL = re.compile(CONTROL_CHARS)
 FORMULA_START = ("=", "+", "-", "@")
 FILE_STEM_MAX = 100
 LINE_HEIGHT_PT = 14.5  # one wrapped line at 10–11 pt, with room for CJK fonts' ascent
@@ -51,6 +53,7 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+@lru_cache(maxsize=65536)  # the same seed text and explanations recur in every town's sheet
 def line_count(text: str, width: float) -> int:
     """Lines a wrapped cell of ``width`` Excel columns needs (a little slack per line)."""
     usable = max(1.0, width - 1.5)
@@ -94,15 +97,19 @@ def unique_path(directory: Path, stem: str, suffix: str, taken: set[str]) -> Pat
 
 
 @contextmanager
-def atomic_workbook(path: Path, title: str = ""):
+def atomic_workbook(path: Path, title: str = "", constant_memory: bool = False):
     """An XlsxWriter workbook written to a temp file beside ``path``, then os.replace'd:
-    a crash never leaves a half-written file under the real name."""
+    a crash never leaves a half-written file under the real name.
+
+    Small workbooks are assembled in memory (fastest); ``constant_memory`` streams rows to
+    disk instead, for sheets as long as the audit trail of thousands of towns — rows must
+    then be written top to bottom."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".qz-", suffix=".xlsx", dir=path.parent)
     os.close(fd)
     try:
-        # in_memory: assemble the parts in RAM instead of one temp file per sheet
-        workbook = xlsxwriter.Workbook(tmp, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+        mode = {"constant_memory": True} if constant_memory else {"in_memory": True}
+        workbook = xlsxwriter.Workbook(tmp, {**mode, "strings_to_numbers": False, "strings_to_formulas": False,
                                              "strings_to_urls": False})
         workbook.set_properties({"title": title, "author": "qz_excel", "created": fixed_timestamp()})
         yield workbook
@@ -147,6 +154,10 @@ class Formats:
 
     def __getitem__(self, name: str):
         return self._get(name, False)
+
+    def quoted(self, name: str):
+        """The format ``name`` with a quote prefix (text that looks like a formula)."""
+        return self._get(name, True)
 
     def _get(self, name: str, quoted: bool):
         key = (name, quoted)

@@ -7,8 +7,9 @@ from conftest import REPO
 
 
 def test_benchmark_runs_small():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--score-towns", "20",
-                             "--templates", "2", "--repeat", "1"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--n", "20", "--score-towns", "20",
+                             "--repeat", "1", "--naive-sample", "3"], capture_output=True, text=True,
                             encoding="utf-8", timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "engine/floor" in result.stdout and "ours/bare" in result.stdout
+    for ratio in ("engine/floor", "ours/bare", "ours/floor", "vs sum of floors", "naive/ours", "MiB"):
+        assert ratio in result.stdout, ratio

@@ -121,3 +121,23 @@ def test_values_frame_types(templates, tmp_path, rules):
     assert str(values["r1_meetings"].dtype) == "Int64"
     assert str(values["r8_registration_rate"].dtype) == "Float64"
     assert notes.shape == values.shape
+
+
+@pytest.mark.parametrize("xml, far", [
+    (b'<sheetData><row r="1"><c r="A1"/><c r="GR9999"/></row></sheetData>', None),
+    (b'<sheetData><row r="1"><c r="A1"/><c r="GS1"/></row></sheetData>', "GS1"),
+    (b'<sheetData><row r="1"><c r="XFD1048576"/></row></sheetData>', "XFD1048576"),
+    (b'<sheetData><row r="10000"><c r="A10000"/></row></sheetData>', "10000"),
+    (b'<dimension ref="A1:XFD1048576"/><sheetData/>', "XFD1048576"),
+    (b'<x:dimension ref="B2"/><sheetData><row r="70" spans="1:7"><c r="H70"/></row></sheetData>', None),
+    (b'<sheetData><row r="2"><c r="AA2"/><c r="ZZ2"/></row></sheetData>', "ZZ2"),
+    (b'<sheetData><row r="2"><c\tr="A2"/><c\nr="XFD1"/></row></sheetData>', "XFD1"),
+])
+def test_bounds_check(xml, far):
+    from qz_excel.safety import LIMITS, Unsafe, _check_bounds
+    if far is None:
+        _check_bounds("sheet1.xml", xml, LIMITS)
+    else:
+        with pytest.raises(Unsafe) as err:
+            _check_bounds("sheet1.xml", xml, LIMITS)
+        assert far in err.value.detail and err.value.code == "TOO_LARGE"

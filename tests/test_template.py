@@ -135,3 +135,14 @@ def test_template_cli_reads_gbk_towns(tmp_path):
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["2010年质量振兴考核填报表_南山街道.xlsx", "2010年质量振兴考核填报表_城关镇.xlsx"]
+
+
+def test_prefilled_values_read_back(tmp_path, rules):
+    from qz_excel import intake
+    path = write_template(rules, "城关镇", tmp_path / "p.xlsx", TemplateOptions(),
+                          prefill={"r1_meetings": 3, "r1_dedicated_staff": "是", "r8_registration_rate": 0.995,
+                                   "r3_credit_eval_rate": "不适用"})
+    ret = intake.read_return(path, rules)
+    assert ret.values["r1_meetings"] == 3 and ret.values["r1_dedicated_staff"] is True
+    assert ret.values["r8_registration_rate"] == 99.5 and ret.values["r3_credit_eval_rate"] == float("inf")
+    assert sum(p.code == "MISSING_VALUE" for p in ret.problems) == len(rules.catalog) - 4
