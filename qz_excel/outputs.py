@@ -32,6 +32,7 @@ FORMATS = {
 }
 
 RANKING_SHEET = "汇总排名"
+SHEET_ROWS_MAX = 1_048_576  # Excel's limit, header row included
 
 # 评分细则: the seed table's five columns plus 得分说明 (widths in Excel character units)
 TOWN_COLUMNS = {"序号": 5, "考核内容": 30, "评分方法": 34, "标准分": 6.5, "实得分": 6.5, "得分说明": 38}
@@ -219,10 +220,12 @@ def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, details: pd.D
     with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总", constant_memory=True) as wb:
         fmt = Formats(wb, FORMATS)
         _ranking_sheet(wb, fmt, rules, ranking)
-        ws = wb.add_worksheet("评分明细")
-        _write_table(ws, fmt, details, {"单位名称": 16, "项目": 14, "细则": 22, "填报值": 16, "得分": 6,
-                                         "得分说明": 60},
-                     text_columns=("得分说明", "填报值"))
+        # 44 rows per town: past ~23,800 towns the trail continues on 评分明细(2), …
+        for k, start in enumerate(range(0, max(len(details), 1), SHEET_ROWS_MAX - 1)):
+            ws = wb.add_worksheet("评分明细" if k == 0 else f"评分明细({k + 1})")
+            _write_table(ws, fmt, details.iloc[start:start + SHEET_ROWS_MAX - 1],
+                         {"单位名称": 16, "项目": 14, "细则": 22, "填报值": 16, "得分": 6, "得分说明": 60},
+                         text_columns=("得分说明", "填报值"))
         ws = wb.add_worksheet("问题清单")
         _write_table(ws, fmt, problems, {"文件": 30, "单位名称": 16, "工作表": 10, "单元格": 8,
                                           "指标代码": 24, "填报内容": 14, "问题代码": 18, "级别": 6,
@@ -230,7 +233,7 @@ def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, details: pd.D
         ws = wb.add_worksheet("文件清单")
         _write_table(ws, fmt, files, {"文件": 40, "状态": 10, "单位名称": 16, "说明": 40},
                      text_columns=("文件", "说明"))
-        taken = {RANKING_SHEET, "评分明细", "问题清单", "文件清单"}
+        taken = set(wb.sheetnames)
         for town, scores, explanations, total in town_pages:
             write_town_sheet(wb, fmt, safe_sheet_name(town, taken), rules, town, scores,
                              explanations, total)

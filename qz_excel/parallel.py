@@ -7,7 +7,9 @@ process, where starting workers would cost more than it saves.
 
 from __future__ import annotations
 
+import gc
 import os
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Sequence, TypeVar
 
@@ -44,7 +46,8 @@ class Chunks:
         self.pool = None
         if cores > 1 and len(items) >= min_parallel:
             self.pool = ProcessPoolExecutor(max_workers=workers)
-            self.futures = [self.pool.submit(fn, chunk, *args) for chunk in self.chunks]
+            with _frozen_heap():
+                self.futures = [self.pool.submit(fn, chunk, *args) for chunk in self.chunks]
 
     def results(self, progress: Callable[[int], None] | None = None) -> list[R]:
         out: list[R] = []
@@ -57,6 +60,18 @@ class Chunks:
             if self.pool:
                 self.pool.shutdown(wait=True, cancel_futures=True)
         return out
+
+
+@contextmanager
+def _frozen_heap():
+    """Workers are forked while the heap is frozen, so their garbage collector never walks
+    (and so never copies) the parent's objects: without it every worker slowly duplicates
+    the parent's whole heap, and memory grows with the number of towns."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], *args,
@@ -107,7 +122,8 @@ def map_isolated(fn: Callable[..., list[R]], items: Sequence[T], *args,
     budget = item_timeout * chunk_size * -(-len(chunks) // workers) + 30
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_limit_memory, initargs=(memory_mb,))
     try:
-        futures = {pool.submit(fn, chunk, *args): k for k, chunk in enumerate(chunks)}
+        with _frozen_heap():
+            futures = {pool.submit(fn, chunk, *args): k for k, chunk in enumerate(chunks)}
         for future in as_completed(futures, timeout=budget):
             try:
                 done[futures[future]] = future.result()

@@ -11,5 +11,5 @@ def test_benchmark_runs_small():
                              "--repeat", "1", "--naive-sample", "3"], capture_output=True, text=True,
                             encoding="utf-8", timeout=300)
     assert result.returncode == 0, result.stderr
-    for ratio in ("engine/floor", "ours/bare", "ours/floor", "vs sum of floors", "naive/ours", "MiB"):
+    for ratio in ("engine/floor", "ours/bare", "ours/floor", "vs intake + 评分细则 floors", "naive/ours", "MiB"):
         assert ratio in result.stdout, ratio

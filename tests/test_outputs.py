@@ -163,3 +163,18 @@ def test_pdf_without_libreoffice_is_a_clear_usage_error(tmp_path, monkeypatch):
                                        "--out", str(tmp_path / "out"), "--pdf"])
     assert result.exit_code == 2 and "LibreOffice" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_audit_trail_continues_past_the_sheet_row_limit(tmp_path, monkeypatch, rules):
+    """Excel sheets stop at 1,048,576 rows (~23,800 towns here); the trail goes on in
+    评分明细(2), … — shown with the limit lowered to 100 rows."""
+    monkeypatch.setattr("qz_excel.outputs.SHEET_ROWS_MAX", 100)
+    out = tmp_path / "out"
+    CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
+                              "--out", str(out), "--per-town-sheets"])
+    book = CalamineWorkbook.from_path(str(out / "汇总.xlsx"))
+    trail_sheets = [s for s in book.sheet_names if s.startswith("评分明细")]
+    assert trail_sheets == ["评分明细"] + [f"评分明细({k})" for k in range(2, 5)]
+    rows_written = [len(book.get_sheet_by_name(s).to_python()) - 1 for s in trail_sheets]
+    assert rows_written == [99, 99, 99, 9 * len(rules.subrules()) - 297]
+    assert len(book.sheet_names) == len(trail_sheets) + 3 + 9  # + 汇总排名, 问题清单, 文件清单, towns

@@ -180,3 +180,17 @@ def test_wheel_carries_templates(tmp_path):
     for needed in ("qz_excel/templates/rules/2010.yaml", "qz_excel/templates/instructions.txt.j2",
                    "qz_excel/cli.py"):
         assert needed in names
+
+
+def test_strict_leaves_towns_with_errors_unranked(tmp_path):
+    out = tmp_path / "strict"
+    result = CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
+                                       "--out", str(out), "--strict"])
+    assert result.exit_code == 1
+    by_town = {row["单位名称"]: row for row in table(out / "汇总.xlsx", "汇总排名")}
+    assert by_town["东港街道"]["状态"] == "待核实" and by_town["东港街道"]["排名"] == ""
+    ranked = sorted((row["排名"], row["总分"]) for row in by_town.values() if row["排名"] != "")
+    assert len(ranked) == 8 and ranked[0][0] == 1
+    # ranks are recomputed among the ranked towns only: still a competition ranking
+    totals = [t for _, t in ranked]
+    assert [r for r, _ in ranked] == [1 + sum(u > t for u in totals) for t in totals]
