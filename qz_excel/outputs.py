@@ -75,7 +75,7 @@ def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame) -> pd
         used.append(text)
     n = len(values)
     used_flat = np.stack(used, axis=1).reshape(-1) if n else np.array([], dtype=object)
-    headers = {i.number: f"{i.number} {i.name}" for i in rules.items}
+    headers = {i.number: i.header for i in rules.items}
     return pd.DataFrame({
         "单位名称": details["town"].astype(object).to_numpy(),
         "项目": details["item"].map(headers).to_numpy(),

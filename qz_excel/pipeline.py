@@ -20,7 +20,7 @@ from qz_excel import office
 from qz_excel.outputs import (audit_trail, item_explanations, write_ranking_print, write_summary,
                               write_town_workbook)
 from qz_excel.parallel import Chunks
-from qz_excel.problems import ERROR, Problem, Report, SCORED, problems_frame
+from qz_excel.problems import ERROR, Problem, Report, problems_frame
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
 from qz_excel.towns import read_towns
@@ -34,7 +34,7 @@ RANKING_PDF = "汇总排名"
 BOOKLET_NAME = "评分细则汇编.pdf"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScoreOptions:
     strict: bool = False  # towns with errors are listed but not ranked
     per_town_sheets: bool = False  # also put every 评分细则 into 汇总.xlsx
@@ -46,10 +46,6 @@ def competition_rank(totals: pd.Series) -> pd.Series:
     return totals.rank(method="min", ascending=False).astype("Int64")
 
 
-def item_header(item) -> str:
-    return f"{item.number} {item.name}"
-
-
 def ranking_table(rules: Rules, towns: pd.DataFrame, result: ScoreResult,
                   status: pd.Series, strict: bool) -> pd.DataFrame:
     """汇总排名: every town in the towns file; the returned ones ranked, sorted by rank,
@@ -58,7 +54,7 @@ def ranking_table(rules: Rules, towns: pd.DataFrame, result: ScoreResult,
     table = pd.DataFrame({"单位名称": towns["单位名称"], "类别": towns["类别"]})
     table["状态"] = table["单位名称"].map(status).fillna(NOT_RETURNED)
     for item in rules.items:
-        table[item_header(item)] = table["单位名称"].map(summary[item.number]).astype("Int64")
+        table[item.header] = table["单位名称"].map(summary[item.number]).astype("Int64")
     table["加分合计"] = table["单位名称"].map(summary["加分合计"]).astype("Int64")
     table["总分"] = table["单位名称"].map(summary["总分"]).astype("Int64")
     rankable = table["总分"].notna()
@@ -68,7 +64,7 @@ def ranking_table(rules: Rules, towns: pd.DataFrame, result: ScoreResult,
     table.loc[rankable, "排名"] = competition_rank(table.loc[rankable, "总分"].astype(float))
     table["_order"] = np.arange(len(table))
     table = table.sort_values(["排名", "_order"], kind="stable", na_position="last")
-    columns = ["排名", "单位名称", "类别", *[item_header(i) for i in rules.items], "加分合计", "总分", "状态"]
+    columns = ["排名", "单位名称", "类别", *[i.header for i in rules.items], "加分合计", "总分", "状态"]
     return table[columns].reset_index(drop=True)
 
 
@@ -187,4 +183,4 @@ def export_pdfs(out_dir: Path, rules: Rules, ranking: pd.DataFrame,
     return written, [src.name for src in failed]
 
 
-__all__ = ["run_score", "ScoreOptions", "ranking_table", "competition_rank", "SCORED"]
+__all__ = ["run_score", "ScoreOptions", "ranking_table", "competition_rank", "export_pdfs"]

@@ -55,6 +55,11 @@ class Item(BaseModel):
     indicators: list[Indicator]
     rules: list[SubRule] = Field(min_length=1)
 
+    @property
+    def header(self) -> str:
+        """The item's column header in the results: starts with its number (「1 组织领导」)."""
+        return f"{self.number} {self.name}"
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")

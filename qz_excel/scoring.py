@@ -118,7 +118,7 @@ def score(rules: Rules, values: pd.DataFrame, notes: pd.DataFrame | None = None)
     texts: list[np.ndarray] = []
     empty = values.isna()
 
-    for j, (item, rule) in enumerate(pairs):
+    for j, (_, rule) in enumerate(pairs):
         ev = rule.evaluate(values, rules.catalog)
         missing = empty[rule.inputs()].any(axis=1).to_numpy()
         outcome = np.where(missing, "missing", ev.outcome).astype(object)

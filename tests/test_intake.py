@@ -1,6 +1,5 @@
 """Intake of returned workbooks made from the real template and edited as users do."""
 
-import shutil
 
 import openpyxl
 import pytest

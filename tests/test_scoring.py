@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from qz_excel.intake import DTYPES
 from qz_excel.scoring import score
 from qz_excel.values import NOT_APPLICABLE, parse_value
-from conftest import frame, good_values
+from conftest import frame
 
 
 def one(rules, **overrides):

@@ -1,6 +1,5 @@
 """Generated templates read back with openpyxl: contract, validation, protection, print."""
 
-from pathlib import Path
 
 import openpyxl
 import pandas as pd
