@@ -66,8 +66,6 @@ class Settings(BaseModel):
 
     #: cap on each item's bonus points; None: uncapped (the 2010 seed states no cap)
     bonus_cap: int | None = Field(default=None, ge=0)
-    #: what an empty cell is: 缺项 (problem, 0 points, 待核实) or a plain 0 / 否
-    empty_cell: Literal["missing"] = "missing"
 
 
 class RulesFile(BaseModel):

@@ -256,3 +256,17 @@ def test_plain_template_fast_path_equals_jinja(rules, label, value, points):
         except Exception:
             continue  # needs context this test does not give (e.g. per_unit)
         assert _compile(text)(ctx) == expected, text
+
+
+def test_bonus_cap_from_the_rules_file(tmp_path):
+    import yaml
+    from qz_excel.rules import load_rules
+    from conftest import REPO
+    data = yaml.safe_load((REPO / "templates" / "rules" / "2010.yaml").read_text(encoding="utf-8"))
+    data["settings"]["bonus_cap"] = 3
+    path = tmp_path / "capped.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    capped = load_rules(path)
+    values = frame(capped, {"t": {"r2_brand_target": 0, "r2_new_prov_brands": 4, "r2_new_city_brands": 0}})
+    summary = score(capped, values).summary
+    assert summary.loc["t", 2] == 15 + 3 and summary.loc["t", "加分合计"] == 3  # 8 bonus points, capped at 3
