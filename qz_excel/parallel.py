@@ -37,15 +37,16 @@ class Chunks:
     and must be a module-level function (it is pickled)."""
 
     def __init__(self, fn: Callable[..., list[R]], items: Sequence[T], *args,
-                 chunk_size: int = CHUNK_SIZE, min_parallel: int = MIN_PARALLEL, spare_cores: int = 0):
-        """``spare_cores``: cores left to this process for work it does meanwhile."""
+                 chunk_size: int = CHUNK_SIZE, min_parallel: int = MIN_PARALLEL, background: bool = False):
+        """``background``: the workers run at a lower priority, so work this process does
+        meanwhile (the longer task) is not slowed down by them; they use what is left."""
         self.fn, self.args = fn, args
         self.chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
         cores = worker_count()
-        workers = min(max(1, cores - spare_cores), len(self.chunks))
+        workers = min(cores, len(self.chunks))
         self.pool = None
         if cores > 1 and len(items) >= min_parallel:
-            self.pool = ProcessPoolExecutor(max_workers=workers)
+            self.pool = ProcessPoolExecutor(max_workers=workers, initializer=_lower_priority if background else None)
             with _frozen_heap():
                 self.futures = [self.pool.submit(fn, chunk, *args) for chunk in self.chunks]
 
@@ -60,6 +61,13 @@ class Chunks:
             if self.pool:
                 self.pool.shutdown(wait=True, cancel_futures=True)
         return out
+
+
+def _lower_priority() -> None:
+    try:
+        os.nice(10)
+    except (AttributeError, OSError):  # not on this platform: run at normal priority
+        pass
 
 
 @contextmanager

@@ -134,7 +134,7 @@ def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
             for town, page in pages.items()]
     # the town sheets go to worker processes while this one writes 汇总.xlsx (on its own core:
     # that workbook is the longest single task)
-    town_sheets = Chunks(_write_town_chunk, jobs, rules)
+    town_sheets = Chunks(_write_town_chunk, jobs, rules, background=True)
     files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
                                  "说明": r.reason or "；".join(p.code for p in r.problems)}
                                 for r in returns], columns=["文件", "状态", "单位名称", "说明"])
