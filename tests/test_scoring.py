@@ -270,3 +270,14 @@ def test_bonus_cap_from_the_rules_file(tmp_path):
     values = frame(capped, {"t": {"r2_brand_target": 0, "r2_new_prov_brands": 4, "r2_new_city_brands": 0}})
     summary = score(capped, values).summary
     assert summary.loc["t", 2] == 15 + 3 and summary.loc["t", "加分合计"] == 3  # 8 bonus points, capped at 3
+
+
+def test_every_flag_rule_in_both_directions(rules):
+    """Each 是/否 sub-rule gives its points for the scoring answer and nothing otherwise."""
+    flags = [(item, rule) for item, rule in rules.subrules() if rule.kind == "flag"]
+    assert len(flags) == 18  # 3 + 2 + 2 + 4 + 1 + 2 + 1 + 3 across items 1, 2, 4–9
+    for item, rule in flags:
+        scoring_answer = rule.when == "是"
+        for answer, expected in ((scoring_answer, rule.points), (not scoring_answer, 0)):
+            details, _, _ = one(rules, **{rule.indicator: answer})
+            assert int(details.loc[rule.id, "points"]) == expected, rule.id
