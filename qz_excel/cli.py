@@ -36,6 +36,18 @@ def _load(rules_file: str | None):
         _fail(str(exc))
 
 
+def _write_error(exc: OSError, out_dir: str) -> str:
+    where = exc.filename2 or exc.filename or out_dir  # os.replace: filename2 is the target
+    if isinstance(exc, PermissionError):
+        return f"无法写入 {where}：文件可能正在 Excel/WPS 中打开，或没有写入权限；请关闭后重试（已写好的文件不受影响）"
+    return f"无法写入 {where}：{exc.strerror or exc}；请检查 --out 目录"
+
+
+def _folder(path: str, what: str, hint: str) -> None:
+    if not Path(path).is_dir():
+        _fail(f"找不到{what} {path}：{hint}")
+
+
 def _towns(path: str):
     try:
         return read_towns(path)
@@ -74,16 +86,19 @@ def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
     rules = _load(rules_file)
     towns = _towns(towns_file)
     options = TemplateOptions(deadline=deadline, contact=contact, generated_at=generated_at)
-    if sys.stderr.isatty():
-        with _progress_bar("生成模板", len(towns)) as bar:
-            paths = write_templates(rules, towns, Path(out_dir), options, progress=bar.update)
-    else:
-        paths = write_templates(rules, towns, Path(out_dir), options)
+    try:
+        if sys.stderr.isatty():
+            with _progress_bar("生成模板", len(towns)) as bar:
+                paths = write_templates(rules, towns, Path(out_dir), options, progress=bar.update)
+        else:
+            paths = write_templates(rules, towns, Path(out_dir), options)
+    except OSError as exc:
+        _fail(_write_error(exc, out_dir))
     click.echo(f"已生成 {len(paths)} 份 {rules.year} 年填报模板：{Path(out_dir).resolve()}")
 
 
 @main.command()
-@click.argument("inbox", type=click.Path(exists=True, file_okay=False))
+@click.argument("inbox", type=click.Path(file_okay=False))
 @towns_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="结果输出目录")
 @rules_option
@@ -95,14 +110,18 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
     from qz_excel.office import find_soffice
     from qz_excel.pipeline import ScoreOptions, run_score
 
+    _folder(inbox, "收件箱", "请把各单位报回的文件放在一个文件夹里，再把该文件夹的路径写在 qz score 后面")
     rules = _load(rules_file)
     _towns(towns_file)  # fail fast, before reading the inbox
     if pdf and find_soffice() is None:
         _fail("--pdf 需要 LibreOffice，但没有找到 soffice：请安装 LibreOffice（https://zh-cn.libreoffice.org）"
               "后重试，或去掉 --pdf 只生成 Excel 结果")
-    report = run_score(Path(inbox), Path(towns_file), Path(out_dir), rules,
-                       ScoreOptions(strict=strict, per_town_sheets=per_town_sheets, pdf=pdf),
-                       progress=_progress_bar if sys.stderr.isatty() else None)
+    try:
+        report = run_score(Path(inbox), Path(towns_file), Path(out_dir), rules,
+                           ScoreOptions(strict=strict, per_town_sheets=per_town_sheets, pdf=pdf),
+                           progress=_progress_bar if sys.stderr.isatty() else None)
+    except OSError as exc:
+        _fail(_write_error(exc, out_dir))
     for warning in report.warnings:
         click.echo(f"规则提示：{warning}")
     for row in report.files.itertuples(index=False):
@@ -122,7 +141,7 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
 
 
 @main.command()
-@click.argument("outbox", type=click.Path(exists=True, file_okay=False))
+@click.argument("outbox", type=click.Path(file_okay=False))
 @towns_option
 @rules_option
 @click.option("--send", is_flag=True, help="真正发送（默认只生成 .eml 草稿供检查）")
@@ -144,6 +163,7 @@ def mail(outbox, towns_file, rules_file, send, smtp_address, security, user, sen
 
     from qz_excel import mail as m
 
+    _folder(outbox, "模板目录", "请先运行 qz template --out 该目录 生成模板")
     rules = _load(rules_file)
     towns = _towns(towns_file)
     outbox = Path(outbox)

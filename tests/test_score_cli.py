@@ -194,3 +194,18 @@ def test_strict_leaves_towns_with_errors_unranked(tmp_path):
     # ranks are recomputed among the ranked towns only: still a competition ranking
     totals = [t for _, t in ranked]
     assert [r for r, _ in ranked] == [1 + sum(u > t for u in totals) for t in totals]
+
+
+def test_missing_inbox_is_a_chinese_usage_error(tmp_path):
+    result = CliRunner().invoke(main, ["score", str(tmp_path / "nope"), "--towns", str(SAMPLES / "towns.csv"),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "找不到收件箱" in result.output
+
+
+def test_unwritable_result_is_a_clear_message(tmp_path):
+    out = tmp_path / "out"
+    (out / "汇总.xlsx").mkdir(parents=True)  # in the way, as a file open in Excel is on Windows
+    result = CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
+                                       "--out", str(out)])
+    assert result.exit_code == 2 and "无法写入" in result.output and "汇总.xlsx" in result.output
+    assert "Traceback" not in result.output
