@@ -289,6 +289,7 @@ _SUMMARY_CACHE: dict = {}
 
 
 def town_sheet_jobs(rules, pages, out: Path) -> list:
+    out.mkdir(parents=True, exist_ok=True)  # qz score writes them into a staging folder
     return [(out / f"{k}.xlsx", page) for k, page in enumerate(pages)]
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 from qz_excel.rules import Rules
 from qz_excel.values import format_values
 from qz_excel.xlsx import (CONTROL_CHARS, FORMULA_START, Formats, atomic_workbook, print_a4, row_height,
-                           safe_sheet_name)
+                           safe_sheet_name, staged_workbook)
 
 BORDER = {"border": 1, "valign": "vcenter", "font_size": 10}
 FORMATS = {
@@ -124,8 +124,11 @@ def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
 
 
 def write_town_workbook(path: Path, rules: Rules, town: str, scores: dict,
-                        explanations: dict, total: int) -> Path:
-    with atomic_workbook(path, title=f"{rules.year}年{town}质量振兴工作考核评分细则") as wb:
+                        explanations: dict, total: int, staged: bool = False) -> Path:
+    """One town's 评分细则. ``staged``: ``path`` lies in a staging folder that is swapped
+    in as a whole, so the file itself needs no temp-file-and-rename."""
+    opener = staged_workbook if staged else atomic_workbook
+    with opener(path, title=f"{rules.year}年{town}质量振兴工作考核评分细则") as wb:
         write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total)
     return path
 

@@ -5,6 +5,7 @@ Nothing here prints or exits; the CLI renders the Report.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from contextlib import nullcontext
@@ -24,7 +25,7 @@ from qz_excel.problems import ERROR, Problem, Report, problems_frame
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
 from qz_excel.towns import read_towns
-from qz_excel.xlsx import safe_file_stem, unique_path
+from qz_excel.xlsx import safe_file_stem, swap_folder, unique_path
 
 NORMAL, REVIEW, NOT_RETURNED = "正常", "待核实", "未报送"
 SUMMARY_NAME = "汇总.xlsx"
@@ -97,7 +98,7 @@ def _phase(progress: ProgressFactory | None, label: str, total: int) -> ContextM
 
 
 def _write_town_chunk(jobs: list[tuple], rules: Rules) -> list[Path]:
-    return [write_town_workbook(path, rules, *page) for path, page in jobs]
+    return [write_town_workbook(path, rules, *page, staged=True) for path, page in jobs]
 
 
 def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
@@ -125,13 +126,14 @@ def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
     clock.lap("scoring")
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    # the 评分细则 are written into a staging folder that replaces the old one whole
+    staging = Path(tempfile.mkdtemp(prefix=f".qz-{TOWN_DIR}-", dir=out_dir))
     taken: set[str] = {f"{RANKING_PDF}.xlsx".lower()}  # its PDF shares the pdf/ folder
     scores = result.summary[[i.number for i in rules.items]].to_dict("index")
     texts = explanations.to_dict("index")
     totals = result.summary["总分"].to_dict()
     pages = {town: (town, scores[town], texts[town], int(totals[town])) for town in by_town}
-    jobs = [(unique_path(out_dir / TOWN_DIR, safe_file_stem(town), ".xlsx", taken), page)
-            for town, page in pages.items()]
+    jobs = [(unique_path(staging, safe_file_stem(town), ".xlsx", taken), page) for town, page in pages.items()]
     # the town sheets go to worker processes while this one writes 汇总.xlsx (on its own core:
     # that workbook is the longest single task)
     town_sheets = Chunks(_write_town_chunk, jobs, rules, background=True)
@@ -142,8 +144,13 @@ def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
                                  problems_frame(problems), files_table,
                                  list(pages.values()) if options.per_town_sheets else [])
     clock.lap("summary")
-    with _phase(progress, "生成评分细则", len(jobs)) as bar:
-        town_files = dict(zip(pages, town_sheets.results(bar.update)))
+    try:
+        with _phase(progress, "生成评分细则", len(jobs)) as bar:
+            staged = town_sheets.results(bar.update)
+        swap_folder(staging, out_dir / TOWN_DIR)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already unless something failed
+    town_files = {town: out_dir / TOWN_DIR / path.name for town, path in zip(pages, staged)}
     clock.lap("town_sheets")
     outputs = [str(summary_path)] + [str(p) for p in town_files.values()]
     if options.pdf:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
 from contextlib import contextmanager
@@ -96,6 +97,40 @@ def unique_path(directory: Path, stem: str, suffix: str, taken: set[str]) -> Pat
     return directory / name
 
 
+def _new_workbook(path: str, title: str, constant_memory: bool):
+    mode = {"constant_memory": True} if constant_memory else {"in_memory": True}
+    workbook = xlsxwriter.Workbook(path, {**mode, "strings_to_numbers": False, "strings_to_formulas": False,
+                                          "strings_to_urls": False})
+    workbook.set_properties({"title": title, "author": "qz_excel", "created": fixed_timestamp()})
+    return workbook
+
+
+@contextmanager
+def staged_workbook(path: Path, title: str = ""):
+    """A workbook written straight to ``path``, for files inside a staging folder that
+    :func:`swap_folder` moves into place as a whole."""
+    workbook = _new_workbook(str(path), title, constant_memory=False)
+    yield workbook
+    workbook.close()
+
+
+def swap_folder(staging: Path, target: Path) -> None:
+    """Put a fully written folder in place of ``target``: old contents (including files of
+    towns no longer in the run) go, and a crash midway leaves either the old or the new
+    folder, never a mixture."""
+    old = target.with_name(f".qz-old-{target.name}-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        if old.exists():
+            os.replace(old, target)
+        raise
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
 @contextmanager
 def atomic_workbook(path: Path, title: str = "", constant_memory: bool = False):
     """An XlsxWriter workbook written to a temp file beside ``path``, then os.replace'd:
@@ -108,10 +143,7 @@ def atomic_workbook(path: Path, title: str = "", constant_memory: bool = False):
     fd, tmp = tempfile.mkstemp(prefix=".qz-", suffix=".xlsx", dir=path.parent)
     os.close(fd)
     try:
-        mode = {"constant_memory": True} if constant_memory else {"in_memory": True}
-        workbook = xlsxwriter.Workbook(tmp, {**mode, "strings_to_numbers": False, "strings_to_formulas": False,
-                                             "strings_to_urls": False})
-        workbook.set_properties({"title": title, "author": "qz_excel", "created": fixed_timestamp()})
+        workbook = _new_workbook(tmp, title, constant_memory)
         yield workbook
         workbook.close()
         os.replace(tmp, path)

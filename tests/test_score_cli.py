@@ -209,3 +209,17 @@ def test_unwritable_result_is_a_clear_message(tmp_path):
                                        "--out", str(out)])
     assert result.exit_code == 2 and "无法写入" in result.output and "汇总.xlsx" in result.output
     assert "Traceback" not in result.output
+
+
+def test_rerun_replaces_the_town_folder_whole(tmp_path):
+    """A town no longer in the run leaves no stale 评分细则 behind, and no staging folder
+    is left over."""
+    out = tmp_path / "out"
+    stale = out / "评分细则" / "已撤销的镇.xlsx"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
+                              "--out", str(out)])
+    assert not stale.exists()
+    assert len(list((out / "评分细则").glob("*.xlsx"))) == 9
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
