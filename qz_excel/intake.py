@@ -48,6 +48,10 @@ class Returned:
     problems: list[Problem] = field(default_factory=list)
     reason: str = ""
 
+    def release_values(self) -> None:
+        """Drop the per-indicator dicts once scoring has what it needs from them."""
+        self.values, self.notes, self.cells = {}, {}, {}
+
     def problem(self, code: str, **kw) -> Problem:
         p = Problem(code, file=self.file, town=kw.pop("town", self.town), **kw)
         self.problems.append(p)

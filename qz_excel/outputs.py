@@ -13,7 +13,7 @@ import pandas as pd
 
 from qz_excel.rules import Rules
 from qz_excel.values import format_values
-from qz_excel.xlsx import (CONTROL_CHARS, FORMULA_START, Formats, atomic_workbook, print_a4, row_height,
+from qz_excel.xlsx import (FORMULA_START, Formats, atomic_workbook, clean_text, print_a4, row_height,
                            safe_sheet_name, staged_workbook)
 
 BORDER = {"border": 1, "valign": "vcenter", "font_size": 10}
@@ -168,13 +168,16 @@ def _column_writer(ws, fmt: Formats, column: pd.Series, style: str):
             else:
                 ws.write_number(row, col, value, number)
         return write
-    text = column.astype(object).where(column.notna(), "").astype(str).str.replace(CONTROL_CHARS, "", regex=True)
-    quoted = text.str.startswith(FORMULA_START).tolist()
-    texts = text.tolist()
-    plain, prefixed = fmt[style], fmt.quoted(style)
+    # each distinct value cleaned once: the trail repeats town names, labels and
+    # explanations thousands of times, and the cells then share those strings
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    texts = [clean_text(u) for u in uniques] + [""]  # code -1 (no value) → ""
+    styles = [fmt.quoted(style) if t.startswith(FORMULA_START) else fmt[style] for t in texts]
+    codes = codes.tolist()
 
     def write(row, col, i):
-        ws.write_string(row, col, texts[i], prefixed if quoted[i] else plain)
+        k = codes[i]
+        ws.write_string(row, col, texts[k], styles[k])
     return write
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from contextlib import contextmanager
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed, wait
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -30,6 +31,29 @@ def worker_count() -> int:
         return os.cpu_count() or 1
 
 
+class Workers:
+    """A process pool forked now, while this process is still small, to be used later by
+    :class:`Chunks`: workers forked after the results have grown would each carry (and,
+    through reference counting, slowly copy) the grown heap."""
+
+    def __init__(self, background: bool = False):
+        self.count = worker_count()
+        self.pool = None
+        if self.count > 1:
+            self.pool = ProcessPoolExecutor(max_workers=self.count,
+                                            initializer=_lower_priority if background else None)
+            # the executor forks on demand; tasks that overlap make it fork every worker now
+            with _frozen_heap():
+                wait([self.pool.submit(time.sleep, 0.05) for _ in range(self.count)])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class Chunks:
     """Chunks of items sent to a process pool now; results collected later with
     :meth:`results`, so the caller can do other work meanwhile. Small batches are computed
@@ -37,16 +61,16 @@ class Chunks:
     and must be a module-level function (it is pickled)."""
 
     def __init__(self, fn: Callable[..., list[R]], items: Sequence[T], *args,
-                 chunk_size: int = CHUNK_SIZE, min_parallel: int = MIN_PARALLEL, background: bool = False):
-        """``background``: the workers run at a lower priority, so work this process does
-        meanwhile (the longer task) is not slowed down by them; they use what is left."""
+                 chunk_size: int = CHUNK_SIZE, min_parallel: int = MIN_PARALLEL, workers: Workers | None = None):
+        """``workers``: a pool forked earlier (see :class:`Workers`); else one is made now
+        and shut down after :meth:`results`."""
         self.fn, self.args = fn, args
         self.chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
-        cores = worker_count()
-        workers = min(cores, len(self.chunks))
-        self.pool = None
-        if cores > 1 and len(items) >= min_parallel:
-            self.pool = ProcessPoolExecutor(max_workers=workers, initializer=_lower_priority if background else None)
+        self.pool, self.own_pool = None, workers is None
+        if worker_count() > 1 and len(items) >= min_parallel:
+            self.pool = workers.pool if workers else ProcessPoolExecutor(max_workers=min(worker_count(),
+                                                                                         len(self.chunks)))
+        if self.pool:
             with _frozen_heap():
                 self.futures = [self.pool.submit(fn, chunk, *args) for chunk in self.chunks]
 
@@ -58,7 +82,7 @@ class Chunks:
                 if progress:
                     progress(len(chunk))
         finally:
-            if self.pool:
+            if self.pool and self.own_pool:
                 self.pool.shutdown(wait=True, cancel_futures=True)
         return out
 

@@ -20,7 +20,7 @@ from qz_excel import intake
 from qz_excel import office
 from qz_excel.outputs import (audit_trail, item_explanations, write_ranking_print, write_summary,
                               write_town_workbook)
-from qz_excel.parallel import Chunks
+from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
 from qz_excel.problems import ERROR, Problem, Report, problems_frame
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
@@ -106,6 +106,13 @@ def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
     clock = _Clock()
     towns = read_towns(towns_file)
     files = intake.inbox_files(inbox)
+    # the 评分细则 writers are forked now, while this process is small (see Workers); they
+    # run at a lower priority so the 汇总 workbook, written meanwhile here, keeps its core
+    with (Workers(background=True) if len(files) >= MIN_PARALLEL else nullcontext(None)) as writers:
+        return _run(inbox, files, towns, out_dir, rules, options, progress, clock, writers)
+
+
+def _run(inbox, files, towns, out_dir, rules, options, progress, clock, writers) -> Report:
     with _phase(progress, "读取回报文件", len(files)) as bar:
         returns = intake.read_returns(files, rules, [p.relative_to(inbox).as_posix() for p in files], bar.update)
     accepted = intake.choose_among_duplicates(returns, list(towns["单位名称"]))
@@ -116,6 +123,8 @@ def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
     by_town = {r.town: r for r in accepted}
     for p in _pair_problems(result, rules, by_town):
         by_town[p.town].problems.append(p)
+    for ret in returns:  # their values now live in the frames; keep memory flat in N
+        ret.release_values()
     has_error = {r.town: any(p.severity == ERROR for p in r.problems) for r in accepted}
     status = pd.Series({t: REVIEW if (has_error[t] or result.summary.loc[t, "待核实"]) else NORMAL
                         for t in by_town}, dtype=object)
@@ -136,7 +145,7 @@ def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
     jobs = [(unique_path(staging, safe_file_stem(town), ".xlsx", taken), page) for town, page in pages.items()]
     # the town sheets go to worker processes while this one writes 汇总.xlsx (on its own core:
     # that workbook is the longest single task)
-    town_sheets = Chunks(_write_town_chunk, jobs, rules, background=True)
+    town_sheets = Chunks(_write_town_chunk, jobs, rules, workers=writers)
     files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
                                  "说明": r.reason or "；".join(p.code for p in r.problems)}
                                 for r in returns], columns=["文件", "状态", "单位名称", "说明"])

@@ -23,8 +23,7 @@ import xlsxwriter
 SHEET_NAME_MAX = 31
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _FILE_FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
-CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # XML 1.0 forbids them in cells
-_CONTROL = re.compile(CONTROL_CHARS)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # XML 1.0 forbids them in cells
 FORMULA_START = ("=", "+", "-", "@")
 FILE_STEM_MAX = 100
 LINE_HEIGHT_PT = 14.5  # one wrapped line at 10–11 pt, with room for CJK fonts' ascent
