@@ -124,8 +124,9 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
         _fail(_write_error(exc, out_dir))
     for warning in report.warnings:
         click.echo(f"规则提示：{warning}")
+    codes_by_file = report.codes_by_file()
     for row in report.files.itertuples(index=False):
-        codes = report.codes_for(row.文件)
+        codes = codes_by_file.get(row.文件, [])
         tail = f"（{len(codes)} 个问题：{'、'.join(sorted(set(codes)))}）" if codes else ""
         click.echo(f"{row.状态:　<4} {row.文件}  {row.单位名称}{tail}")
     errors = sum(p.severity == ERROR for p in report.problems)

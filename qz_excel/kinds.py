@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from qz_excel.values import NOT_APPLICABLE, format_number, format_values
+from qz_excel.values import format_number, format_values
 
 MICRO = 1_000_000
 Part = Literal["base", "deduction", "bonus", "veto"]
@@ -437,4 +437,4 @@ REGISTRY: dict[str, type[RuleBase]] = {
 MISSING_TEMPLATE = "{{ label }}：未填报或填报无效，不得分（待核实）"
 MISSING_VETO_TEMPLATE = "{{ label }}：未填报或填报无效，无法判定是否否决（待核实）"
 
-__all__ = ["REGISTRY", "SubRule", "Evaluation", "NOT_APPLICABLE", "MICRO", "micro"]
+__all__ = ["REGISTRY", "SubRule", "Evaluation", "MICRO", "micro"]

@@ -36,7 +36,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from qz_excel import resources
 from qz_excel.intake import read_meta
-from qz_excel.xlsx import atomic_write_bytes, safe_file_stem
+from qz_excel.xlsx import atomic_write_bytes, safe_file_stem, unique_path
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 MAIL_DIR = "mail"
@@ -58,6 +58,7 @@ class Letter:
     town: str
     to: list[str]
     path: Path
+    data: bytes  # read once: the bytes hashed in the log are the bytes attached
     sha256: str
     subject: str = ""
     body: str = ""
@@ -128,11 +129,12 @@ def plan_letters(outbox: Path, towns: pd.DataFrame, ctx: MailContext, year: int)
             plan.excluded.append((town, f"邮箱格式不正确：{'、'.join(bad)}"))
             continue
         path = books[town]
+        data = path.read_bytes()
         values = {"town": town, "contact": contact, "deadline": ctx.deadline, "year": year,
                   "bureau_contact": ctx.bureau_contact, "sender_name": ctx.sender_name,
                   "file_name": path.name}
-        plan.letters.append(Letter(town=town, to=addresses, path=path,
-                                   sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        plan.letters.append(Letter(town=town, to=addresses, path=path, data=data,
+                                   sha256=hashlib.sha256(data).hexdigest(),
                                    subject=" ".join(subject_t.render(values).split()),
                                    body=body_t.render(values)))
     return plan
@@ -171,7 +173,7 @@ def build_message(letter: Letter, sender: str, sender_name: str) -> bytes:
     msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1] if "@" in sender else None)
     msg["X-QZ-Town-Sha256"] = letter.sha256
     msg.attach(MIMEText(letter.body, "plain", "utf-8"))
-    msg.attach(attachment_part(letter.path.read_bytes(), letter.filename))
+    msg.attach(attachment_part(letter.data, letter.filename))
     return msg.as_bytes(policy=WIRE)
 
 
@@ -180,14 +182,7 @@ def write_drafts(plan: Plan, out_dir: Path, sender: str, sender_name: str) -> li
     taken: set[str] = set()
     paths = []
     for letter in plan.letters:
-        stem = safe_file_stem(letter.town)
-        name = stem + ".eml"
-        k = 1
-        while name.lower() in taken:
-            k += 1
-            name = f"{stem}({k}).eml"
-        taken.add(name.lower())
-        path = out_dir / name
+        path = unique_path(out_dir, safe_file_stem(letter.town), ".eml", taken)
         atomic_write_bytes(path, build_message(letter, sender, sender_name))
         paths.append(path)
     return paths

@@ -124,11 +124,10 @@ def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
 
 
 def write_town_workbook(path: Path, rules: Rules, town: str, scores: dict,
-                        explanations: dict, total: int, staged: bool = False) -> Path:
-    """One town's 评分细则. ``staged``: ``path`` lies in a staging folder that is swapped
-    in as a whole, so the file itself needs no temp-file-and-rename."""
-    opener = staged_workbook if staged else atomic_workbook
-    with opener(path, title=f"{rules.year}年{town}质量振兴工作考核评分细则") as wb:
+                        explanations: dict, total: int) -> Path:
+    """One town's 评分细则, written straight to ``path``: it lies in a staging folder that
+    is swapped in as a whole (:func:`qz_excel.xlsx.swap_folder`)."""
+    with staged_workbook(path, title=f"{rules.year}年{town}质量振兴工作考核评分细则") as wb:
         write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total)
     return path
 

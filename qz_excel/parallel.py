@@ -31,6 +31,10 @@ def worker_count() -> int:
         return os.cpu_count() or 1
 
 
+def _chunked(items: Sequence[T], size: int) -> list[list[T]]:
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
 class Workers:
     """A process pool forked now, while this process is still small, to be used later by
     :class:`Chunks`: workers forked after the results have grown would each carry (and,
@@ -65,7 +69,7 @@ class Chunks:
         """``workers``: a pool forked earlier (see :class:`Workers`); else one is made now
         and shut down after :meth:`results`."""
         self.fn, self.args = fn, args
-        self.chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
+        self.chunks = _chunked(items, chunk_size)
         self.pool, self.own_pool = None, workers is None
         if worker_count() > 1 and len(items) >= min_parallel:
             self.pool = workers.pool if workers else ProcessPoolExecutor(max_workers=min(worker_count(),
@@ -146,7 +150,7 @@ def map_isolated(fn: Callable[..., list[R]], items: Sequence[T], *args,
     A chunk whose worker died or ran out of time is retried item by item, each in a
     process of its own; an item that fails alone gets ``on_failure(item, reason)``.
     """
-    chunks = [list(items[i:i + chunk_size]) for i in range(0, len(items), chunk_size)]
+    chunks = _chunked(items, chunk_size)
     if not chunks:
         return []
     workers = min(worker_count(), len(chunks))

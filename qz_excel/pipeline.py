@@ -98,7 +98,7 @@ def _phase(progress: ProgressFactory | None, label: str, total: int) -> ContextM
 
 
 def _write_town_chunk(jobs: list[tuple], rules: Rules) -> list[Path]:
-    return [write_town_workbook(path, rules, *page, staged=True) for path, page in jobs]
+    return [write_town_workbook(path, rules, *page) for path, page in jobs]
 
 
 def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
@@ -125,9 +125,9 @@ def _run(inbox, files, towns, out_dir, rules, options, progress, clock, writers)
         by_town[p.town].problems.append(p)
     for ret in returns:  # their values now live in the frames; keep memory flat in N
         ret.release_values()
-    has_error = {r.town: any(p.severity == ERROR for p in r.problems) for r in accepted}
-    status = pd.Series({t: REVIEW if (has_error[t] or result.summary.loc[t, "待核实"]) else NORMAL
-                        for t in by_town}, dtype=object)
+    review = result.summary["待核实"].to_dict()
+    status = pd.Series({r.town: REVIEW if review[r.town] or any(p.severity == ERROR for p in r.problems)
+                        else NORMAL for r in accepted}, dtype=object)
     ranking = ranking_table(rules, towns, result, status, options.strict)
     problems = [p for r in returns for p in r.problems]
     problems += [Problem("NOT_RETURNED", town=t) for t in towns["单位名称"] if t not in by_town]
@@ -137,23 +137,23 @@ def _run(inbox, files, towns, out_dir, rules, options, progress, clock, writers)
     out_dir.mkdir(parents=True, exist_ok=True)
     # the 评分细则 are written into a staging folder that replaces the old one whole
     staging = Path(tempfile.mkdtemp(prefix=f".qz-{TOWN_DIR}-", dir=out_dir))
-    taken: set[str] = {f"{RANKING_PDF}.xlsx".lower()}  # its PDF shares the pdf/ folder
-    scores = result.summary[[i.number for i in rules.items]].to_dict("index")
-    texts = explanations.to_dict("index")
-    totals = result.summary["总分"].to_dict()
-    pages = {town: (town, scores[town], texts[town], int(totals[town])) for town in by_town}
-    jobs = [(unique_path(staging, safe_file_stem(town), ".xlsx", taken), page) for town, page in pages.items()]
-    # the town sheets go to worker processes while this one writes 汇总.xlsx (on its own core:
-    # that workbook is the longest single task)
-    town_sheets = Chunks(_write_town_chunk, jobs, rules, workers=writers)
-    files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
-                                 "说明": r.reason or "；".join(p.code for p in r.problems)}
-                                for r in returns], columns=["文件", "状态", "单位名称", "说明"])
-    summary_path = write_summary(out_dir / SUMMARY_NAME, rules, ranking, audit_trail(rules, result.details, values),
-                                 problems_frame(problems), files_table,
-                                 list(pages.values()) if options.per_town_sheets else [])
-    clock.lap("summary")
     try:
+        taken: set[str] = {f"{RANKING_PDF}.xlsx".lower()}  # its PDF shares the pdf/ folder
+        scores = result.summary[[i.number for i in rules.items]].to_dict("index")
+        texts = explanations.to_dict("index")
+        totals = result.summary["总分"].to_dict()
+        pages = {town: (town, scores[town], texts[town], int(totals[town])) for town in by_town}
+        jobs = [(unique_path(staging, safe_file_stem(town), ".xlsx", taken), page) for town, page in pages.items()]
+        # the town sheets go to worker processes while this one writes 汇总.xlsx (on its own
+        # core: that workbook is the longest single task)
+        town_sheets = Chunks(_write_town_chunk, jobs, rules, workers=writers)
+        files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
+                                     "说明": r.reason or "；".join(p.code for p in r.problems)}
+                                    for r in returns], columns=["文件", "状态", "单位名称", "说明"])
+        summary_path = write_summary(out_dir / SUMMARY_NAME, rules, ranking,
+                                     audit_trail(rules, result.details, values), problems_frame(problems),
+                                     files_table, list(pages.values()) if options.per_town_sheets else [])
+        clock.lap("summary")
         with _phase(progress, "生成评分细则", len(jobs)) as bar:
             staged = town_sheets.results(bar.update)
         swap_folder(staging, out_dir / TOWN_DIR)

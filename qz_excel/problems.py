@@ -60,19 +60,6 @@ class Problem:
         self.severity, template = CODES[self.code]
         self.message = template.format(**vars(self))
 
-    @property
-    def location(self) -> str:
-        where = self.file
-        if self.sheet:
-            where += f"｜{self.sheet}"
-        if self.cell:
-            where += f"!{self.cell}"
-        return where
-
-    def one_line(self) -> str:
-        return f"[{self.severity}] {self.location}：{self.message}" if self.location else \
-            f"[{self.severity}] {self.town}：{self.message}"
-
 
 PROBLEM_COLUMNS = {"file": "文件", "town": "单位名称", "sheet": "工作表", "cell": "单元格",
                    "indicator": "指标代码", "value": "填报内容", "code": "问题代码",
@@ -102,5 +89,9 @@ class Report:
     def has_problems(self) -> bool:
         return any(p.severity in (ERROR, WARNING) for p in self.problems)
 
-    def codes_for(self, file_name: str) -> list[str]:
-        return [p.code for p in self.problems if p.file == file_name]
+    def codes_by_file(self) -> dict[str, list[str]]:
+        """Problem codes per input file (one pass, however many files)."""
+        codes: dict[str, list[str]] = {}
+        for p in self.problems:
+            codes.setdefault(p.file, []).append(p.code)
+        return codes

@@ -102,10 +102,6 @@ class Rules:
         """Every indicator by id, in form order."""
         return {ind.id: ind for item in self.items for ind in item.indicators}
 
-    @cached_property
-    def item_of_indicator(self) -> dict[str, Item]:
-        return {ind.id: item for item in self.items for ind in item.indicators}
-
     def subrules(self):
         """(item, sub-rule) pairs in rules-file order."""
         return [(item, rule) for item in self.items for rule in item.rules]

@@ -208,8 +208,3 @@ def _details_frame(towns, pairs, points, outcomes, text_codes, texts) -> pd.Data
         "outcome": coded(outcomes.reshape(-1)),
         "explanation": pd.Categorical.from_codes(text_map[text_codes.reshape(-1)], categories=unique_texts),
     })
-
-
-def ranked(summary: pd.DataFrame) -> pd.DataFrame:
-    """Summary sorted by rank; ties keep the input (towns-file) order."""
-    return summary.sort_values("排名", kind="stable")

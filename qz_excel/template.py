@@ -16,6 +16,7 @@ from typing import Callable
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from xlsxwriter.utility import xl_rowcol_to_cell
 
 from qz_excel import __version__, form, resources
 from qz_excel.parallel import map_chunks
@@ -87,11 +88,6 @@ def _validation(ind: Indicator, cell: str) -> dict:
     return {**common, **spec}
 
 
-def _cell(row: int, col: int) -> str:
-    from xlsxwriter.utility import xl_rowcol_to_cell
-    return xl_rowcol_to_cell(row, col)
-
-
 @lru_cache(maxsize=None)
 def _instructions_template(templates_dir: Path):
     env = Environment(loader=FileSystemLoader(templates_dir), undefined=StrictUndefined)
@@ -132,7 +128,7 @@ def plan_form(rules: Rules) -> tuple[PlannedRow, ...]:
             height = row_height([(ind.label, WIDTHS["指标"]), (ind.help, WIDTHS["填报说明"] * 1.1),
                                  (item.name, WIDTHS["考核项目"])])
             planned.append(PlannedRow(row, height, number=f"{item.number}.{k}", item_name=item.name,
-                                      ind=ind, validation=_validation(ind, _cell(row, value_col))))
+                                      ind=ind, validation=_validation(ind, xl_rowcol_to_cell(row, value_col))))
             row += 1
     return tuple(planned)
 

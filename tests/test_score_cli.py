@@ -223,3 +223,11 @@ def test_rerun_replaces_the_town_folder_whole(tmp_path):
     assert not stale.exists()
     assert len(list((out / "评分细则").glob("*.xlsx"))) == 9
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_failed_write_leaves_no_staging_folder(tmp_path):
+    out = tmp_path / "out"
+    (out / "汇总.xlsx").mkdir(parents=True)  # 汇总.xlsx cannot be written
+    CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
+                              "--out", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == ["汇总.xlsx"]
