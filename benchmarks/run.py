@@ -39,7 +39,7 @@ from python_calamine import CalamineWorkbook  # noqa: E402
 
 from qz_excel import intake  # noqa: E402
 from qz_excel.intake import DTYPES  # noqa: E402
-from qz_excel.outputs import item_explanations  # noqa: E402
+from qz_excel.outputs import TownPages  # noqa: E402
 from qz_excel.parallel import map_chunks  # noqa: E402
 from qz_excel.pipeline import _write_town_chunk, run_score  # noqa: E402
 from qz_excel.rules import load_rules  # noqa: E402
@@ -230,10 +230,7 @@ def floor_intake(files: list[Path]) -> list:
 def town_pages(rules, inbox: Path):
     returns = intake.read_returns(intake.inbox_files(inbox), rules)
     values, notes = intake.values_frames(intake.choose_among_duplicates(returns, [r.town for r in returns]), rules)
-    result = score(rules, values, notes)
-    texts = item_explanations(rules, result.details, result.items).to_dict("index")
-    scores = result.summary[[i.number for i in rules.items]].to_dict("index")
-    return [(town, scores[town], texts[town], int(result.summary.loc[town, "总分"])) for town in values.index]
+    return list(TownPages(rules, score(rules, values, notes)))
 
 
 def floor_town_sheets(rules, pages, out: Path) -> None:

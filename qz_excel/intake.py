@@ -32,9 +32,13 @@ HEADER_SCAN_ROWS = 30
 DTYPES = {"bool": "boolean", "count": "Int64", "percent": "Float64"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Returned:
-    """One input file after reading."""
+    """One input file after reading.
+
+    What the form held is kept compact, one entry per indicator in the rules' order: a
+    province's thousands of records come back from the worker processes through a pipe and
+    stay in memory until scored. :attr:`values` and :attr:`cells` give them by indicator."""
 
     file: str
     status: str = REJECTED
@@ -42,15 +46,27 @@ class Returned:
     filled_on: str = ""  # 填报日期 as ISO text, for choosing among duplicates
     town_cell: str = ""  # the pre-filled 单位名称 as found in the sheet
     mtime: float = 0.0
-    values: dict[str, object] = field(default_factory=dict)  # indicator → canonical value
+    codes: tuple[str, ...] = ()  # the rules' indicator ids (one tuple shared by every file)
+    found: tuple = ()  # canonical value per indicator; None where empty, invalid or absent
+    rows: tuple[int, ...] = ()  # 1-based sheet row of each indicator's value cell; 0 if absent
+    value_column: str = ""  # the value cells' column letter
     notes: dict[str, str] = field(default_factory=dict)  # indicator → how it was read
-    cells: dict[str, str] = field(default_factory=dict)  # indicator → A1 address
     problems: list[Problem] = field(default_factory=list)
     reason: str = ""
 
+    @property
+    def values(self) -> dict[str, object]:
+        """indicator → canonical value, for the indicators that have one."""
+        return {code: v for code, v in zip(self.codes, self.found) if v is not None}
+
+    @property
+    def cells(self) -> dict[str, str]:
+        """indicator → A1 address of its value cell, for the indicators found."""
+        return {code: f"{self.value_column}{r}" for code, r in zip(self.codes, self.rows) if r}
+
     def release_values(self) -> None:
-        """Drop the per-indicator dicts once scoring has what it needs from them."""
-        self.values, self.notes, self.cells = {}, {}, {}
+        """Drop what the form held once scoring has what it needs from it."""
+        self.found, self.rows, self.notes = (), (), {}
 
     def problem(self, code: str, **kw) -> Problem:
         p = Problem(code, file=self.file, town=kw.pop("town", self.town), **kw)
@@ -200,45 +216,49 @@ def _read_form(book, rules: Rules, ret: Returned) -> None:
         ret.problem("NO_TOWN", sheet=sheet)
         return
 
-    seen: set[str] = set()
+    codes, position = rules.codes, rules.position
+    found: list = [None] * len(codes)
+    rows_of: list[int] = [0] * len(codes)
     value_letters = xl_col_to_name(value_col)
     for r in range(head + 1, len(rows)):
         row = rows[r]
-        code = _as_text(row[code_col]).strip() if code_col < len(row) else ""
-        if not code:
+        text = _as_text(row[code_col]).strip() if code_col < len(row) else ""
+        if not text:
             continue
-        cell = f"{value_letters}{r + 1}"
-        if code not in rules.catalog:
-            if code.isascii() and "_" in code:  # looks like an indicator code, not a note
+        k = position.get(text)
+        if k is None:
+            if text.isascii() and "_" in text:  # looks like an indicator code, not a note
                 ret.problem("UNKNOWN_INDICATOR", sheet=sheet, cell=xl_rowcol_to_cell(r, code_col),
-                            indicator=code)
+                            indicator=text)
             continue
-        if code in seen:
+        code, cell = codes[k], f"{value_letters}{r + 1}"  # the rules' own id object: shared
+        if rows_of[k]:
             ret.problem("DUPLICATE_INDICATOR", sheet=sheet, cell=cell, indicator=code)
             continue
-        seen.add(code)
-        ret.cells[code] = cell
-        _take_value(ret, rules, code, row[value_col] if value_col < len(row) else None, sheet, cell)
-    for code, ind in rules.catalog.items():
-        if code not in seen:
-            ret.problem("MISSING_INDICATOR", sheet=sheet, indicator=code, label=ind.label)
+        rows_of[k] = r + 1
+        found[k] = _take_value(ret, rules, code, row[value_col] if value_col < len(row) else None, sheet, cell)
+    for code, r in zip(codes, rows_of):
+        if not r:
+            ret.problem("MISSING_INDICATOR", sheet=sheet, indicator=code, label=rules.catalog[code].label)
+    ret.codes, ret.found, ret.rows, ret.value_column = codes, tuple(found), tuple(rows_of), value_letters
     ret.status = SCORED
 
 
-def _take_value(ret: Returned, rules: Rules, code: str, raw, sheet: str, cell: str) -> None:
+def _take_value(ret: Returned, rules: Rules, code: str, raw, sheet: str, cell: str):
+    """The canonical value of one cell, or None with the problem recorded."""
     ind = rules.catalog[code]
     where = {"sheet": sheet, "cell": cell, "indicator": code, "label": ind.label}
     if is_empty(raw):
         ret.problem("MISSING_VALUE", **where)
-        return
+        return None
     try:
         parsed = parse_value(raw, ind.type)
     except ValueRejected as exc:
         ret.problem(exc.code, value=_as_text(raw), detail=exc.message, **where)
-        return
-    ret.values[code] = parsed.value
+        return None
     if parsed.note:
         ret.notes[code] = parsed.note
+    return parsed.value
 
 
 def _read_chunk(jobs: list[tuple[Path, str]], rules: Rules) -> list[Returned]:
@@ -289,8 +309,8 @@ def choose_among_duplicates(returns: list[Returned], towns: list[str]) -> list[R
         winner = group[0]
         for loser in group[1:]:
             loser.status = SUPERSEDED
-            differ = [k for k in set(winner.values) | set(loser.values)
-                      if winner.values.get(k) != loser.values.get(k)]
+            differ = [code for code, mine, theirs in zip(winner.codes, winner.found, loser.found)
+                      if mine != theirs]
             extra = f"；与采用文件不同的指标：{'、'.join(sorted(differ))}" if differ else "；两个文件填报值相同"
             loser.problem("DUPLICATE", detail=winner.file + extra)
         accepted.append(winner)
@@ -312,8 +332,9 @@ def _check_file_name(ret: Returned, towns: list[str]) -> None:
 def values_frames(accepted: list[Returned], rules: Rules) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The scoring engine's input: values (typed, NA where empty/invalid) and notes."""
     index = pd.Index([r.town for r in accepted], name="单位名称")
-    values = pd.DataFrame({code: pd.array([r.values.get(code) for r in accepted], dtype=DTYPES[ind.type])
-                           for code, ind in rules.catalog.items()}, index=index)
-    notes = pd.DataFrame({code: [r.notes.get(code, "") for r in accepted] for code in rules.catalog},
+    columns = zip(*(r.found for r in accepted)) if accepted else ([] for _ in rules.codes)
+    values = pd.DataFrame({code: pd.array(list(column), dtype=DTYPES[rules.catalog[code].type])
+                           for code, column in zip(rules.codes, columns)}, index=index)
+    notes = pd.DataFrame({code: [r.notes.get(code, "") for r in accepted] for code in rules.codes},
                          index=index, dtype=object)
     return values, notes

@@ -38,52 +38,100 @@ SHEET_ROWS_MAX = 1_048_576  # Excel's limit, header row included
 TOWN_COLUMNS = {"序号": 5, "考核内容": 30, "评分方法": 34, "标准分": 6.5, "实得分": 6.5, "得分说明": 38}
 
 
-def item_explanations(rules: Rules, details: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
-    """Per town (rows) and item (columns): the sub-rules' explanations, one numbered line
-    each, then how the item score came out of them when a clamp, bonus or veto was involved.
-    Column-wise string arithmetic, no per-town loop."""
-    towns = details["town"].cat.categories
-    n, r = len(towns), len(rules.subrules())
-    codes = details["explanation"].cat.codes.to_numpy().reshape(n, r)
-    texts = np.asarray(details["explanation"].cat.categories, dtype=object)[codes] if n else codes.astype(object)
-    out, j = {}, 0
-    for item in rules.items:
-        block, j = texts[:, j:j + len(item.rules)], j + len(item.rules)
-        text = "1．" + block[:, 0]
-        for m in range(1, block.shape[1]):
-            text = text + f"\n{m + 1}．" + block[:, m]
-        mine = items[items["item"] == item.number]  # in town order
-        raw, bonus, vetoed = (mine[c].to_numpy() for c in ("base_raw", "bonus", "vetoed"))
-        tail = np.where(raw > item.standard, "\n基础分合计" + raw.astype(str) + f"分，超过标准分，按{item.standard}分计。",
-                        np.where(raw < 0, "\n扣分后为负，按0分计。", ""))
-        tail = np.where(bonus > 0, tail + np.where(tail == "", "\n", "") + "另加分" + bonus.astype(str) + "分。", tail)
-        tail = np.where(vetoed, "\n触发否决，本项得0分。", tail)
-        out[item.number] = text + tail.astype(object)
-    return pd.DataFrame(out, index=towns)
+#: towns per slice of the audit trail and of the 评分细则 texts: results are composed a
+#: slice at a time, so a province's run never holds every town's text at once
+TOWNS_PER_SLICE = 250
 
 
-def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
-    """评分明细: one row per town × sub-rule with the indicators and values it used."""
-    shown = {code: format_values(values[code], ind.type, ind.unit).to_numpy(dtype=object)
-             for code, ind in rules.catalog.items()}
-    used = []
-    for _, rule in rules.subrules():
-        inputs = rule.inputs()
-        text = shown[inputs[0]]
-        for code in inputs[1:]:
-            text = text + "；" + shown[code]
-        used.append(text)
-    n = len(values)
-    used_flat = np.stack(used, axis=1).reshape(-1) if n else np.array([], dtype=object)
+class TownPages:
+    """What each town's 评分细则 shows — item scores, 得分说明, total — composed for a slice
+    of towns at a time (the 得分说明 of 2,000 towns take megabytes; of a slice, kilobytes).
+
+    Built from the scoring result once; afterwards it holds numpy arrays and lists only, so
+    a feeder thread may use it while the main thread writes the 汇总 workbook."""
+
+    def __init__(self, rules: Rules, result) -> None:
+        details, items = result.details, result.items
+        self.rules = rules
+        self.towns = list(details["town"].cat.categories)
+        n, r = len(self.towns), len(rules.subrules())
+        self._codes = details["explanation"].cat.codes.to_numpy().reshape(n, r)
+        self._texts = np.asarray(details["explanation"].cat.categories, dtype=object)
+        numbers = [item.number for item in rules.items]
+        self._scores = result.summary.loc[self.towns, numbers].to_numpy(dtype=np.int64)
+        self._totals = result.summary.loc[self.towns, "总分"].to_numpy(dtype=np.int64)
+        self._items = {}  # item number → (base_raw, bonus, vetoed), in town order
+        for item in rules.items:
+            mine = items[items["item"] == item.number]
+            self._items[item.number] = tuple(mine[c].to_numpy() for c in ("base_raw", "bonus", "vetoed"))
+
+    def __len__(self) -> int:
+        return len(self.towns)
+
+    def explanations(self, start: int, stop: int) -> dict[int, np.ndarray]:
+        """Item number → the 得分说明 of towns [start, stop): the sub-rules' explanations,
+        one numbered line each, then how the item score came out of them when a clamp,
+        bonus or veto was involved. Column-wise string arithmetic, no per-town loop."""
+        texts = self._texts[self._codes[start:stop]]
+        out, j = {}, 0
+        for item in self.rules.items:
+            block, j = texts[:, j:j + len(item.rules)], j + len(item.rules)
+            text = "1．" + block[:, 0]
+            for m in range(1, block.shape[1]):
+                text = text + f"\n{m + 1}．" + block[:, m]
+            raw, bonus, vetoed = (a[start:stop] for a in self._items[item.number])
+            tail = np.where(raw > item.standard,
+                            "\n基础分合计" + raw.astype(str) + f"分，超过标准分，按{item.standard}分计。",
+                            np.where(raw < 0, "\n扣分后为负，按0分计。", ""))
+            tail = np.where(bonus > 0, tail + np.where(tail == "", "\n", "") + "另加分" + bonus.astype(str) + "分。",
+                            tail)
+            tail = np.where(vetoed, "\n触发否决，本项得0分。", tail)
+            out[item.number] = text + tail.astype(object)
+        return out
+
+    def pages(self, start: int, stop: int) -> list[tuple[str, dict, dict, int]]:
+        """(town, {item: score}, {item: 得分说明}, total) for towns [start, stop)."""
+        numbers = [item.number for item in self.rules.items]
+        texts = self.explanations(start, stop)
+        return [(self.towns[t], dict(zip(numbers, self._scores[t].tolist())),
+                 {number: texts[number][t - start] for number in numbers}, int(self._totals[t]))
+                for t in range(start, stop)]
+
+    def __iter__(self):
+        for start in range(0, len(self), TOWNS_PER_SLICE):
+            yield from self.pages(start, min(start + TOWNS_PER_SLICE, len(self)))
+
+
+TRAIL_COLUMNS = {"单位名称": 16, "项目": 14, "细则": 22, "填报值": 16, "得分": 6, "得分说明": 60}
+TRAIL_TEXT_COLUMNS = ("得分说明", "填报值")
+
+
+def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame):
+    """评分明细: one row per town × sub-rule with the indicators and values it used —
+    yielded as frames of :data:`TOWNS_PER_SLICE` towns (88,000 rows for 2,000 towns are
+    written as they are made, never held at once)."""
+    r = len(rules.subrules())
     headers = {i.number: i.header for i in rules.items}
-    return pd.DataFrame({
-        "单位名称": details["town"].astype(object).to_numpy(),
-        "项目": details["item"].map(headers).to_numpy(),
-        "细则": details["label"].astype(object).to_numpy(),
-        "填报值": used_flat,
-        "得分": details["points"].to_numpy(),
-        "得分说明": details["explanation"].astype(object).to_numpy(),
-    })
+    for start in range(0, len(values), TOWNS_PER_SLICE):
+        part = values.iloc[start:start + TOWNS_PER_SLICE]
+        rows = details.iloc[start * r:(start + len(part)) * r]
+        shown = {code: format_values(part[code], ind.type, ind.unit).to_numpy(dtype=object)
+                 for code, ind in rules.catalog.items()}
+        used = []
+        for _, rule in rules.subrules():
+            inputs = rule.inputs()
+            text = shown[inputs[0]]
+            for code in inputs[1:]:
+                text = text + "；" + shown[code]
+            used.append(text)
+        yield pd.DataFrame({
+            "单位名称": rows["town"].astype(object).to_numpy(),
+            "项目": rows["item"].map(headers).to_numpy(),
+            "细则": rows["label"].astype(object).to_numpy(),
+            "填报值": np.stack(used, axis=1).reshape(-1),
+            "得分": rows["points"].to_numpy(),
+            "得分说明": rows["explanation"].astype(object).to_numpy(),
+        })
 
 
 def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
@@ -134,24 +182,58 @@ def write_town_workbook(path: Path, rules: Rules, town: str, scores: dict,
 
 def _write_table(ws, fmt: Formats, frame: pd.DataFrame, widths: dict[str, float], text_columns=(),
                  header_height: float | None = None):
-    """A header row and the frame's rows, top to bottom (constant-memory safe).
+    """A header row and the frame's rows, top to bottom (constant-memory safe)."""
+    _write_header(ws, fmt, list(frame.columns), widths, header_height)
+    _write_rows(ws, fmt, frame, 1, text_columns)
+    _finish_table(ws, len(frame), len(frame.columns))
 
-    Tens of thousands of rows (the audit trail of 2,000 towns is 88,000), so each column is
-    prepared once — numbers, or cleaned text with the formula-like cells picked out — and
-    the loop only hands cells to the writer."""
+
+def _write_header(ws, fmt: Formats, columns: list[str], widths: dict[str, float],
+                  header_height: float | None = None) -> None:
     if header_height:
         ws.set_row(0, header_height)
-    for c, name in enumerate(frame.columns):
+    for c, name in enumerate(columns):
         ws.write_string(0, c, str(name), fmt["header"])
         ws.set_column(c, c, widths.get(name, 10))
+
+
+def _write_rows(ws, fmt: Formats, frame: pd.DataFrame, first_row: int, text_columns=()) -> None:
+    """The frame's rows from ``first_row`` down. Each column is prepared once — numbers, or
+    cleaned text with the formula-like cells picked out — so the loop only hands cells to
+    the writer (the audit trail of 2,000 towns is 88,000 rows)."""
     writers = [_column_writer(ws, fmt, frame[name], "plain" if name in text_columns else "center")
                for name in frame.columns]
     for r in range(len(frame)):
         for c, write in enumerate(writers):
-            write(r + 1, c, r)
+            write(first_row + r, c, r)
+
+
+def _finish_table(ws, rows: int, columns: int) -> None:
     ws.freeze_panes(1, 0)
-    if len(frame):
-        ws.autofilter(0, 0, len(frame), len(frame.columns) - 1)
+    if rows:
+        ws.autofilter(0, 0, rows, columns - 1)
+
+
+def _write_trail(wb, fmt: Formats, slices) -> None:
+    """评分明细 from frames of rows, streamed; past Excel's row limit (about 23,800 towns)
+    it continues on 评分明细(2), …"""
+    ws, used, sheets = None, 0, 0
+    for frame in slices:
+        start = 0
+        while ws is None or start < len(frame):
+            if ws is None or used == SHEET_ROWS_MAX - 1:
+                if ws is not None:
+                    _finish_table(ws, used, len(TRAIL_COLUMNS))
+                sheets += 1
+                ws, used = wb.add_worksheet("评分明细" if sheets == 1 else f"评分明细({sheets})"), 0
+                _write_header(ws, fmt, list(TRAIL_COLUMNS), TRAIL_COLUMNS)
+            take = min(len(frame) - start, SHEET_ROWS_MAX - 1 - used)
+            _write_rows(ws, fmt, frame.iloc[start:start + take], used + 1, TRAIL_TEXT_COLUMNS)
+            used, start = used + take, start + take
+    if ws is None:  # no towns at all: the sheet with its header
+        ws = wb.add_worksheet("评分明细")
+        _write_header(ws, fmt, list(TRAIL_COLUMNS), TRAIL_COLUMNS)
+    _finish_table(ws, used, len(TRAIL_COLUMNS))
 
 
 def _column_writer(ws, fmt: Formats, column: pd.Series, style: str):
@@ -219,18 +301,14 @@ def write_ranking_print(path: Path, rules: Rules, ranking: pd.DataFrame) -> Path
     return path
 
 
-def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, details: pd.DataFrame,
-                  problems: pd.DataFrame, files: pd.DataFrame,
-                  town_pages: list[tuple[str, dict, dict, int]] = ()) -> Path:
+def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, problems: pd.DataFrame,
+                  files: pd.DataFrame, town_pages=()) -> Path:
+    """汇总.xlsx: 汇总排名, 评分明细 (``trail``: frames of rows, see :func:`audit_trail`),
+    问题清单, 文件清单, and with ``town_pages`` one 评分细则 sheet per town."""
     with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总", constant_memory=True) as wb:
         fmt = Formats(wb, FORMATS)
         _ranking_sheet(wb, fmt, rules, ranking)
-        # 44 rows per town: past ~23,800 towns the trail continues on 评分明细(2), …
-        for k, start in enumerate(range(0, max(len(details), 1), SHEET_ROWS_MAX - 1)):
-            ws = wb.add_worksheet("评分明细" if k == 0 else f"评分明细({k + 1})")
-            _write_table(ws, fmt, details.iloc[start:start + SHEET_ROWS_MAX - 1],
-                         {"单位名称": 16, "项目": 14, "细则": 22, "填报值": 16, "得分": 6, "得分说明": 60},
-                         text_columns=("得分说明", "填报值"))
+        _write_trail(wb, fmt, trail)
         ws = wb.add_worksheet("问题清单")
         _write_table(ws, fmt, problems, {"文件": 30, "单位名称": 16, "工作表": 10, "单元格": 8,
                                           "指标代码": 24, "填报内容": 14, "问题代码": 18, "级别": 6,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gc
 import os
+import queue
+import threading
 import time
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed, wait
@@ -62,32 +64,61 @@ class Chunks:
     """Chunks of items sent to a process pool now; results collected later with
     :meth:`results`, so the caller can do other work meanwhile. Small batches are computed
     in this process, at :meth:`results`. ``fn(chunk, *args)`` returns one result per item
-    and must be a module-level function (it is pickled)."""
+    and must be a module-level function (it is pickled).
+
+    ``prepare(chunk)``, if given, turns a chunk of items into what ``fn`` receives, in this
+    process and only shortly before a worker needs it: a feeder thread keeps at most
+    ``in_flight`` chunks (default: two per worker) submitted, so what is prepared for 2,000
+    towns never lies in memory at once."""
 
     def __init__(self, fn: Callable[..., list[R]], items: Sequence[T], *args,
-                 chunk_size: int = CHUNK_SIZE, min_parallel: int = MIN_PARALLEL, workers: Workers | None = None):
-        """``workers``: a pool forked earlier (see :class:`Workers`); else one is made now
+                 prepare: Callable[[list[T]], list] | None = None, chunk_size: int = CHUNK_SIZE,
+                 min_parallel: int = MIN_PARALLEL, workers: Workers | None = None, in_flight: int | None = None):
+        """``workers``: a pool forked earlier (see :class:`Workers`); else one is forked now
         and shut down after :meth:`results`."""
-        self.fn, self.args = fn, args
+        self.fn, self.args, self.prepare = fn, args, prepare or (lambda chunk: chunk)
         self.chunks = _chunked(items, chunk_size)
-        self.pool, self.own_pool = None, workers is None
+        self.own = None
+        pool = None
         if worker_count() > 1 and len(items) >= min_parallel:
-            self.pool = workers.pool if workers else ProcessPoolExecutor(max_workers=min(worker_count(),
-                                                                                         len(self.chunks)))
-        if self.pool:
-            with _frozen_heap():
-                self.futures = [self.pool.submit(fn, chunk, *args) for chunk in self.chunks]
+            if workers is None:
+                # forked here, before the feeder thread starts: never fork from a thread
+                workers = self.own = Workers()
+            pool = workers.pool
+        self.pool = pool
+        if pool:
+            self._submitted: queue.Queue = queue.Queue()
+            self._slots = threading.BoundedSemaphore(in_flight or 2 * workers.count)
+            threading.Thread(target=self._feed, name="qz-chunk-feeder", daemon=True).start()
+
+    def _feed(self) -> None:
+        """Submit the chunks in order, each once a slot is free; a failure (here, or a pool
+        that was shut down) is handed to :meth:`results` in place of the next future."""
+        try:
+            for chunk in self.chunks:
+                self._slots.acquire()
+                future = self.pool.submit(self.fn, self.prepare(chunk), *self.args)
+                future.add_done_callback(lambda _: self._slots.release())
+                self._submitted.put(future)
+        except BaseException as exc:  # noqa: BLE001 — re-raised in the caller's thread
+            self._submitted.put(exc)
+
+    def _next(self):
+        item = self._submitted.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item.result()
 
     def results(self, progress: Callable[[int], None] | None = None) -> list[R]:
         out: list[R] = []
         try:
-            for k, chunk in enumerate(self.chunks):
-                out.extend(self.futures[k].result() if self.pool else self.fn(chunk, *self.args))
+            for chunk in self.chunks:
+                out.extend(self._next() if self.pool else self.fn(self.prepare(chunk), *self.args))
                 if progress:
                     progress(len(chunk))
         finally:
-            if self.pool and self.own_pool:
-                self.pool.shutdown(wait=True, cancel_futures=True)
+            if self.own:
+                self.own.__exit__(None, None, None)
         return out
 
 

@@ -10,6 +10,7 @@ import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, ContextManager
 
@@ -18,8 +19,7 @@ import pandas as pd
 
 from qz_excel import intake
 from qz_excel import office
-from qz_excel.outputs import (audit_trail, item_explanations, write_ranking_print, write_summary,
-                              write_town_workbook)
+from qz_excel.outputs import TownPages, audit_trail, write_ranking_print, write_summary, write_town_workbook
 from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
 from qz_excel.problems import ERROR, Problem, Report, problems_frame
 from qz_excel.rules import Rules, check_rules
@@ -76,9 +76,9 @@ def _pair_problems(result: ScoreResult, rules: Rules, accepted: dict[str, intake
     problems = []
     for row in bad.itertuples(index=False):
         ret = accepted[row.town]
-        inputs = rules_by_id[row.rule].inputs()
+        inputs, cells = rules_by_id[row.rule].inputs(), ret.cells
         problems.append(Problem("INVALID_PAIR", file=ret.file, town=row.town, sheet="填报表",
-                                cell=",".join(ret.cells.get(i, "") for i in inputs),
+                                cell=",".join(cells.get(i, "") for i in inputs),
                                 indicator=",".join(inputs), detail=row.explanation))
     return problems
 
@@ -99,6 +99,11 @@ def _phase(progress: ProgressFactory | None, label: str, total: int) -> ContextM
 
 def _write_town_chunk(jobs: list[tuple], rules: Rules) -> list[Path]:
     return [write_town_workbook(path, rules, *page) for path, page in jobs]
+
+
+def _town_jobs(chunk: list[int], pages: TownPages, paths: list[Path]) -> list[tuple]:
+    """(path, page) for a chunk of consecutive towns, made just before a worker needs it."""
+    return list(zip((paths[t] for t in chunk), pages.pages(chunk[0], chunk[-1] + 1))) if chunk else []
 
 
 def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
@@ -131,7 +136,8 @@ def _run(inbox, files, towns, out_dir, rules, options, progress, clock, writers)
     ranking = ranking_table(rules, towns, result, status, options.strict)
     problems = [p for r in returns for p in r.problems]
     problems += [Problem("NOT_RETURNED", town=t) for t in towns["单位名称"] if t not in by_town]
-    explanations = item_explanations(rules, result.details, result.items)
+    pages = TownPages(rules, result)
+    del notes  # in the explanations now
     clock.lap("scoring")
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,27 +145,25 @@ def _run(inbox, files, towns, out_dir, rules, options, progress, clock, writers)
     staging = Path(tempfile.mkdtemp(prefix=f".qz-{TOWN_DIR}-", dir=out_dir))
     try:
         taken: set[str] = {f"{RANKING_PDF}.xlsx".lower()}  # its PDF shares the pdf/ folder
-        scores = result.summary[[i.number for i in rules.items]].to_dict("index")
-        texts = explanations.to_dict("index")
-        totals = result.summary["总分"].to_dict()
-        pages = {town: (town, scores[town], texts[town], int(totals[town])) for town in by_town}
-        jobs = [(unique_path(staging, safe_file_stem(town), ".xlsx", taken), page) for town, page in pages.items()]
+        paths = [unique_path(staging, safe_file_stem(town), ".xlsx", taken) for town in pages.towns]
         # the town sheets go to worker processes while this one writes 汇总.xlsx (on its own
-        # core: that workbook is the longest single task)
-        town_sheets = Chunks(_write_town_chunk, jobs, rules, workers=writers)
+        # core: that workbook is the longest single task); their pages are made a chunk at
+        # a time, as workers become free
+        town_sheets = Chunks(_write_town_chunk, range(len(pages)), rules, workers=writers,
+                             prepare=partial(_town_jobs, pages=pages, paths=paths))
         files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
                                      "说明": r.reason or "；".join(p.code for p in r.problems)}
                                     for r in returns], columns=["文件", "状态", "单位名称", "说明"])
         summary_path = write_summary(out_dir / SUMMARY_NAME, rules, ranking,
                                      audit_trail(rules, result.details, values), problems_frame(problems),
-                                     files_table, list(pages.values()) if options.per_town_sheets else [])
+                                     files_table, pages if options.per_town_sheets else ())
         clock.lap("summary")
-        with _phase(progress, "生成评分细则", len(jobs)) as bar:
+        with _phase(progress, "生成评分细则", len(pages)) as bar:
             staged = town_sheets.results(bar.update)
         swap_folder(staging, out_dir / TOWN_DIR)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already unless something failed
-    town_files = {town: out_dir / TOWN_DIR / path.name for town, path in zip(pages, staged)}
+    town_files = {town: out_dir / TOWN_DIR / path.name for town, path in zip(pages.towns, staged)}
     clock.lap("town_sheets")
     outputs = [str(summary_path)] + [str(p) for p in town_files.values()]
     if options.pdf:

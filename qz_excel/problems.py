@@ -42,7 +42,7 @@ CODES: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass
+@dataclass(slots=True)  # thousands of them cross the worker pipe and stay until the end
 class Problem:
     code: str
     file: str = ""
@@ -58,7 +58,9 @@ class Problem:
 
     def __post_init__(self):
         self.severity, template = CODES[self.code]
-        self.message = template.format(**vars(self))
+        self.message = template.format(code=self.code, file=self.file, sheet=self.sheet, cell=self.cell,
+                                       indicator=self.indicator, value=self.value, town=self.town,
+                                       label=self.label, detail=self.detail)
 
 
 PROBLEM_COLUMNS = {"file": "文件", "town": "单位名称", "sheet": "工作表", "cell": "单元格",

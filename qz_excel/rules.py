@@ -102,6 +102,16 @@ class Rules:
         """Every indicator by id, in form order."""
         return {ind.id: ind for item in self.items for ind in item.indicators}
 
+    @cached_property
+    def codes(self) -> tuple[str, ...]:
+        """The indicator ids in form order: the layout of a returned file's values."""
+        return tuple(self.catalog)
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """Indicator id → its place in :attr:`codes`."""
+        return {code: k for k, code in enumerate(self.codes)}
+
     def subrules(self):
         """(item, sub-rule) pairs in rules-file order."""
         return [(item, rule) for item in self.items for rule in item.rules]

@@ -49,11 +49,23 @@ def clean_text(text: object) -> str:
     return _CONTROL.sub("", "" if text is None else str(text))
 
 
+class _CharWidths(dict):
+    """Character → display columns (CJK wide and fullwidth count two), each character
+    looked up in unicodedata once: display_width then runs as one C-level map."""
+
+    def __missing__(self, ch: str) -> int:
+        width = self[ch] = 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        return width
+
+
+_CHAR_WIDTHS = _CharWidths()
+
+
 def display_width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return sum(map(_CHAR_WIDTHS.__getitem__, text))
 
 
-@lru_cache(maxsize=65536)  # the same seed text and explanations recur in every town's sheet
+@lru_cache(maxsize=1024)  # the seed texts recur in every town's sheet; explanations rarely do
 def line_count(text: str, width: float) -> int:
     """Lines a wrapped cell of ``width`` Excel columns needs (a little slack per line)."""
     usable = max(1.0, width - 1.5)

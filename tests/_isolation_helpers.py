@@ -19,3 +19,8 @@ def misbehave(chunk):
 
 def failed(item, reason):
     return f"{item}:{reason}"
+
+
+def square_slowly(chunk, pause=0.02):
+    time.sleep(pause)
+    return [(x * x, os.getpid()) for x in chunk]

@@ -1,0 +1,85 @@
+"""The process pool for batch work: results in order, chunks prepared lazily and bounded,
+failures surfaced; and `qz score` giving the same bytes on one core and on several."""
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from qz_excel.parallel import Chunks, map_chunks
+from qz_excel.pipeline import run_score
+from qz_excel.samples import GOOD
+from qz_excel.template import TemplateOptions, write_template
+from _isolation_helpers import square_slowly
+
+
+@pytest.fixture
+def two_workers(monkeypatch):
+    monkeypatch.setenv("QZ_WORKERS", "2")
+
+
+def test_chunks_come_back_in_order_from_worker_processes(two_workers):
+    results = map_chunks(square_slowly, list(range(23)), chunk_size=3, min_parallel=1)
+    assert [r for r, _ in results] == [x * x for x in range(23)]
+    assert {pid for _, pid in results} - {os.getpid()}, "expected the work to run in worker processes"
+
+
+def test_prepared_chunks_are_bounded_by_what_is_in_flight(two_workers):
+    prepared, seen_when_collected = [], []
+
+    def prepare(chunk):
+        prepared.append(chunk[0])
+        return chunk
+
+    chunks = Chunks(square_slowly, list(range(40)), prepare=prepare, chunk_size=2, min_parallel=1,
+                    in_flight=3)
+    results = chunks.results(lambda n: seen_when_collected.append(len(prepared)))
+    assert [r for r, _ in results] == [x * x for x in range(40)]
+    assert prepared == list(range(0, 40, 2))  # each chunk prepared once, in order
+    # when the k-th chunk's result is collected, at most 3 more may have been prepared
+    assert all(seen <= k + 1 + 3 for k, seen in enumerate(seen_when_collected)), seen_when_collected
+    assert seen_when_collected[0] < 20, "everything was prepared up front"
+
+
+def test_a_failure_while_preparing_reaches_the_caller(two_workers):
+    def prepare(chunk):
+        if chunk[0] == 6:
+            raise ValueError("bad chunk")
+        return chunk
+
+    chunks = Chunks(square_slowly, list(range(12)), prepare=prepare, chunk_size=2, min_parallel=1)
+    with pytest.raises(ValueError, match="bad chunk"):
+        chunks.results()
+
+
+def test_small_batches_stay_in_this_process(two_workers):
+    results = map_chunks(square_slowly, [1, 2, 3], min_parallel=100)
+    assert results == [(1, os.getpid()), (4, os.getpid()), (9, os.getpid())]
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_score_gives_the_same_bytes_on_one_core_and_on_two(tmp_path, monkeypatch, rules):
+    """Above the parallel threshold the 评分细则 are written by worker processes from pages
+    made a chunk at a time, while this process streams the audit trail: the result must
+    not depend on any of that."""
+    towns = [f"测试镇{k:03d}" for k in range(120)]
+    inbox = tmp_path / "inbox"
+    for k, town in enumerate(towns):
+        values = {**GOOD, "r1_meetings": k % 4, "r10_info_reports": k % 7, "r6_food_pass_rate": 0.9 + k % 10 / 100}
+        write_template(rules, town, inbox / f"{town}.xlsx", TemplateOptions(generated_at="2010-12-01"),
+                       prefill=values)
+    towns_csv = tmp_path / "towns.csv"
+    towns_csv.write_text("单位名称\n" + "\n".join(towns) + "\n", encoding="utf-8")
+    digests = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("QZ_WORKERS", workers)
+        report = run_score(inbox, towns_csv, tmp_path / f"out{workers}", rules)
+        assert len(report.outputs) == 1 + len(towns)
+        digests[workers] = _digests(tmp_path / f"out{workers}")
+    assert len(digests["1"]) == 1 + len(towns)
+    assert digests["1"] == digests["2"]
