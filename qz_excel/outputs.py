@@ -24,9 +24,7 @@ FORMATS = {
     "text": {**BORDER, "text_wrap": True, "valign": "top"},
     "small": {**BORDER, "text_wrap": True, "valign": "top", "font_size": 9},
     "center": {**BORDER, "align": "center"},
-    "number": {**BORDER, "align": "center", "num_format": "0"},
-    "total_label": {**BORDER, "bold": True, "align": "center"},
-    "total": {**BORDER, "bold": True, "align": "center", "num_format": "0"},
+    "total": {**BORDER, "bold": True, "align": "center"},
     "sign": {"font_size": 11, "valign": "bottom"},
     "plain": {"valign": "top", "text_wrap": True, "font_size": 10},
 }
@@ -153,13 +151,13 @@ def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
         ws.write_number(r, 0, item.number, fmt["center"])
         ws.write_string(r, 1, item.content, fmt["text"])
         ws.write_string(r, 2, item.method, fmt["text"])
-        ws.write_number(r, 3, item.standard, fmt["number"])
-        ws.write_number(r, 4, int(scores[item.number]), fmt["number"])
+        ws.write_number(r, 3, item.standard, fmt["center"])
+        ws.write_number(r, 4, int(scores[item.number]), fmt["center"])
         fmt.text(ws, r, 5, explanation, "small")
         ws.set_row(r, row_height([(item.content, widths[1], 10), (item.method, widths[2], 10),
                                   (explanation, widths[5] * 10 / 9, 9)]))
     r = 3 + len(rules.items)
-    ws.merge_range(r, 0, r, 2, "合计", fmt["total_label"])
+    ws.merge_range(r, 0, r, 2, "合计", fmt["total"])
     ws.write_number(r, 3, sum(i.standard for i in rules.items), fmt["total"])
     ws.write_number(r, 4, int(total), fmt["total"])
     ws.write_blank(r, 5, None, fmt["total"])
@@ -240,7 +238,7 @@ def _column_writer(ws, fmt: Formats, column: pd.Series, style: str):
     """A function (row, col, i) writing item i of ``column``: a number, text or a blank."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         numbers = column.astype("Float64").to_numpy(dtype=float, na_value=np.nan).tolist()
-        number, blank = fmt["number"], fmt["center"]
+        number = blank = fmt["center"]  # scores are whole numbers: General shows them as such
 
         def write(row, col, i):
             value = numbers[i]
