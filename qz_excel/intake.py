@@ -290,6 +290,7 @@ def choose_among_duplicates(returns: list[Returned], towns: list[str]) -> list[R
     """Mark unknown towns rejected and all but one file per town superseded; returns the
     accepted ones in towns-file order. The latest 填报日期 wins, then the newest file."""
     known = set(towns)
+    name_lengths = sorted({len(t) for t in known if t}, reverse=True)
     by_town: dict[str, list[Returned]] = {}
     for ret in returns:
         if ret.status != SCORED:
@@ -298,7 +299,7 @@ def choose_among_duplicates(returns: list[Returned], towns: list[str]) -> list[R
             ret.status = REJECTED
             ret.problem("UNKNOWN_TOWN")
             continue
-        _check_file_name(ret, towns)
+        _check_file_name(ret, known, name_lengths)
         by_town.setdefault(ret.town, []).append(ret)
     accepted = []
     for town in towns:
@@ -317,16 +318,18 @@ def choose_among_duplicates(returns: list[Returned], towns: list[str]) -> list[R
     return accepted
 
 
-def _check_file_name(ret: Returned, towns: list[str]) -> None:
+def _check_file_name(ret: Returned, towns: set[str], name_lengths: list[int]) -> None:
     """A file named after another town but carrying this town's workbook is most likely
     another town's return sent with the wrong attachment: score it as what it is (the
-    metadata decides), and say so."""
+    metadata decides), and say so. (The file name's substrings are looked up among the
+    towns, longest first: linear in the number of files, however many towns there are.)"""
     stem = Path(ret.file).stem
     if ret.town in stem:
         return
-    named = [t for t in towns if t in stem]
+    named = next((stem[i:i + n] for n in name_lengths for i in range(len(stem) - n + 1)
+                  if stem[i:i + n] in towns), None)
     if named:
-        ret.problem("TOWN_MISMATCH", detail=f"文件名指向“{max(named, key=len)}”")
+        ret.problem("TOWN_MISMATCH", detail=f"文件名指向“{named}”")
 
 
 def values_frames(accepted: list[Returned], rules: Rules) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -87,14 +87,15 @@ def safe_file_stem(name: str, fallback: str = "未命名") -> str:
 
 
 def safe_sheet_name(name: str, taken: set[str]) -> str:
-    """Excel sheet name: ≤ 31 chars, none of []:*?/\\, not quoted, unique (case-blind)."""
+    """Excel sheet name: ≤ 31 chars, none of []:*?/\\, not quoted, unique (case-blind:
+    ``taken`` holds the lower-cased names in use, and gets this one)."""
     base = _SHEET_FORBIDDEN.sub("_", clean_text(name)).strip("'") or "Sheet"
     candidate, k = base[:SHEET_NAME_MAX], 1
-    while candidate.lower() in {t.lower() for t in taken}:
+    while candidate.lower() in taken:
         k += 1
         suffix = f"({k})"
         candidate = base[:SHEET_NAME_MAX - len(suffix)] + suffix
-    taken.add(candidate)
+    taken.add(candidate.lower())
     return candidate
 
 

@@ -86,6 +86,7 @@ def test_file_named_for_another_town(templates, tmp_path, rules):
     ret = intake.read_return(filled(templates, tmp_path, "城关镇", name="南山街道报表.xlsx"), rules)
     intake.choose_among_duplicates([ret], TOWNS)
     assert ret.status == SCORED and ret.town == "城关镇" and codes(ret) == ["TOWN_MISMATCH"]
+    assert "文件名指向“南山街道”" in ret.problems[0].message
     # 新城关镇 contains 城关镇: its own file is not "named for another town"
     own = intake.read_return(filled(templates, tmp_path, "新城关镇", name="新城关镇.xlsx"), rules)
     intake.choose_among_duplicates([own], TOWNS)

@@ -15,6 +15,7 @@ from qz_excel.cli import main
 from qz_excel.office import find_soffice
 from qz_excel.samples import GOOD, fill_workbook
 from qz_excel.template import TemplateOptions, write_template
+from qz_excel.xlsx import safe_sheet_name
 from conftest import REPO
 
 SAMPLES = REPO / "sample_workbooks"
@@ -178,3 +179,12 @@ def test_audit_trail_continues_past_the_sheet_row_limit(tmp_path, monkeypatch, r
     rows_written = [len(book.get_sheet_by_name(s).to_python()) - 1 for s in trail_sheets]
     assert rows_written == [99, 99, 99, 9 * len(rules.subrules()) - 297]
     assert len(book.sheet_names) == len(trail_sheets) + 3 + 9  # + 汇总排名, 问题清单, 文件清单, towns
+
+
+def test_sheet_names_unique_case_blind_and_within_excel_limits():
+    taken = {"汇总排名"}
+    names = [safe_sheet_name(n, taken) for n in ["Abc", "abc", "ABC", "汇总排名", "长" * 40, "长" * 40, "a[b]:c"]]
+    assert names[:4] == ["Abc", "abc(2)", "ABC(3)", "汇总排名(2)"]
+    assert names[4] == "长" * 31 and names[5] == "长" * 28 + "(2)"
+    assert names[6] == "a_b__c"
+    assert len({n.lower() for n in names}) == len(names) and all(len(n) <= 31 for n in names)
