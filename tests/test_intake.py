@@ -1,5 +1,7 @@
 """Intake of returned workbooks made from the real template and edited as users do."""
 
+import io
+import zipfile
 
 import openpyxl
 import pytest
@@ -141,3 +143,41 @@ def test_bounds_check(xml, far):
         with pytest.raises(Unsafe) as err:
             _check_bounds("sheet1.xml", xml, LIMITS)
         assert far in err.value.detail and err.value.code == "TOO_LARGE"
+
+
+def _workbook_zip(parts: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+SHEET = b'<?xml version="1.0"?><worksheet><sheetData><row r="1"><c r="A1"/></row></sheetData></worksheet>'
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_parts_are_checked_stored_or_deflated(compression):
+    """The checks inflate parts straight from the archive's bytes: both storage methods."""
+    from qz_excel.safety import Unsafe, check_zip
+    check_zip(_workbook_zip({"xl/worksheets/sheet1.xml": SHEET}, compression))
+    far = SHEET.replace(b'r="A1"/>', b'r="A1"/><c r="XFD1048576"/>')
+    with pytest.raises(Unsafe) as err:
+        check_zip(_workbook_zip({"xl/worksheets/sheet1.xml": far}, compression))
+    assert err.value.code == "TOO_LARGE" and "XFD1048576" in err.value.detail
+    doctype = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><workbook/>'
+    with pytest.raises(Unsafe) as err:
+        check_zip(_workbook_zip({"xl/workbook.xml": doctype}, compression))
+    assert err.value.code == "UNSAFE_XML"
+
+
+def test_broken_or_unsupported_parts_are_corrupt():
+    from qz_excel.safety import Unsafe, check_zip
+    data = bytearray(_workbook_zip({"xl/worksheets/sheet1.xml": SHEET}))
+    data[0:4] = b"PK\x00\x00"  # the part's local header, not the directory, is broken
+    with pytest.raises(Unsafe) as err:
+        check_zip(bytes(data))
+    assert err.value.code == "CORRUPT" and "sheet1.xml" in err.value.detail
+    with pytest.raises(Unsafe) as err:
+        check_zip(_workbook_zip({"xl/worksheets/sheet1.xml": SHEET}, zipfile.ZIP_BZIP2))
+    assert err.value.code == "CORRUPT" and "压缩方式" in err.value.detail
