@@ -1,7 +1,8 @@
-"""Result workbooks: the filled 评分细则 per town and the 汇总 workbook.
+"""The filled 评分细则 per town, laid out like 附件2, and what each one shows.
 
 Values only (no formulas), text from towns written as text, A4 print settings, byte-
-identical for the same input (fixed document properties, deterministic order).
+identical for the same input (fixed document properties, deterministic order). The 汇总
+workbook is :mod:`qz_excel.summary`.
 """
 
 from __future__ import annotations
@@ -9,12 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from qz_excel.rules import Rules
-from qz_excel.values import format_values
-from qz_excel.xlsx import (FORMULA_START, Formats, atomic_workbook, clean_text, print_a4, row_height,
-                           safe_sheet_name, staged_workbook)
+from qz_excel.xlsx import Formats, print_a4, row_height, staged_workbook
 
 BORDER = {"border": 1, "valign": "vcenter", "font_size": 10}
 FORMATS = {
@@ -28,9 +26,6 @@ FORMATS = {
     "sign": {"font_size": 11, "valign": "bottom"},
     "plain": {"valign": "top", "text_wrap": True, "font_size": 10},
 }
-
-RANKING_SHEET = "汇总排名"
-SHEET_ROWS_MAX = 1_048_576  # Excel's limit, header row included
 
 # 评分细则: the seed table's five columns plus 得分说明 (widths in Excel character units)
 TOWN_COLUMNS = {"序号": 5, "考核内容": 30, "评分方法": 34, "标准分": 6.5, "实得分": 6.5, "得分说明": 38}
@@ -100,38 +95,6 @@ class TownPages:
             yield from self.pages(start, min(start + TOWNS_PER_SLICE, len(self)))
 
 
-TRAIL_COLUMNS = {"单位名称": 16, "项目": 14, "细则": 22, "填报值": 16, "得分": 6, "得分说明": 60}
-TRAIL_TEXT_COLUMNS = ("得分说明", "填报值")
-
-
-def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame):
-    """评分明细: one row per town × sub-rule with the indicators and values it used —
-    yielded as frames of :data:`TOWNS_PER_SLICE` towns (88,000 rows for 2,000 towns are
-    written as they are made, never held at once)."""
-    r = len(rules.subrules())
-    headers = {i.number: i.header for i in rules.items}
-    for start in range(0, len(values), TOWNS_PER_SLICE):
-        part = values.iloc[start:start + TOWNS_PER_SLICE]
-        rows = details.iloc[start * r:(start + len(part)) * r]
-        shown = {code: format_values(part[code], ind.type, ind.unit).to_numpy(dtype=object)
-                 for code, ind in rules.catalog.items()}
-        used = []
-        for _, rule in rules.subrules():
-            inputs = rule.inputs()
-            text = shown[inputs[0]]
-            for code in inputs[1:]:
-                text = text + "；" + shown[code]
-            used.append(text)
-        yield pd.DataFrame({
-            "单位名称": rows["town"].astype(object).to_numpy(),
-            "项目": rows["item"].map(headers).to_numpy(),
-            "细则": rows["label"].astype(object).to_numpy(),
-            "填报值": np.stack(used, axis=1).reshape(-1),
-            "得分": rows["points"].to_numpy(),
-            "得分说明": rows["explanation"].astype(object).to_numpy(),
-        })
-
-
 def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
                      scores: dict, explanations: dict, total: int) -> None:
     """One filled 评分细则 laid out like 附件2."""
@@ -175,147 +138,4 @@ def write_town_workbook(path: Path, rules: Rules, town: str, scores: dict,
     is swapped in as a whole (:func:`qz_excel.xlsx.swap_folder`)."""
     with staged_workbook(path, title=f"{rules.year}年{town}质量振兴工作考核评分细则") as wb:
         write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total)
-    return path
-
-
-def _write_table(ws, fmt: Formats, frame: pd.DataFrame, widths: dict[str, float], text_columns=(),
-                 header_height: float | None = None):
-    """A header row and the frame's rows, top to bottom (constant-memory safe)."""
-    _write_header(ws, fmt, list(frame.columns), widths, header_height)
-    _write_rows(ws, fmt, frame, 1, text_columns)
-    _finish_table(ws, len(frame), len(frame.columns))
-
-
-def _write_header(ws, fmt: Formats, columns: list[str], widths: dict[str, float],
-                  header_height: float | None = None) -> None:
-    if header_height:
-        ws.set_row(0, header_height)
-    for c, name in enumerate(columns):
-        ws.write_string(0, c, str(name), fmt["header"])
-        ws.set_column(c, c, widths.get(name, 10))
-
-
-def _write_rows(ws, fmt: Formats, frame: pd.DataFrame, first_row: int, text_columns=()) -> None:
-    """The frame's rows from ``first_row`` down. Each column is prepared once — numbers, or
-    cleaned text with the formula-like cells picked out — so the loop only hands cells to
-    the writer (the audit trail of 2,000 towns is 88,000 rows)."""
-    writers = [_column_writer(ws, fmt, frame[name], "plain" if name in text_columns else "center")
-               for name in frame.columns]
-    for r in range(len(frame)):
-        for c, write in enumerate(writers):
-            write(first_row + r, c, r)
-
-
-def _finish_table(ws, rows: int, columns: int) -> None:
-    ws.freeze_panes(1, 0)
-    if rows:
-        ws.autofilter(0, 0, rows, columns - 1)
-
-
-def _write_trail(wb, fmt: Formats, slices) -> None:
-    """评分明细 from frames of rows, streamed; past Excel's row limit (about 23,800 towns)
-    it continues on 评分明细(2), …"""
-    ws, used, sheets = None, 0, 0
-    for frame in slices:
-        start = 0
-        while ws is None or start < len(frame):
-            if ws is None or used == SHEET_ROWS_MAX - 1:
-                if ws is not None:
-                    _finish_table(ws, used, len(TRAIL_COLUMNS))
-                sheets += 1
-                ws, used = wb.add_worksheet("评分明细" if sheets == 1 else f"评分明细({sheets})"), 0
-                _write_header(ws, fmt, list(TRAIL_COLUMNS), TRAIL_COLUMNS)
-            take = min(len(frame) - start, SHEET_ROWS_MAX - 1 - used)
-            _write_rows(ws, fmt, frame.iloc[start:start + take], used + 1, TRAIL_TEXT_COLUMNS)
-            used, start = used + take, start + take
-    if ws is None:  # no towns at all: the sheet with its header
-        ws = wb.add_worksheet("评分明细")
-        _write_header(ws, fmt, list(TRAIL_COLUMNS), TRAIL_COLUMNS)
-    _finish_table(ws, used, len(TRAIL_COLUMNS))
-
-
-def _column_writer(ws, fmt: Formats, column: pd.Series, style: str):
-    """A function (row, col, i) writing item i of ``column``: a number, text or a blank."""
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        numbers = column.astype("Float64").to_numpy(dtype=float, na_value=np.nan).tolist()
-        number = blank = fmt["center"]  # scores are whole numbers: General shows them as such
-
-        def write(row, col, i):
-            value = numbers[i]
-            if value != value:  # NaN: no value
-                ws.write_blank(row, col, None, blank)
-            else:
-                ws.write_number(row, col, value, number)
-        return write
-    # each distinct value cleaned once: the trail repeats town names, labels and
-    # explanations thousands of times, and the cells then share those strings
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    texts = [clean_text(u) for u in uniques] + [""]  # code -1 (no value) → ""
-    styles = [fmt.quoted(style) if t.startswith(FORMULA_START) else fmt[style] for t in texts]
-    codes = codes.tolist()
-
-    def write(row, col, i):
-        k = codes[i]
-        ws.write_string(row, col, texts[k], styles[k])
-    return write
-
-
-def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame) -> None:
-    """汇总排名: the table (frozen header, colour scale on item scores) and a bar chart of
-    the totals beside it; landscape A4, one page wide."""
-    ws = wb.add_worksheet(RANKING_SHEET)
-    widths = {"排名": 6, "单位名称": 18, "类别": 8, "加分合计": 8, "总分": 8, "状态": 8}
-    item_cols = [c for c in ranking.columns if c[:1].isdigit()]
-    _write_table(ws, fmt, ranking, {**widths, **{name: 9 for name in item_cols}}, header_height=30)
-    n = len(ranking)
-    scored = int(ranking["排名"].notna().sum())
-    for name in item_cols if n else []:
-        # one scale per item: items have different 标准分 (item 10's full marks are 5)
-        col = ranking.columns.get_loc(name)
-        ws.conditional_format(1, col, n, col, {"type": "3_color_scale"})
-    if scored:
-        total_col = ranking.columns.get_loc("总分")
-        name_col = ranking.columns.get_loc("单位名称")
-        chart = wb.add_chart({"type": "bar"})
-        chart.add_series({"name": "总分",
-                          "categories": [RANKING_SHEET, 1, name_col, scored, name_col],
-                          "values": [RANKING_SHEET, 1, total_col, scored, total_col],
-                          "data_labels": {"value": True}, "fill": {"color": "#4472C4"}})
-        chart.set_title({"name": f"{rules.year}年质量振兴工作考核总分"})
-        chart.set_legend({"none": True})
-        chart.set_y_axis({"reverse": True})  # rank 1 at the top, as in the table
-        # below the table, as wide as it, so the printed page keeps the table legible
-        chart.set_size({"width": 980, "height": max(280, 20 * scored + 90)})
-        ws.insert_chart(n + 2, 0, chart)
-    print_a4(ws, 0)
-    ws.set_landscape()
-    ws.set_header(f"&C&14 {rules.year}年质量振兴工作考核汇总排名")  # the space ends the font size
-
-
-def write_ranking_print(path: Path, rules: Rules, ranking: pd.DataFrame) -> Path:
-    """汇总排名 alone, for printing to PDF without the long audit sheets."""
-    with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总排名") as wb:
-        _ranking_sheet(wb, Formats(wb, FORMATS), rules, ranking)
-    return path
-
-
-def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, problems: pd.DataFrame,
-                  files: pd.DataFrame, town_pages=()) -> Path:
-    """汇总.xlsx: 汇总排名, 评分明细 (``trail``: frames of rows, see :func:`audit_trail`),
-    问题清单, 文件清单, and with ``town_pages`` one 评分细则 sheet per town."""
-    with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总", constant_memory=True) as wb:
-        fmt = Formats(wb, FORMATS)
-        _ranking_sheet(wb, fmt, rules, ranking)
-        _write_trail(wb, fmt, trail)
-        ws = wb.add_worksheet("问题清单")
-        _write_table(ws, fmt, problems, {"文件": 30, "单位名称": 16, "工作表": 10, "单元格": 8,
-                                          "指标代码": 24, "填报内容": 14, "问题代码": 18, "级别": 6,
-                                          "说明": 60}, text_columns=("说明", "文件"))
-        ws = wb.add_worksheet("文件清单")
-        _write_table(ws, fmt, files, {"文件": 40, "状态": 10, "单位名称": 16, "说明": 40},
-                     text_columns=("文件", "说明"))
-        taken = {name.lower() for name in wb.sheetnames}
-        for town, scores, explanations, total in town_pages:
-            write_town_sheet(wb, fmt, safe_sheet_name(town, taken), rules, town, scores,
-                             explanations, total)
     return path

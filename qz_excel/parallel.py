@@ -61,9 +61,9 @@ class Workers:
 
 
 class Chunks:
-    """Chunks of items sent to a process pool now; results collected later with
-    :meth:`results`, so the caller can do other work meanwhile. Small batches are computed
-    in this process, at :meth:`results`. ``fn(chunk, *args)`` returns one result per item
+    """Chunks of items sent to a process pool as its workers become free, from a feeder
+    thread; results collected later with :meth:`results`, so the caller can do other work
+    meanwhile. Small batches are computed in this process, at :meth:`results`. ``fn(chunk, *args)`` returns one result per item
     and must be a module-level function (it is pickled).
 
     ``prepare(chunk)``, if given, turns a chunk of items into what ``fn`` receives, in this

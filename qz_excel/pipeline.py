@@ -19,11 +19,12 @@ import pandas as pd
 
 from qz_excel import intake
 from qz_excel import office
-from qz_excel.outputs import TownPages, audit_trail, write_ranking_print, write_summary, write_town_workbook
+from qz_excel.outputs import TownPages, write_town_workbook
 from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
 from qz_excel.problems import ERROR, Problem, Report, problems_frame
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
+from qz_excel.summary import audit_trail, write_ranking_print, write_summary
 from qz_excel.towns import read_towns
 from qz_excel.xlsx import safe_file_stem, swap_folder, unique_path
 
@@ -103,7 +104,7 @@ def _write_town_chunk(jobs: list[tuple], rules: Rules) -> list[Path]:
 
 def _town_jobs(chunk: list[int], pages: TownPages, paths: list[Path]) -> list[tuple]:
     """(path, page) for a chunk of consecutive towns, made just before a worker needs it."""
-    return list(zip((paths[t] for t in chunk), pages.pages(chunk[0], chunk[-1] + 1))) if chunk else []
+    return list(zip((paths[t] for t in chunk), pages.pages(chunk[0], chunk[-1] + 1)))
 
 
 def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,

@@ -169,7 +169,7 @@ def test_pdf_without_libreoffice_is_a_clear_usage_error(tmp_path, monkeypatch):
 def test_audit_trail_continues_past_the_sheet_row_limit(tmp_path, monkeypatch, rules):
     """Excel sheets stop at 1,048,576 rows (~23,800 towns here); the trail goes on in
     评分明细(2), … — shown with the limit lowered to 100 rows."""
-    monkeypatch.setattr("qz_excel.outputs.SHEET_ROWS_MAX", 100)
+    monkeypatch.setattr("qz_excel.summary.SHEET_ROWS_MAX", 100)
     out = tmp_path / "out"
     CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
                               "--out", str(out), "--per-town-sheets"])
