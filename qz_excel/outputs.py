@@ -25,6 +25,7 @@ FORMATS = {
     "total": {**BORDER, "bold": True, "align": "center"},
     "sign": {"font_size": 11, "valign": "bottom"},
     "plain": {"valign": "top", "text_wrap": True, "font_size": 10},
+    "bare": {},  # unstyled long data sheets: only its quoted() variant is ever used
 }
 
 # 评分细则: the seed table's five columns plus 得分说明 (widths in Excel character units)

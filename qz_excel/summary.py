@@ -22,7 +22,6 @@ RANKING_SHEET = "汇总排名"
 SHEET_ROWS_MAX = 1_048_576  # Excel's limit, header row included
 
 TRAIL_COLUMNS = {"单位名称": 16, "项目": 14, "细则": 22, "填报值": 16, "得分": 6, "得分说明": 60}
-TRAIL_TEXT_COLUMNS = ("得分说明", "填报值")
 
 
 def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame):
@@ -70,11 +69,14 @@ def _write_header(ws, fmt: Formats, columns: list[str], widths: dict[str, float]
         ws.set_column(c, c, widths.get(name, 10))
 
 
-def _write_rows(ws, fmt: Formats, frame: pd.DataFrame, first_row: int, text_columns=()) -> None:
+def _write_rows(ws, fmt: Formats, frame: pd.DataFrame, first_row: int, text_columns=(),
+                styled: bool = True) -> None:
     """The frame's rows from ``first_row`` down. Each column is prepared once — numbers, or
     cleaned text with the formula-like cells picked out — so the loop only hands cells to
-    the writer (the audit trail of 2,000 towns is 88,000 rows)."""
-    writers = [_column_writer(ws, fmt, frame[name], "plain" if name in text_columns else "center")
+    the writer (the audit trail of 2,000 towns is 88,000 rows). Unstyled cells carry no
+    format but the quote prefix where one is needed."""
+    writers = [_column_writer(ws, fmt, frame[name],
+                              None if not styled else "plain" if name in text_columns else "center")
                for name in frame.columns]
     for r in range(len(frame)):
         for c, write in enumerate(writers):
@@ -89,7 +91,8 @@ def _finish_table(ws, rows: int, columns: int) -> None:
 
 def _write_trail(wb, fmt: Formats, slices) -> None:
     """评分明细 from frames of rows, streamed; past Excel's row limit (about 23,800 towns)
-    it continues on 评分明细(2), …"""
+    it continues on 评分明细(2), … A data sheet for filtering, written plain: a format on
+    each of its half a million cells would cost a fifth of writing the whole 汇总 workbook."""
     ws, used, sheets = None, 0, 0
     for frame in slices:
         start = 0
@@ -101,7 +104,7 @@ def _write_trail(wb, fmt: Formats, slices) -> None:
                 ws, used = wb.add_worksheet("评分明细" if sheets == 1 else f"评分明细({sheets})"), 0
                 _write_header(ws, fmt, list(TRAIL_COLUMNS), TRAIL_COLUMNS)
             take = min(len(frame) - start, SHEET_ROWS_MAX - 1 - used)
-            _write_rows(ws, fmt, frame.iloc[start:start + take], used + 1, TRAIL_TEXT_COLUMNS)
+            _write_rows(ws, fmt, frame.iloc[start:start + take], used + 1, styled=False)
             used, start = used + take, start + take
     if ws is None:  # no towns at all: the sheet with its header
         ws = wb.add_worksheet("评分明细")
@@ -109,11 +112,13 @@ def _write_trail(wb, fmt: Formats, slices) -> None:
     _finish_table(ws, used, len(TRAIL_COLUMNS))
 
 
-def _column_writer(ws, fmt: Formats, column: pd.Series, style: str):
-    """A function (row, col, i) writing item i of ``column``: a number, text or a blank."""
+def _column_writer(ws, fmt: Formats, column: pd.Series, style: str | None):
+    """A function (row, col, i) writing item i of ``column``: a number, text or a blank,
+    in format ``style`` (None: no format)."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         numbers = column.astype("Float64").to_numpy(dtype=float, na_value=np.nan).tolist()
-        number = blank = fmt["center"]  # scores are whole numbers: General shows them as such
+        # scores are whole numbers: General shows them as such
+        number = blank = fmt["center"] if style else None
 
         def write(row, col, i):
             value = numbers[i]
@@ -126,7 +131,8 @@ def _column_writer(ws, fmt: Formats, column: pd.Series, style: str):
     # explanations thousands of times, and the cells then share those strings
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     texts = [clean_text(u) for u in uniques] + [""]  # code -1 (no value) → ""
-    styles = [fmt.quoted(style) if t.startswith(FORMULA_START) else fmt[style] for t in texts]
+    styles = [fmt.quoted(style or "bare") if t.startswith(FORMULA_START) else fmt[style] if style else None
+              for t in texts]
     codes = codes.tolist()
 
     def write(row, col, i):

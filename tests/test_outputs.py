@@ -45,11 +45,15 @@ def hostile_run(tmp_path_factory, rules):
     return out
 
 
-def test_formula_like_town_name_is_text_with_quote_prefix(hostile_run):
+def test_formula_like_town_name_is_text_with_quote_prefix(hostile_run, rules):
     wb = openpyxl.load_workbook(hostile_run / "汇总.xlsx")
     ws = wb["汇总排名"]
     cells = [c for c in ws["B"] if c.value == HOSTILE]
     assert len(cells) == 1 and cells[0].data_type == "s" and cells[0].quotePrefix
+    # the audit trail is written plain, but never as a formula: one row per sub-rule
+    trail = [c for c in wb["评分明细"]["A"] if c.value == HOSTILE]
+    assert len(trail) == len(rules.subrules()) and all(c.data_type == "s" and c.quotePrefix for c in trail)
+    assert not any(c.quotePrefix for c in wb["评分明细"]["A"][1:] if c.value != HOSTILE)
 
 
 def test_file_and_sheet_names_stay_inside_out_dir(hostile_run):
