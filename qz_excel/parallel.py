@@ -1,8 +1,8 @@
 """Both cores for batch work: chunks of items to a process pool, results in order.
 
-Chunks (50 items by default) keep the pool's per-task overhead small: measured here,
-chunks of 50 gave 1.6× on 2 cores where chunks of 1 gave 1.2×. Small batches stay in this
-process, where starting workers would cost more than it saves.
+Chunks (up to 50 items) keep the pool's per-task overhead small: measured here, chunks of
+50 gave 1.6× on 2 cores where chunks of 1 gave 1.2×. Small batches stay in this process,
+where starting workers would cost more than it saves.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import gc
 import os
 import queue
 import threading
-import time
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed, wait
 from typing import Callable, Sequence, TypeVar
@@ -20,6 +19,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 CHUNK_SIZE = 50
+MIN_CHUNK = 10
 MIN_PARALLEL = 100
 
 
@@ -33,8 +33,16 @@ def worker_count() -> int:
         return os.cpu_count() or 1
 
 
-def _chunked(items: Sequence[T], size: int) -> list[list[T]]:
+def _chunked(items: Sequence[T], size: int | None) -> list[list[T]]:
+    size = size or chunk_size_for(len(items))
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def chunk_size_for(n: int) -> int:
+    """CHUNK_SIZE items a chunk, but at least four chunks a worker for smaller batches (no
+    fewer than MIN_CHUNK items): a core left waiting for the other's last big chunk is what
+    small batches lose most to."""
+    return max(MIN_CHUNK, min(CHUNK_SIZE, -(-n // (4 * worker_count()))))
 
 
 class Workers:
@@ -48,9 +56,10 @@ class Workers:
         if self.count > 1:
             self.pool = ProcessPoolExecutor(max_workers=self.count,
                                             initializer=_lower_priority if background else None)
-            # the executor forks on demand; tasks that overlap make it fork every worker now
+            # the executor starts its workers on the first submissions (all at once under
+            # fork, one per submission with no idle worker otherwise): start them now
             with _frozen_heap():
-                wait([self.pool.submit(time.sleep, 0.05) for _ in range(self.count)])
+                wait([self.pool.submit(os.getpid) for _ in range(self.count)])
 
     def __enter__(self):
         return self
@@ -72,7 +81,7 @@ class Chunks:
     towns never lies in memory at once."""
 
     def __init__(self, fn: Callable[..., list[R]], items: Sequence[T], *args,
-                 prepare: Callable[[list[T]], list] | None = None, chunk_size: int = CHUNK_SIZE,
+                 prepare: Callable[[list[T]], list] | None = None, chunk_size: int | None = None,
                  min_parallel: int = MIN_PARALLEL, workers: Workers | None = None, in_flight: int | None = None):
         """``workers``: a pool forked earlier (see :class:`Workers`); else one is forked now
         and shut down after :meth:`results`."""
@@ -143,7 +152,7 @@ def _frozen_heap():
 
 def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], *args,
                progress: Callable[[int], None] | None = None,
-               chunk_size: int = CHUNK_SIZE, min_parallel: int = MIN_PARALLEL) -> list[R]:
+               chunk_size: int | None = None, min_parallel: int = MIN_PARALLEL) -> list[R]:
     """All results of ``fn`` over ``items`` in item order, on every core for large batches."""
     return Chunks(fn, items, *args, chunk_size=chunk_size, min_parallel=min_parallel).results(progress)
 
@@ -174,7 +183,7 @@ def _kill(pool: ProcessPoolExecutor) -> None:
 
 def map_isolated(fn: Callable[..., list[R]], items: Sequence[T], *args,
                  on_failure: Callable[[T, str], R], item_timeout: float = 30.0, memory_mb: int = 1024,
-                 progress: Callable[[int], None] | None = None, chunk_size: int = CHUNK_SIZE) -> list[R]:
+                 progress: Callable[[int], None] | None = None, chunk_size: int | None = None) -> list[R]:
     """Like :func:`map_chunks`, but always in worker processes with a memory cap and a time
     budget, so even an abort inside a native reader costs one item, not the batch.
 
@@ -186,7 +195,7 @@ def map_isolated(fn: Callable[..., list[R]], items: Sequence[T], *args,
         return []
     workers = min(worker_count(), len(chunks))
     done: dict[int, list[R]] = {}
-    budget = item_timeout * chunk_size * -(-len(chunks) // workers) + 30
+    budget = item_timeout * len(chunks[0]) * -(-len(chunks) // workers) + 30
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_limit_memory, initargs=(memory_mb,))
     try:
         with _frozen_heap():
