@@ -89,3 +89,10 @@ def test_score_gives_the_same_bytes_on_one_core_and_on_two(tmp_path, monkeypatch
         digests[workers] = _digests(tmp_path / f"out{workers}")
     assert len(digests["1"]) == 1 + len(towns)
     assert digests["1"] == digests["2"]
+
+
+def test_small_batches_get_smaller_chunks(two_workers):
+    from qz_excel.parallel import chunk_size_for
+    assert chunk_size_for(2000) == 50  # the measured sweet spot, for large batches
+    assert chunk_size_for(200) == 25  # four chunks a worker: no long wait for the last one
+    assert chunk_size_for(30) == 10  # but never so small that per-chunk overhead dominates
