@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from qz_excel.rules import Rules
+from qz_excel.scoring import ScoreResult
 from qz_excel.xlsx import Formats, print_a4, row_height, staged_workbook
 
 BORDER = {"border": 1, "valign": "vcenter", "font_size": 10}
@@ -31,7 +32,6 @@ FORMATS = {
 # 评分细则: the seed table's five columns plus 得分说明 (widths in Excel character units)
 TOWN_COLUMNS = {"序号": 5, "考核内容": 30, "评分方法": 34, "标准分": 6.5, "实得分": 6.5, "得分说明": 38}
 
-
 #: towns per slice of the audit trail and of the 评分细则 texts: results are composed a
 #: slice at a time, so a province's run never holds every town's text at once
 TOWNS_PER_SLICE = 250
@@ -44,7 +44,7 @@ class TownPages:
     Built from the scoring result once; afterwards it holds numpy arrays and lists only, so
     a feeder thread may use it while the main thread writes the 汇总 workbook."""
 
-    def __init__(self, rules: Rules, result) -> None:
+    def __init__(self, rules: Rules, result: ScoreResult) -> None:
         details, items = result.details, result.items
         self.rules = rules
         self.towns = list(details["town"].cat.categories)

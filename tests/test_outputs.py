@@ -185,6 +185,22 @@ def test_audit_trail_continues_past_the_sheet_row_limit(tmp_path, monkeypatch, r
     assert len(book.sheet_names) == len(trail_sheets) + 3 + 9  # + 汇总排名, 问题清单, 文件清单, towns
 
 
+def test_results_do_not_depend_on_how_towns_are_sliced(tmp_path, monkeypatch):
+    """The audit trail and the 评分细则 texts are composed a slice of towns at a time; the
+    slices (here two towns, against the default 250) must not show in the results."""
+    def run(out):
+        result = CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns",
+                                           str(SAMPLES / "towns.csv"), "--out", str(out), "--per-town-sheets"])
+        assert result.exit_code == 1, result.output  # the samples carry problems on purpose
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.xlsx"))}
+
+    whole = run(tmp_path / "whole")
+    monkeypatch.setattr("qz_excel.summary.TOWNS_PER_SLICE", 2)
+    monkeypatch.setattr("qz_excel.outputs.TOWNS_PER_SLICE", 2)
+    sliced = run(tmp_path / "sliced")
+    assert len(whole) == 10 and sliced == whole
+
+
 def test_sheet_names_unique_case_blind_and_within_excel_limits():
     taken = {"汇总排名"}
     names = [safe_sheet_name(n, taken) for n in ["Abc", "abc", "ABC", "汇总排名", "长" * 40, "长" * 40, "a[b]:c"]]
