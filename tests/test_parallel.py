@@ -2,7 +2,9 @@
 failures surfaced; and `qz score` giving the same bytes on one core and on several."""
 
 import hashlib
+import multiprocessing
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -69,18 +71,25 @@ def _digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_score_gives_the_same_bytes_on_one_core_and_on_two(tmp_path, monkeypatch, rules):
+@pytest.fixture(scope="module")
+def big_inbox(tmp_path_factory, rules):
+    """120 returned workbooks: above the threshold where qz score uses worker processes."""
+    tmp = tmp_path_factory.mktemp("big")
+    towns = [f"测试镇{k:03d}" for k in range(120)]
+    for k, town in enumerate(towns):
+        values = {**GOOD, "r1_meetings": k % 4, "r10_info_reports": k % 7, "r6_food_pass_rate": 0.9 + k % 10 / 100}
+        write_template(rules, town, tmp / "inbox" / f"{town}.xlsx", TemplateOptions(generated_at="2010-12-01"),
+                       prefill=values)
+    towns_csv = tmp / "towns.csv"
+    towns_csv.write_text("单位名称\n" + "\n".join(towns) + "\n", encoding="utf-8")
+    return tmp / "inbox", towns_csv, towns
+
+
+def test_score_gives_the_same_bytes_on_one_core_and_on_two(tmp_path, monkeypatch, rules, big_inbox):
     """Above the parallel threshold the 评分细则 are written by worker processes from pages
     made a chunk at a time, while this process streams the audit trail: the result must
     not depend on any of that."""
-    towns = [f"测试镇{k:03d}" for k in range(120)]
-    inbox = tmp_path / "inbox"
-    for k, town in enumerate(towns):
-        values = {**GOOD, "r1_meetings": k % 4, "r10_info_reports": k % 7, "r6_food_pass_rate": 0.9 + k % 10 / 100}
-        write_template(rules, town, inbox / f"{town}.xlsx", TemplateOptions(generated_at="2010-12-01"),
-                       prefill=values)
-    towns_csv = tmp_path / "towns.csv"
-    towns_csv.write_text("单位名称\n" + "\n".join(towns) + "\n", encoding="utf-8")
+    inbox, towns_csv, towns = big_inbox
     digests = {}
     for workers in ("1", "2"):
         monkeypatch.setenv("QZ_WORKERS", workers)
@@ -89,6 +98,28 @@ def test_score_gives_the_same_bytes_on_one_core_and_on_two(tmp_path, monkeypatch
         digests[workers] = _digests(tmp_path / f"out{workers}")
     assert len(digests["1"]) == 1 + len(towns)
     assert digests["1"] == digests["2"]
+
+
+def test_a_failed_summary_stops_the_workers_and_leaves_nothing_behind(tmp_path, monkeypatch, rules,
+                                                                      big_inbox, two_workers):
+    """汇总.xlsx fails while worker processes are writing the 评分细则: the error reaches
+    the caller, the workers and the feeder stop, and no staging folder is left."""
+    inbox, towns_csv, _ = big_inbox
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("qz_excel.pipeline.write_summary", disk_full)
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(OSError, match="No space"):
+        run_score(inbox, towns_csv, tmp_path / "out", rules)
+    assert not (tmp_path / "out" / "评分细则").exists()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []
+    assert not multiprocessing.active_children()
+    deadline = time.monotonic() + 5
+    while "qz-chunk-feeder" in {t.name for t in threading.enumerate()} - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "qz-chunk-feeder" not in {t.name for t in threading.enumerate()} - before
 
 
 def test_small_batches_get_smaller_chunks(two_workers):
