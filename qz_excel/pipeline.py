@@ -102,6 +102,13 @@ def _write_town_chunk(jobs: list[tuple], rules: Rules) -> list[Path]:
     return [write_town_workbook(path, rules, *page) for path, page in jobs]
 
 
+def _reporting(slices, update: Callable[[int], None], rows_per_town: int):
+    """The audit trail's slices, each reported (in towns) once written."""
+    for frame in slices:
+        yield frame
+        update(len(frame) // rows_per_town)
+
+
 def _town_jobs(chunk: list[int], pages: TownPages, paths: list[Path]) -> list[tuple]:
     """(path, page) for a chunk of consecutive towns, made just before a worker needs it."""
     return list(zip((paths[t] for t in chunk), pages.pages(chunk[0], chunk[-1] + 1)))
@@ -155,9 +162,10 @@ def _run(inbox, files, towns, out_dir, rules, options, progress, clock, writers)
         files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
                                      "说明": r.reason or "；".join(p.code for p in r.problems)}
                                     for r in returns], columns=["文件", "状态", "单位名称", "说明"])
-        summary_path = write_summary(out_dir / SUMMARY_NAME, rules, ranking,
-                                     audit_trail(rules, result.details, values), problems_frame(problems),
-                                     files_table, pages if options.per_town_sheets else ())
+        with _phase(progress, "生成汇总表", len(pages)) as bar:
+            trail = _reporting(audit_trail(rules, result.details, values), bar.update, len(rules.subrules()))
+            summary_path = write_summary(out_dir / SUMMARY_NAME, rules, ranking, trail, problems_frame(problems),
+                                         files_table, pages if options.per_town_sheets else ())
         clock.lap("summary")
         with _phase(progress, "生成评分细则", len(pages)) as bar:
             staged = town_sheets.results(bar.update)

@@ -4,6 +4,8 @@ failures surfaced; and `qz score` giving the same bytes on one core and on sever
 import hashlib
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -127,3 +129,39 @@ def test_small_batches_get_smaller_chunks(two_workers):
     assert chunk_size_for(2000) == 50  # the measured sweet spot, for large batches
     assert chunk_size_for(200) == 25  # four chunks a worker: no long wait for the last one
     assert chunk_size_for(30) == 10  # but never so small that per-chunk overhead dominates
+
+
+class _RecordingBar:
+    """Stands in for click.progressbar: records what each phase reported."""
+
+    def __init__(self, log: dict, label: str, total: int):
+        self.log, self.label = log, label
+        log[label] = {"total": total, "done": 0}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n: int) -> None:
+        self.log[self.label]["done"] += n
+
+
+def test_every_phase_reports_its_progress_to_the_end(tmp_path, rules, big_inbox, two_workers):
+    inbox, towns_csv, towns = big_inbox
+    log: dict = {}
+    run_score(inbox, towns_csv, tmp_path / "out", rules, progress=lambda label, total: _RecordingBar(log, label, total))
+    assert list(log) == ["读取回报文件", "生成汇总表", "生成评分细则"]
+    assert all(phase == {"total": len(towns), "done": len(towns)} for phase in log.values()), log
+
+
+def test_no_progress_bar_off_a_terminal(tmp_path, big_inbox):
+    """Redirected to a file or run by a scheduler, qz score prints its report, no bars."""
+    inbox, towns_csv, _ = big_inbox
+    result = subprocess.run([sys.executable, "-m", "qz_excel", "score", str(inbox), "--towns", str(towns_csv),
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, encoding="utf-8",
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "读取回报文件" not in result.stderr + result.stdout and "%" not in result.stderr
+    assert "共 120 个文件" in result.stdout
