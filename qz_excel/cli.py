@@ -112,12 +112,12 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
 
     _folder(inbox, "收件箱", "请把各单位报回的文件放在一个文件夹里，再把该文件夹的路径写在 qz score 后面")
     rules = _load(rules_file)
-    _towns(towns_file)  # fail fast, before reading the inbox
+    towns = _towns(towns_file)  # fail fast, before reading the inbox
     if pdf and find_soffice() is None:
         _fail("--pdf 需要 LibreOffice，但没有找到 soffice：请安装 LibreOffice（https://zh-cn.libreoffice.org）"
               "后重试，或去掉 --pdf 只生成 Excel 结果")
     try:
-        report = run_score(Path(inbox), Path(towns_file), Path(out_dir), rules,
+        report = run_score(Path(inbox), towns, Path(out_dir), rules,
                            ScoreOptions(strict=strict, per_town_sheets=per_town_sheets, pdf=pdf),
                            progress=_progress_bar if sys.stderr.isatty() else None)
     except OSError as exc:

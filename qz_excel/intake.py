@@ -24,7 +24,6 @@ from qz_excel.rules import Rules
 from qz_excel.towns import clean_name
 from qz_excel.values import ValueRejected, format_number, is_empty, parse_value
 
-ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 # An OLE container holding these streams is an encrypted OOXML file (MS-OFFCRYPTO).
 ENCRYPTED_STREAMS = ("EncryptedPackage".encode("utf-16-le"), "EncryptionInfo".encode("utf-16-le"))
@@ -49,6 +48,7 @@ class Returned:
     codes: tuple[str, ...] = ()  # the rules' indicator ids (one tuple shared by every file)
     found: tuple = ()  # canonical value per indicator; None where empty, invalid or absent
     rows: tuple[int, ...] = ()  # 1-based sheet row of each indicator's value cell; 0 if absent
+    sheet: str = ""  # the sheet the form was found on
     value_column: str = ""  # the value cells' column letter
     notes: dict[str, str] = field(default_factory=dict)  # indicator → how it was read
     problems: list[Problem] = field(default_factory=list)
@@ -87,7 +87,7 @@ def _open(data: bytes, ret: Returned):
     if data[:8] == OLE_MAGIC and any(s in data for s in ENCRYPTED_STREAMS):
         ret.problem("ENCRYPTED")
         return None
-    if data[:4] != ZIP_MAGIC and data[:8] != OLE_MAGIC:
+    if data[:4] != safety.ZIP_MAGIC and data[:8] != OLE_MAGIC:
         ret.status, ret.reason = SKIPPED, "不是工作簿"
         ret.problem("NOT_WORKBOOK")
         return None
@@ -122,9 +122,13 @@ def read_meta(path: Path) -> dict[str, str]:
         return {}
 
 
+def _texts(row: list) -> list[str]:
+    return [_as_text(c).strip() for c in row]
+
+
 def _find_header(rows: list[list]) -> tuple[int, int, int] | None:
     for r, row in enumerate(rows[:HEADER_SCAN_ROWS]):
-        texts = [_as_text(c).strip() for c in row]
+        texts = _texts(row)
         if form.CODE_HEADER in texts and form.VALUE_HEADER in texts:
             return r, texts.index(form.CODE_HEADER), texts.index(form.VALUE_HEADER)
     return None
@@ -133,7 +137,7 @@ def _find_header(rows: list[list]) -> tuple[int, int, int] | None:
 def _labelled(rows: list[list], label: str, above: int):
     """The first non-empty cell right of ``label`` in the rows above the table."""
     for row in rows[:above]:
-        texts = [_as_text(c).strip() for c in row]
+        texts = _texts(row)
         if label in texts:
             for cell in row[texts.index(label) + 1:]:
                 if not is_empty(cell):
@@ -167,7 +171,7 @@ def read_return(path: Path, rules: Rules, display_name: str | None = None) -> Re
         safety.check_size(stat.st_size)
         with open(path, "rb") as fh:  # read-only, once; the parser works on this copy
             data = fh.read()
-        if data[:4] == ZIP_MAGIC:
+        if data[:4] == safety.ZIP_MAGIC:
             safety.check_zip(data)
     except safety.Unsafe as exc:
         ret.problem(exc.code, detail=exc.detail)
@@ -190,11 +194,11 @@ def read_return(path: Path, rules: Rules, display_name: str | None = None) -> Re
 
 
 def _read_form(book, rules: Rules, ret: Returned) -> None:
-    found = _form_rows(book)
-    if found is None:
+    located = _form_rows(book)
+    if located is None:
         ret.problem("NO_FORM_SHEET")
         return
-    sheet, rows, (head, code_col, value_col) = found
+    sheet, rows, (head, code_col, value_col) = located
     meta = _meta(book)
     town_cell = ret.town_cell = clean_name(_labelled(rows, form.TOWN_LABEL, head))
     filled = _labelled(rows, form.DATE_LABEL, head)
@@ -240,7 +244,8 @@ def _read_form(book, rules: Rules, ret: Returned) -> None:
     for code, r in zip(codes, rows_of):
         if not r:
             ret.problem("MISSING_INDICATOR", sheet=sheet, indicator=code, label=rules.catalog[code].label)
-    ret.codes, ret.found, ret.rows, ret.value_column = codes, tuple(found), tuple(rows_of), value_letters
+    ret.codes, ret.found, ret.rows = codes, tuple(found), tuple(rows_of)
+    ret.sheet, ret.value_column = sheet, value_letters
     ret.status = SCORED
 
 

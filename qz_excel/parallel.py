@@ -72,8 +72,9 @@ class Workers:
 class Chunks:
     """Chunks of items sent to a process pool as its workers become free, from a feeder
     thread; results collected later with :meth:`results`, so the caller can do other work
-    meanwhile. Small batches are computed in this process, at :meth:`results`. ``fn(chunk, *args)`` returns one result per item
-    and must be a module-level function (it is pickled).
+    meanwhile. Small batches are computed in this process, at :meth:`results`.
+    ``fn(chunk, *args)`` returns one result per item and must be a module-level function
+    (it is pickled).
 
     ``prepare(chunk)``, if given, turns a chunk of items into what ``fn`` receives, in this
     process and only shortly before a worker needs it: a feeder thread keeps at most
@@ -87,15 +88,13 @@ class Chunks:
         and shut down after :meth:`results`."""
         self.fn, self.args, self.prepare = fn, args, prepare or (lambda chunk: chunk)
         self.chunks = _chunked(items, chunk_size)
-        self.own = None
-        pool = None
+        self.own, self.pool = None, None
         if worker_count() > 1 and len(items) >= min_parallel:
             if workers is None:
                 # forked here, before the feeder thread starts: never fork from a thread
                 workers = self.own = Workers()
-            pool = workers.pool
-        self.pool = pool
-        if pool:
+            self.pool = workers.pool
+        if self.pool:
             self._submitted: queue.Queue = queue.Queue()
             self._slots = threading.BoundedSemaphore(in_flight or 2 * workers.count)
             threading.Thread(target=self._feed, name="qz-chunk-feeder", daemon=True).start()

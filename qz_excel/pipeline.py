@@ -78,7 +78,7 @@ def _pair_problems(result: ScoreResult, rules: Rules, accepted: dict[str, intake
     for row in bad.itertuples(index=False):
         ret = accepted[row.town]
         inputs, cells = rules_by_id[row.rule].inputs(), ret.cells
-        problems.append(Problem("INVALID_PAIR", file=ret.file, town=row.town, sheet="填报表",
+        problems.append(Problem("INVALID_PAIR", file=ret.file, town=row.town, sheet=ret.sheet,
                                 cell=",".join(cells.get(i, "") for i in inputs),
                                 indicator=",".join(inputs), detail=row.explanation))
     return problems
@@ -114,10 +114,12 @@ def _town_jobs(chunk: list[int], pages: TownPages, paths: list[Path]) -> list[tu
     return list(zip((paths[t] for t in chunk), pages.pages(chunk[0], chunk[-1] + 1)))
 
 
-def run_score(inbox: Path, towns_file: Path, out_dir: Path, rules: Rules,
+def run_score(inbox: Path, towns: Path | pd.DataFrame, out_dir: Path, rules: Rules,
               options: ScoreOptions = ScoreOptions(), progress: ProgressFactory | None = None) -> Report:
+    """``towns``: the towns file, or the table already read from it (:func:`read_towns`)."""
     clock = _Clock()
-    towns = read_towns(towns_file)
+    if not isinstance(towns, pd.DataFrame):
+        towns = read_towns(towns)
     files = intake.inbox_files(inbox)
     # the 评分细则 writers are forked now, while this process is small (see Workers); they
     # run at a lower priority so the 汇总 workbook, written meanwhile here, keeps its core

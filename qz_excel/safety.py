@@ -18,6 +18,7 @@ import zlib
 from dataclasses import dataclass
 
 MiB = 1024 * 1024
+ZIP_MAGIC = b"PK\x03\x04"  # a zip's first bytes: the local header of its first part
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,10 @@ def check_zip(data: bytes, limits: Limits = LIMITS) -> None:
     for info in infos:
         if (_XML_PART.search(info.filename) and not _UNREAD_PART.match(info.filename)) \
                 or info.filename in ("content.xml", "styles.xml"):
-            _check_xml_part(data, info, limits)
+            _check_xml_part(data, info)
 
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # as zipfile's structFileHeader
-_LOCAL_MAGIC = b"PK\x03\x04"
 
 
 def _read_part(data: bytes, info: zipfile.ZipInfo, limit: int) -> bytes:
@@ -97,7 +97,7 @@ def _read_part(data: bytes, info: zipfile.ZipInfo, limit: int) -> bytes:
     inflating itself on a 20 KB workbook, and this check runs on every file."""
     start = info.header_offset
     header = data[start:start + _LOCAL_HEADER.size]
-    if len(header) < _LOCAL_HEADER.size or header[:4] != _LOCAL_MAGIC:
+    if len(header) < _LOCAL_HEADER.size or header[:4] != ZIP_MAGIC:
         raise zipfile.BadZipFile("局部文件头不正确")
     fields = _LOCAL_HEADER.unpack(header)
     start += _LOCAL_HEADER.size + fields[10] + fields[11]  # then the name and extra field
@@ -111,7 +111,7 @@ def _read_part(data: bytes, info: zipfile.ZipInfo, limit: int) -> bytes:
     raise NotImplementedError(f"不支持的压缩方式 {info.compress_type}")
 
 
-def _check_xml_part(data: bytes, info: zipfile.ZipInfo, limits: Limits) -> None:
+def _check_xml_part(data: bytes, info: zipfile.ZipInfo) -> None:
     """DOCTYPE (and so ENTITY, which can only be declared inside one) may only stand in the
     prolog, before the root element: that is all a part needs decompressed for it. A
     worksheet is read whole, for the bounds check."""
@@ -128,10 +128,10 @@ def _check_xml_part(data: bytes, info: zipfile.ZipInfo, limits: Limits) -> None:
     if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
         raise Unsafe("UNSAFE_XML", f"部件 {info.filename} 含 DOCTYPE/ENTITY 声明")
     if whole:
-        _check_bounds(info.filename, xml, limits)
+        _check_bounds(info.filename, xml)
 
 
-def _check_bounds(name: str, xml: bytes, limits: Limits) -> None:
+def _check_bounds(name: str, xml: bytes) -> None:
     far = next((m for m in _FAR_REF.finditer(xml) if m.start() and xml[m.start() - 1] in _ATTRIBUTE_SPACE),
                None) or _FAR_DIMENSION.search(xml, 0, 4096)
     if far:

@@ -93,22 +93,25 @@ def _write_trail(wb, fmt: Formats, slices) -> None:
     """评分明细 from frames of rows, streamed; past Excel's row limit (about 23,800 towns)
     it continues on 评分明细(2), … A data sheet for filtering, written plain: a format on
     each of its half a million cells would cost a fifth of writing the whole 汇总 workbook."""
-    ws, used, sheets = None, 0, 0
+    count = 0
+
+    def new_sheet():
+        nonlocal count
+        count += 1
+        ws = wb.add_worksheet("评分明细" if count == 1 else f"评分明细({count})")
+        _write_header(ws, fmt, list(TRAIL_COLUMNS), TRAIL_COLUMNS)
+        return ws
+
+    ws, used = new_sheet(), 0
     for frame in slices:
         start = 0
-        while ws is None or start < len(frame):
-            if ws is None or used == SHEET_ROWS_MAX - 1:
-                if ws is not None:
-                    _finish_table(ws, used, len(TRAIL_COLUMNS))
-                sheets += 1
-                ws, used = wb.add_worksheet("评分明细" if sheets == 1 else f"评分明细({sheets})"), 0
-                _write_header(ws, fmt, list(TRAIL_COLUMNS), TRAIL_COLUMNS)
+        while start < len(frame):
+            if used == SHEET_ROWS_MAX - 1:
+                _finish_table(ws, used, len(TRAIL_COLUMNS))
+                ws, used = new_sheet(), 0
             take = min(len(frame) - start, SHEET_ROWS_MAX - 1 - used)
             _write_rows(ws, fmt, frame.iloc[start:start + take], used + 1, styled=False)
             used, start = used + take, start + take
-    if ws is None:  # no towns at all: the sheet with its header
-        ws = wb.add_worksheet("评分明细")
-        _write_header(ws, fmt, list(TRAIL_COLUMNS), TRAIL_COLUMNS)
     _finish_table(ws, used, len(TRAIL_COLUMNS))
 
 
@@ -143,7 +146,7 @@ def _column_writer(ws, fmt: Formats, column: pd.Series, style: str | None):
 
 def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame) -> None:
     """汇总排名: the table (frozen header, colour scale on item scores) and a bar chart of
-    the totals beside it; landscape A4, one page wide."""
+    the totals below it; landscape A4, one page wide."""
     ws = wb.add_worksheet(RANKING_SHEET)
     widths = {"排名": 6, "单位名称": 18, "类别": 8, "加分合计": 8, "总分": 8, "状态": 8}
     item_cols = [c for c in ranking.columns if c[:1].isdigit()]

@@ -136,12 +136,12 @@ def test_values_frame_types(templates, tmp_path, rules):
     (b'<sheetData><row r="2"><c\tr="A2"/><c\nr="XFD1"/></row></sheetData>', "XFD1"),
 ])
 def test_bounds_check(xml, far):
-    from qz_excel.safety import LIMITS, Unsafe, _check_bounds
+    from qz_excel.safety import Unsafe, _check_bounds
     if far is None:
-        _check_bounds("sheet1.xml", xml, LIMITS)
+        _check_bounds("sheet1.xml", xml)
     else:
         with pytest.raises(Unsafe) as err:
-            _check_bounds("sheet1.xml", xml, LIMITS)
+            _check_bounds("sheet1.xml", xml)
         assert far in err.value.detail and err.value.code == "TOO_LARGE"
 
 

@@ -1,6 +1,7 @@
 """`qz score` end to end on real workbooks: the bundled samples and freshly filled ones."""
 
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,11 @@ def test_problem_list_names_file_sheet_cell(sample_run):
     invalid = {p["指标代码"]: p for p in problems if p["问题代码"] == "INVALID_VALUE"}
     assert invalid["r7_liaison"]["填报内容"] == "是的" and invalid["r10_trainings"]["填报内容"] == "2.5"
     assert any(p["问题代码"] == "NOT_RETURNED" and p["单位名称"] == "双桥镇" for p in problems)
+    # two cells that contradict each other: both named, on the sheet the form was read from
+    pair = [p for p in problems if p["问题代码"] == "INVALID_PAIR"]
+    assert [(p["文件"], p["工作表"], p["指标代码"]) for p in pair] == [
+        ("东港街道报表.xlsx", "填报表", "r9_units_in_ledger,r9_units_total")]
+    assert re.fullmatch(r"E\d+,E\d+", pair[0]["单元格"])
 
 
 def test_town_sheets_are_filled(sample_run, rules):
