@@ -13,6 +13,8 @@ import queue
 import threading
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed, wait
+# before Python 3.11 the pool's time-out is its own class, not the built-in TimeoutError
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -206,7 +208,7 @@ def map_isolated(fn: Callable[..., list[R]], items: Sequence[T], *args,
                 continue
             if progress:
                 progress(len(chunks[futures[future]]))
-    except TimeoutError:
+    except FutureTimeout:
         pass
     finally:
         _kill(pool)
@@ -226,7 +228,7 @@ def _one_isolated(fn, item, args, on_failure, timeout: float, memory_mb: int):
     pool = ProcessPoolExecutor(max_workers=1, initializer=_limit_memory, initargs=(memory_mb,))
     try:
         return pool.submit(fn, [item], *args).result(timeout=timeout)[0]
-    except TimeoutError:
+    except FutureTimeout:
         return on_failure(item, "timeout")
     except Exception:  # the worker died (abort, out of memory) or raised
         return on_failure(item, "crash")
