@@ -1,14 +1,22 @@
 """The `qz` command. The only module that prints or exits: it turns the library's
 exceptions into one-line Chinese messages that say how to fix the problem.
 
-Exit codes: 0 all went well; 1 the run finished but found problems; 2 usage errors
-(bad options, unreadable towns or rules file).
+Exit codes (documented in the README):
+0 all went well; 1 the run finished but found problems; 2 usage errors (bad options,
+unreadable towns or rules file); 3 results could not be written (disk full, a file open
+in Excel, no permission, another run writing into the same folder); 4 an internal error
+(the details are saved to a file for support); 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import sys
+import tempfile
+import traceback
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -19,12 +27,14 @@ from qz_excel.problems import ERROR, WARNING
 from qz_excel.rules import RulesError, check_rules, load_rules
 from qz_excel.towns import TownsError, read_towns
 
-USAGE_ERROR = 2
+EXIT_PROBLEMS, USAGE_ERROR, NOT_WRITTEN, INTERNAL_ERROR, INTERRUPTED = 1, 2, 3, 4, 130
+INTERRUPTED_MESSAGE = ("已中断：已写好的结果是完整的，未完成的部分没有留下（结果目录仍是上一次或本次的完整结果）；"
+                       "重新运行同一命令即可。")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = USAGE_ERROR) -> None:
     click.echo(f"错误：{message}", err=True)
-    sys.exit(USAGE_ERROR)
+    sys.exit(code)
 
 
 def _load(rules_file: str | None):
@@ -37,10 +47,29 @@ def _load(rules_file: str | None):
 
 
 def _write_error(exc: OSError, out_dir: str) -> str:
-    where = exc.filename2 or exc.filename or out_dir  # os.replace: filename2 is the target
+    """One sentence for a failed write: what happened, where, what to do."""
+    where = str(exc.filename2 or exc.filename or out_dir)  # os.replace: filename2 is the target
+    if ".qz-" in where:  # a staging name means nothing to the clerk: name the folder
+        where = out_dir
+    kept = "结果目录仍是上一次的完整结果"
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"磁盘空间不足，无法写入 {where}：请清理磁盘或换一个有空间的 --out 目录后重试（{kept}）"
+    if exc.errno == errno.EROFS:
+        return f"{where} 所在的磁盘是只读的：请换一个 --out 目录后重试（{kept}）"
     if isinstance(exc, PermissionError):
-        return f"无法写入 {where}：文件可能正在 Excel/WPS 中打开，或没有写入权限；请关闭后重试（已写好的文件不受影响）"
-    return f"无法写入 {where}：{exc.strerror or exc}；请检查 --out 目录"
+        return (f"无法写入 {where}：文件可能正在 Excel/WPS 中打开，或没有写入权限；请关闭文件后重试（{kept}）")
+    cause = _ERRNO_WORDS.get(exc.errno or 0, f"系统错误 {exc.errno}：{exc.strerror or exc}")
+    return f"无法写入 {where}（{cause}）：请检查 --out 目录后重试（{kept}）"
+
+
+#: what a failed write means, for the errors a clerk's machine gives besides those above
+_ERRNO_WORDS = {errno.EFBIG: "文件超过了系统允许的大小", errno.EIO: "磁盘读写出错，可能是移动硬盘或网络盘断开",
+                errno.ENAMETOOLONG: "路径太长，请换一个短一些的 --out 目录", errno.ENOENT: "目录不存在或已被移走",
+                errno.EMFILE: "同时打开的文件太多"}
+
+
+def _not_written(exc: OSError, out_dir: str) -> None:
+    _fail(_write_error(exc, out_dir), NOT_WRITTEN)
 
 
 def _folder(path: str, what: str, hint: str) -> None:
@@ -72,6 +101,49 @@ def main():
     """质量振兴工作考核：生成填报模板、汇总评分。"""
 
 
+def run(argv: list[str] | None = None) -> None:
+    """The `qz` console command: :data:`main` with our own endings for an interrupt (click
+    would print 「Aborted!」 and exit 1, the code for 「finished with problems」), a
+    termination request (turned into KeyboardInterrupt by :mod:`qz_excel.__main__`) and
+    an unforeseen error (one sentence, never a traceback)."""
+    try:
+        code = main.main(args=argv, prog_name="qz", standalone_mode=False)
+    except SystemExit:
+        _done()
+        raise
+    except (KeyboardInterrupt, click.Abort):
+        click.echo("\n" + INTERRUPTED_MESSAGE, err=True)
+        sys.exit(INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 — a bug of ours: one sentence, details to a file
+        if os.environ.get("QZ_DEBUG"):
+            raise
+        click.echo(f"错误：程序内部出错（{type(exc).__name__}: {str(exc)[:200]}）。结果目录不受影响；"
+                   f"请把 {_save_traceback()} 发给技术支持。", err=True)
+        sys.exit(INTERNAL_ERROR)
+    _done()
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _done() -> None:
+    """The command has finished and said so: an interrupt now would change nothing, and
+    must not turn a finished run into one killed by a signal while Python shuts down."""
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
+def _save_traceback() -> str:
+    path = Path(tempfile.gettempdir()) / f"qz-错误报告-{datetime.now():%Y%m%d-%H%M%S}.txt"
+    try:
+        path.write_text(" ".join(sys.argv) + "\n\n" + traceback.format_exc(), encoding="utf-8")
+    except OSError:
+        return "屏幕上的这条信息"
+    return str(path)
+
+
 @main.command()
 @towns_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="模板输出目录")
@@ -93,7 +165,7 @@ def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
         else:
             paths = write_templates(rules, towns, Path(out_dir), options)
     except OSError as exc:
-        _fail(_write_error(exc, out_dir))
+        _not_written(exc, out_dir)
     click.echo(f"已生成 {len(paths)} 份 {rules.year} 年填报模板：{Path(out_dir).resolve()}")
 
 
@@ -109,6 +181,7 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
     """读取收件箱中的全部回报文件，评分并生成汇总排名和各单位评分细则。"""
     from qz_excel.office import find_soffice
     from qz_excel.pipeline import ScoreOptions, run_score
+    from qz_excel.publish import ResultsBusy
 
     _folder(inbox, "收件箱", "请把各单位报回的文件放在一个文件夹里，再把该文件夹的路径写在 qz score 后面")
     rules = _load(rules_file)
@@ -120,8 +193,10 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
         report = run_score(Path(inbox), towns, Path(out_dir), rules,
                            ScoreOptions(strict=strict, per_town_sheets=per_town_sheets, pdf=pdf),
                            progress=_progress_bar if sys.stderr.isatty() else None)
+    except ResultsBusy as exc:
+        _fail(f"另一个 qz score 正在向 {exc.folder} 写结果：请等它结束后再运行，或换一个 --out 目录", NOT_WRITTEN)
     except OSError as exc:
-        _fail(_write_error(exc, out_dir))
+        _not_written(exc, out_dir)
     for warning in report.warnings:
         click.echo(f"规则提示：{warning}")
     codes_by_file = report.codes_by_file()

@@ -36,7 +36,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from qz_excel import resources
 from qz_excel.intake import read_meta
-from qz_excel.xlsx import atomic_write_bytes, safe_file_stem, unique_path
+from qz_excel.files import atomic_write_bytes, safe_file_stem, unique_path
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 MAIL_DIR = "mail"

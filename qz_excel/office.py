@@ -81,7 +81,7 @@ def merge_pdfs(pdfs: list[Path], out: Path) -> Path:
     """One booklet for the printer, in the order given."""
     from pypdf import PdfWriter
 
-    from qz_excel.xlsx import atomic_write_bytes
+    from qz_excel.files import atomic_write_bytes
 
     writer = PdfWriter()
     for pdf in pdfs:

@@ -136,7 +136,7 @@ def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
 def write_town_workbook(path: Path, rules: Rules, town: str, scores: dict,
                         explanations: dict, total: int) -> Path:
     """One town's 评分细则, written straight to ``path``: it lies in a staging folder that
-    is swapped in as a whole (:func:`qz_excel.xlsx.swap_folder`)."""
+    is published as a whole (:mod:`qz_excel.publish`)."""
     with staged_workbook(path, title=f"{rules.year}年{town}质量振兴工作考核评分细则") as wb:
         write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total)
     return path

@@ -10,7 +10,10 @@ from __future__ import annotations
 import gc
 import os
 import queue
+import signal
+import sys
 import threading
+import time
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed, wait
 # before Python 3.11 the pool's time-out is its own class, not the built-in TimeoutError
@@ -56,8 +59,8 @@ class Workers:
         self.count = worker_count()
         self.pool = None
         if self.count > 1:
-            self.pool = ProcessPoolExecutor(max_workers=self.count,
-                                            initializer=_lower_priority if background else None)
+            self.pool = ProcessPoolExecutor(max_workers=self.count, initializer=_init_worker,
+                                            initargs=(os.getpid(), background, None))
             # the executor starts its workers on the first submissions (all at once under
             # fork, one per submission with no idle worker otherwise): start them now
             with _frozen_heap():
@@ -66,9 +69,12 @@ class Workers:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         if self.pool:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            if exc_type is None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+            else:  # failed or interrupted: what the workers are doing is of no use now
+                _kill(self.pool)
 
 
 class Chunks:
@@ -126,10 +132,51 @@ class Chunks:
                 out.extend(self._next() if self.pool else self.fn(self.prepare(chunk), *self.args))
                 if progress:
                     progress(len(chunk))
-        finally:
+        except BaseException:
             if self.own:
-                self.own.__exit__(None, None, None)
+                self.own.__exit__(*sys.exc_info())
+            raise
+        if self.own:
+            self.own.__exit__(None, None, None)
         return out
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _init_worker(creator: int, background: bool, memory_mb: int | None) -> None:
+    """Every worker: ends with its parent, leaves Ctrl-C to it, optionally runs at a lower
+    priority or with a memory cap."""
+    _die_with_parent(creator)
+    # Ctrl-C reaches the whole process group: the parent stops the run and kills its
+    # workers; a worker's own KeyboardInterrupt would only print a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if background:
+        _lower_priority()
+    if memory_mb:
+        _limit_memory(memory_mb)
+
+
+def _die_with_parent(creator: int) -> None:
+    """A killed parent cannot stop its workers, which would otherwise wait for work that
+    never comes, each holding its memory. On Linux the kernel kills them with the parent;
+    elsewhere a thread notices within half a second."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    parent = os.getppid()
+    if parent != creator and parent == 1:  # the parent died before the line above
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="qz-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _lower_priority() -> None:
@@ -159,8 +206,8 @@ def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], *args,
 
 
 def _limit_memory(megabytes: int) -> None:
-    """Worker initializer: cap the address space, so a reader that tries to allocate a
-    huge grid fails in this worker instead of eating the machine. (No such cap on Windows.)"""
+    """Cap the address space, so a reader that tries to allocate a huge grid fails in this
+    worker instead of eating the machine. (No such cap on Windows.)"""
     import faulthandler
     faulthandler.disable()  # a crash here is reported as a problem, not as a stack dump
     try:
@@ -176,7 +223,11 @@ def _limit_memory(megabytes: int) -> None:
 
 def _kill(pool: ProcessPoolExecutor) -> None:
     # The executor has no public way to stop a hung worker; its process table is the only
-    # handle on them.
+    # handle on them. Before Python 3.11 the executor then joins the thread that feeds its
+    # workers, which waits for ever on a pipe nobody reads any more: let that thread go.
+    call_queue = getattr(pool, "_call_queue", None)
+    if call_queue is not None:
+        call_queue.cancel_join_thread()
     for process in list(getattr(pool, "_processes", {}).values()):
         process.kill()
     pool.shutdown(wait=True, cancel_futures=True)
@@ -197,7 +248,7 @@ def map_isolated(fn: Callable[..., list[R]], items: Sequence[T], *args,
     workers = min(worker_count(), len(chunks))
     done: dict[int, list[R]] = {}
     budget = item_timeout * len(chunks[0]) * -(-len(chunks) // workers) + 30
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_limit_memory, initargs=(memory_mb,))
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(), False, memory_mb))
     try:
         with _frozen_heap():
             futures = {pool.submit(fn, chunk, *args): k for k, chunk in enumerate(chunks)}
@@ -225,7 +276,7 @@ def map_isolated(fn: Callable[..., list[R]], items: Sequence[T], *args,
 
 
 def _one_isolated(fn, item, args, on_failure, timeout: float, memory_mb: int):
-    pool = ProcessPoolExecutor(max_workers=1, initializer=_limit_memory, initargs=(memory_mb,))
+    pool = ProcessPoolExecutor(max_workers=1, initializer=_init_worker, initargs=(os.getpid(), False, memory_mb))
     try:
         return pool.submit(fn, [item], *args).result(timeout=timeout)[0]
     except FutureTimeout:

@@ -5,7 +5,6 @@ Nothing here prints or exits; the CLI renders the Report.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from contextlib import nullcontext
@@ -21,12 +20,13 @@ from qz_excel import intake
 from qz_excel import office
 from qz_excel.outputs import TownPages, write_town_workbook
 from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
+from qz_excel.files import safe_file_stem, unique_path
 from qz_excel.problems import ERROR, Problem, Report, problems_frame
+from qz_excel.publish import ResultsFolder
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
 from qz_excel.summary import audit_trail, write_ranking_print, write_summary
 from qz_excel.towns import read_towns
-from qz_excel.xlsx import safe_file_stem, swap_folder, unique_path
 
 NORMAL, REVIEW, NOT_RETURNED = "正常", "待核实", "未报送"
 SUMMARY_NAME = "汇总.xlsx"
@@ -34,6 +34,8 @@ TOWN_DIR = "评分细则"
 PDF_DIR = "pdf"
 RANKING_PDF = "汇总排名"
 BOOKLET_NAME = "评分细则汇编.pdf"
+#: what a run's results consist of in --out: published together, or not at all
+RESULT_NAMES = (SUMMARY_NAME, TOWN_DIR, PDF_DIR)
 
 
 @dataclass(frozen=True)
@@ -116,18 +118,27 @@ def _town_jobs(chunk: list[int], pages: TownPages, paths: list[Path]) -> list[tu
 
 def run_score(inbox: Path, towns: Path | pd.DataFrame, out_dir: Path, rules: Rules,
               options: ScoreOptions = ScoreOptions(), progress: ProgressFactory | None = None) -> Report:
-    """``towns``: the towns file, or the table already read from it (:func:`read_towns`)."""
+    """``towns``: the towns file, or the table already read from it (:func:`read_towns`).
+
+    Results are written into a staging folder and published whole at the end
+    (:class:`ResultsFolder`): whatever happens before, ``out_dir`` keeps the previous
+    run's results. Raises ResultsBusy while another run writes into ``out_dir``."""
     clock = _Clock()
     if not isinstance(towns, pd.DataFrame):
         towns = read_towns(towns)
     files = intake.inbox_files(inbox)
-    # the 评分细则 writers are forked now, while this process is small (see Workers); they
-    # run at a lower priority so the 汇总 workbook, written meanwhile here, keeps its core
-    with (Workers(background=True) if len(files) >= MIN_PARALLEL else nullcontext(None)) as writers:
-        return _run(inbox, files, towns, out_dir, rules, options, progress, clock, writers)
+    with ResultsFolder(out_dir, RESULT_NAMES) as results:
+        # the 评分细则 writers are forked now, while this process is small (see Workers);
+        # they run at a lower priority so the 汇总 workbook, written meanwhile here, keeps
+        # its core
+        with (Workers(background=True) if len(files) >= MIN_PARALLEL else nullcontext(None)) as writers:
+            report = _run(inbox, files, towns, results.staging, rules, options, progress, clock, writers)
+        results.publish()
+    report.outputs = [str(out_dir / Path(p).relative_to(results.staging)) for p in report.outputs]
+    return report
 
 
-def _run(inbox, files, towns, out_dir, rules, options, progress, clock, writers) -> Report:
+def _run(inbox, files, towns, staging, rules, options, progress, clock, writers) -> Report:
     with _phase(progress, "读取回报文件", len(files)) as bar:
         returns = intake.read_returns(files, rules, [p.relative_to(inbox).as_posix() for p in files], bar.update)
     accepted = intake.choose_among_duplicates(returns, list(towns["单位名称"]))
@@ -150,35 +161,29 @@ def _run(inbox, files, towns, out_dir, rules, options, progress, clock, writers)
     del notes  # in the explanations now
     clock.lap("scoring")
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # the 评分细则 are written into a staging folder that replaces the old one whole
-    staging = Path(tempfile.mkdtemp(prefix=f".qz-{TOWN_DIR}-", dir=out_dir))
-    try:
-        taken: set[str] = {f"{RANKING_PDF}.xlsx".lower()}  # its PDF shares the pdf/ folder
-        paths = [unique_path(staging, safe_file_stem(town), ".xlsx", taken) for town in pages.towns]
-        # the town sheets go to worker processes while this one writes 汇总.xlsx (on its own
-        # core: that workbook is the longest single task); their pages are made a chunk at
-        # a time, as workers become free
-        town_sheets = Chunks(_write_town_chunk, range(len(pages)), rules, workers=writers,
-                             prepare=partial(_town_jobs, pages=pages, paths=paths))
-        files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
-                                     "说明": r.reason or "；".join(p.code for p in r.problems)}
-                                    for r in returns], columns=["文件", "状态", "单位名称", "说明"])
-        with _phase(progress, "生成汇总表", len(pages)) as bar:
-            trail = _reporting(audit_trail(rules, result.details, values), bar.update, len(rules.subrules()))
-            summary_path = write_summary(out_dir / SUMMARY_NAME, rules, ranking, trail, problems_frame(problems),
-                                         files_table, pages if options.per_town_sheets else ())
-        clock.lap("summary")
-        with _phase(progress, "生成评分细则", len(pages)) as bar:
-            staged = town_sheets.results(bar.update)
-        swap_folder(staging, out_dir / TOWN_DIR)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # gone already unless something failed
-    town_files = {town: out_dir / TOWN_DIR / path.name for town, path in zip(pages.towns, staged)}
+    town_dir = staging / TOWN_DIR
+    town_dir.mkdir()
+    taken: set[str] = {f"{RANKING_PDF}.xlsx".lower()}  # its PDF shares the pdf/ folder
+    paths = [unique_path(town_dir, safe_file_stem(town), ".xlsx", taken) for town in pages.towns]
+    # the town sheets go to worker processes while this one writes 汇总.xlsx (on its own
+    # core: that workbook is the longest single task); their pages are made a chunk at
+    # a time, as workers become free
+    town_sheets = Chunks(_write_town_chunk, range(len(pages)), rules, workers=writers,
+                         prepare=partial(_town_jobs, pages=pages, paths=paths))
+    files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
+                                 "说明": r.reason or "；".join(p.code for p in r.problems)}
+                                for r in returns], columns=["文件", "状态", "单位名称", "说明"])
+    with _phase(progress, "生成汇总表", len(pages)) as bar:
+        trail = _reporting(audit_trail(rules, result.details, values), bar.update, len(rules.subrules()))
+        summary_path = write_summary(staging / SUMMARY_NAME, rules, ranking, trail, problems_frame(problems),
+                                     files_table, pages if options.per_town_sheets else ())
+    clock.lap("summary")
+    with _phase(progress, "生成评分细则", len(pages)) as bar:
+        town_files = dict(zip(pages.towns, town_sheets.results(bar.update)))
     clock.lap("town_sheets")
     outputs = [str(summary_path)] + [str(p) for p in town_files.values()]
     if options.pdf:
-        pdfs, failed = export_pdfs(out_dir, rules, ranking, town_files)
+        pdfs, failed = export_pdfs(staging, rules, ranking, town_files)
         outputs.extend(pdfs)
         problems.extend(Problem("PDF_FAILED", file=name) for name in failed)
         clock.lap("pdf")

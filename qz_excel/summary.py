@@ -16,7 +16,8 @@ import pandas as pd
 from qz_excel.outputs import FORMATS, TOWNS_PER_SLICE, write_town_sheet
 from qz_excel.rules import Rules
 from qz_excel.values import format_values
-from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, clean_text, print_a4, safe_sheet_name
+from qz_excel.files import clean_text
+from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, print_a4, safe_sheet_name
 
 RANKING_SHEET = "汇总排名"
 SHEET_ROWS_MAX = 1_048_576  # Excel's limit, header row included

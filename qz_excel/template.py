@@ -21,8 +21,8 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from qz_excel import __version__, form, resources
 from qz_excel.parallel import map_chunks
 from qz_excel.rules import Indicator, Rules
-from qz_excel.xlsx import (Formats, atomic_workbook, clean_text, print_a4, row_height, safe_file_stem,
-                           unique_path)
+from qz_excel.files import clean_text, safe_file_stem, unique_path
+from qz_excel.xlsx import Formats, atomic_workbook, print_a4, row_height
 
 # Column widths in Excel character units; the row-height estimate uses the same numbers.
 WIDTHS = {"序号": 5, form.CODE_HEADER: 21, "考核项目": 8, "指标": 30, form.VALUE_HEADER: 11,

@@ -1,5 +1,5 @@
 """What every workbook we write shares: atomic, deterministic writing; Excel's limits
-checked before writing; names made safe; row heights for wrapped Chinese text.
+checked before writing; sheet names made safe; row heights for wrapped Chinese text.
 
 LibreOffice and WPS do not auto-fit row heights on open, so wrapped cells get an explicit
 height computed from the text's display width (CJK characters count two columns).
@@ -7,11 +7,10 @@ height computed from the text's display width (CJK characters count two columns)
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
-import shutil
-import tempfile
 import unicodedata
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -19,13 +18,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import xlsxwriter
+from xlsxwriter.exceptions import FileCreateError
+
+from qz_excel.files import atomic_write_bytes, clean_text
 
 SHEET_NAME_MAX = 31
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
-_FILE_FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # XML 1.0 forbids them in cells
 FORMULA_START = ("=", "+", "-", "@")
-FILE_STEM_MAX = 100
 LINE_HEIGHT_PT = 14.5  # one wrapped line at 10–11 pt, with room for CJK fonts' ascent
 
 
@@ -42,11 +41,6 @@ def fixed_timestamp() -> datetime:
     if epoch and epoch.isdigit():
         return datetime.fromtimestamp(int(epoch), tz=timezone.utc).replace(tzinfo=None)
     return datetime(2000, 1, 1)
-
-
-def clean_text(text: object) -> str:
-    """Text from a town's file, safe to put in a cell: control characters removed."""
-    return _CONTROL.sub("", "" if text is None else str(text))
 
 
 class _CharWidths(dict):
@@ -79,13 +73,6 @@ def row_height(cells: list[tuple], minimum: float = 18.0) -> float:
     return max([minimum, *(h + 4 for h in heights)])
 
 
-def safe_file_stem(name: str, fallback: str = "未命名") -> str:
-    """A file-name stem from a town name: no path separators or forbidden characters, no
-    leading dots (so no ``..``), bounded length."""
-    stem = _FILE_FORBIDDEN.sub("_", clean_text(name)).strip().lstrip(".").strip()
-    return stem[:FILE_STEM_MAX] or fallback
-
-
 def safe_sheet_name(name: str, taken: set[str]) -> str:
     """Excel sheet name: ≤ 31 chars, none of []:*?/\\, not quoted, unique (case-blind:
     ``taken`` holds the lower-cased names in use, and gets this one)."""
@@ -99,81 +86,50 @@ def safe_sheet_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def unique_path(directory: Path, stem: str, suffix: str, taken: set[str]) -> Path:
-    """directory/stem.suffix, numbered when two towns' names clean to the same stem."""
-    name, k = f"{stem}{suffix}", 1
-    while name.lower() in taken:
-        k += 1
-        name = f"{stem}({k}){suffix}"
-    taken.add(name.lower())
-    return directory / name
-
-
-def _new_workbook(path: str, title: str, constant_memory: bool):
+def _new_workbook(target, title: str, constant_memory: bool):
     mode = {"constant_memory": True} if constant_memory else {"in_memory": True}
-    workbook = xlsxwriter.Workbook(path, {**mode, "strings_to_numbers": False, "strings_to_formulas": False,
-                                          "strings_to_urls": False})
+    workbook = xlsxwriter.Workbook(target, {**mode, "strings_to_numbers": False, "strings_to_formulas": False,
+                                            "strings_to_urls": False})
     workbook.set_properties({"title": title, "author": "qz_excel", "created": fixed_timestamp()})
     return workbook
 
 
 @contextmanager
-def staged_workbook(path: Path, title: str = ""):
-    """A workbook written straight to ``path``, for files inside a staging folder that
-    :func:`swap_folder` moves into place as a whole."""
-    workbook = _new_workbook(str(path), title, constant_memory=False)
-    yield workbook
-    workbook.close()
-
-
-def swap_folder(staging: Path, target: Path) -> None:
-    """Put a fully written folder in place of ``target``: old contents (including files of
-    towns no longer in the run) go, and a crash midway leaves either the old or the new
-    folder, never a mixture."""
-    old = target.with_name(f".qz-old-{target.name}-{os.getpid()}")
-    if target.exists():
-        os.replace(target, old)
+def _workbook_bytes(title: str, constant_memory: bool):
+    """A workbook whose zip XlsxWriter assembles in memory; the caller writes the bytes.
+    A disk that fails under XlsxWriter's own zip writer leaves that writer open, and the
+    interpreter later prints its failed clean-up as a traceback; failing in our own
+    ``open`` is clean."""
+    buffer = io.BytesIO()
+    workbook = _new_workbook(buffer, title, constant_memory)
+    yield workbook, buffer
     try:
-        os.replace(staging, target)
-    except OSError:
-        if old.exists():
-            os.replace(old, target)
-        raise
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
+        workbook.close()
+    except FileCreateError as exc:  # constant-memory rows spill to temporary files
+        cause = exc.args[0] if exc.args else None
+        raise cause if isinstance(cause, OSError) else OSError(str(exc)) from None
+
+
+@contextmanager
+def staged_workbook(path: Path, title: str = ""):
+    """A workbook written to ``path`` in a staging folder that is published as a whole
+    (:mod:`qz_excel.publish`), so it needs no temporary file of its own."""
+    with _workbook_bytes(title, constant_memory=False) as (workbook, buffer):
+        yield workbook
+    path.write_bytes(buffer.getvalue())
 
 
 @contextmanager
 def atomic_workbook(path: Path, title: str = "", constant_memory: bool = False):
-    """An XlsxWriter workbook written to a temp file beside ``path``, then os.replace'd:
-    a crash never leaves a half-written file under the real name.
+    """A workbook under ``path``, replaced atomically (:func:`atomic_write_bytes`): a crash
+    never leaves a half-written file under the real name.
 
-    Small workbooks are assembled in memory (fastest); ``constant_memory`` streams rows to
-    disk instead, for sheets as long as the audit trail of thousands of towns — rows must
-    then be written top to bottom."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".qz-", suffix=".xlsx", dir=path.parent)
-    os.close(fd)
-    try:
-        workbook = _new_workbook(tmp, title, constant_memory)
+    ``constant_memory`` streams the sheets' rows to temporary files as they are written,
+    for sheets as long as the audit trail of thousands of towns (rows must then be
+    written top to bottom); only the compressed workbook is held in memory."""
+    with _workbook_bytes(title, constant_memory) as (workbook, buffer):
         yield workbook
-        workbook.close()
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".qz-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def print_a4(sheet, repeat_row: int | None, footer: str = "&C第 &P 页 共 &N 页") -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from qz_excel.intake import DTYPES
+from qz_excel.files import TEMP_PREFIX
 from qz_excel.rules import load_rules
 from qz_excel.samples import GOOD
+from qz_excel.template import TemplateOptions, write_template
 from qz_excel.values import parse_value
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,3 +34,25 @@ def frame(rules, towns: dict[str, dict]) -> pd.DataFrame:
     rows = {town: {**base, **over} for town, over in towns.items()}
     return pd.DataFrame({code: pd.array([rows[t][code] for t in rows], dtype=DTYPES[ind.type])
                          for code, ind in rules.catalog.items()}, index=list(rows))
+
+
+@pytest.fixture(scope="session")
+def big_inbox(tmp_path_factory, rules):
+    """120 returned workbooks: above the threshold where qz score uses worker processes."""
+    tmp = tmp_path_factory.mktemp("big")
+    towns = [f"测试镇{k:03d}" for k in range(120)]
+    for k, town in enumerate(towns):
+        values = {**GOOD, "r1_meetings": k % 4, "r10_info_reports": k % 7, "r6_food_pass_rate": 0.9 + k % 10 / 100}
+        write_template(rules, town, tmp / "inbox" / f"{town}.xlsx", TemplateOptions(generated_at="2010-12-01"),
+                       prefill=values)
+    towns_csv = tmp / "towns.csv"
+    towns_csv.write_text("单位名称\n" + "\n".join(towns) + "\n", encoding="utf-8")
+    return tmp / "inbox", towns_csv, towns
+
+
+def result_digests(folder: Path) -> dict[str, str]:
+    """Every result file under ``folder`` (relative path → sha256). Neither the run lock nor
+    a killed run's staging folder (a temporary name, which the next run removes) is a result."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and not any(part.startswith(TEMP_PREFIX) for part in p.relative_to(folder).parts)}

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from qz_excel.publish import LOCK_NAME
 from qz_excel.parallel import Chunks, map_chunks
 from qz_excel.pipeline import run_score
 from qz_excel.samples import GOOD
 from qz_excel.template import TemplateOptions, write_template
+from conftest import result_digests
 from _isolation_helpers import square_and_finish, square_slowly
 
 
@@ -68,25 +70,6 @@ def test_small_batches_stay_in_this_process(two_workers):
     assert results == [(1, os.getpid()), (4, os.getpid()), (9, os.getpid())]
 
 
-def _digests(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def big_inbox(tmp_path_factory, rules):
-    """120 returned workbooks: above the threshold where qz score uses worker processes."""
-    tmp = tmp_path_factory.mktemp("big")
-    towns = [f"测试镇{k:03d}" for k in range(120)]
-    for k, town in enumerate(towns):
-        values = {**GOOD, "r1_meetings": k % 4, "r10_info_reports": k % 7, "r6_food_pass_rate": 0.9 + k % 10 / 100}
-        write_template(rules, town, tmp / "inbox" / f"{town}.xlsx", TemplateOptions(generated_at="2010-12-01"),
-                       prefill=values)
-    towns_csv = tmp / "towns.csv"
-    towns_csv.write_text("单位名称\n" + "\n".join(towns) + "\n", encoding="utf-8")
-    return tmp / "inbox", towns_csv, towns
-
-
 def test_score_gives_the_same_bytes_on_one_core_and_on_two(tmp_path, monkeypatch, rules, big_inbox):
     """Above the parallel threshold the 评分细则 are written by worker processes from pages
     made a chunk at a time, while this process streams the audit trail: the result must
@@ -97,7 +80,7 @@ def test_score_gives_the_same_bytes_on_one_core_and_on_two(tmp_path, monkeypatch
         monkeypatch.setenv("QZ_WORKERS", workers)
         report = run_score(inbox, towns_csv, tmp_path / f"out{workers}", rules)
         assert len(report.outputs) == 1 + len(towns)
-        digests[workers] = _digests(tmp_path / f"out{workers}")
+        digests[workers] = result_digests(tmp_path / f"out{workers}")
     assert len(digests["1"]) == 1 + len(towns)
     assert digests["1"] == digests["2"]
 
@@ -116,7 +99,7 @@ def test_a_failed_summary_stops_the_workers_and_leaves_nothing_behind(tmp_path, 
     with pytest.raises(OSError, match="No space"):
         run_score(inbox, towns_csv, tmp_path / "out", rules)
     assert not (tmp_path / "out" / "评分细则").exists()
-    assert [p.name for p in (tmp_path / "out").iterdir()] == []
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [LOCK_NAME]
     assert not multiprocessing.active_children()
     deadline = time.monotonic() + 5
     while "qz-chunk-feeder" in {t.name for t in threading.enumerate()} - before and time.monotonic() < deadline:
