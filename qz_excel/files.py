@@ -27,9 +27,12 @@ _FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{k}" for k in range(1, 10)),
                      *(f"LPT{k}" for k in range(1, 10))}
-#: a stem's UTF-8 bytes at most: with the template's 36-byte prefix, a "(12)" to keep it
-#: unique, ".xlsx" and a temporary file's prefix and suffix, a name stays below 255 bytes
+#: a stem's UTF-8 bytes at most: with the template's 35-byte prefix, a "(12)" to keep it
+#: unique and ".xlsx", a name stays well below 255 bytes
 STEM_BYTES_MAX = 150
+#: and its UTF-16 units (Windows' count): a path from an ordinary folder stays below the
+#: 260 characters Windows allows unless long paths are switched on
+STEM_UNITS_MAX = 80
 TRUNCATED = "…"
 
 
@@ -89,18 +92,33 @@ def clean_text(text: object) -> str:
     return _CONTROL.sub("", "" if text is None else str(text))
 
 
-def _cut_to_bytes(text: str, limit: int) -> str:
-    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+def _fits(text: str, max_bytes: int, max_units: int) -> bool:
+    return len(text.encode("utf-8")) <= max_bytes and len(text.encode("utf-16-le")) // 2 <= max_units
 
 
-def safe_file_stem(name: str, fallback: str = "未命名", max_bytes: int = STEM_BYTES_MAX) -> str:
+def _cut(text: str, max_bytes: int, max_units: int) -> str:
+    """The longest start of ``text`` within both limits, ending in … (whole characters)."""
+    budget_bytes, budget_units = max_bytes - len(TRUNCATED.encode("utf-8")), max_units - 1
+    end = 0
+    for ch in text:
+        budget_bytes -= len(ch.encode("utf-8"))
+        budget_units -= 2 if ord(ch) > 0xFFFF else 1
+        if budget_bytes < 0 or budget_units < 0:
+            break
+        end += 1
+    return text[:end].rstrip(". ") + TRUNCATED
+
+
+def safe_file_stem(name: str, fallback: str = "未命名", max_bytes: int = STEM_BYTES_MAX,
+                   max_units: int = STEM_UNITS_MAX) -> str:
     """A file-name stem from a town's name that every file system accepts: no separators
     or forbidden characters (so it stays inside its folder), no leading dots, no trailing
-    dots or spaces, not a reserved Windows device name, at most ``max_bytes`` of UTF-8
-    (a cut name ends in …; :func:`unique_path` keeps cut names apart)."""
+    dots or spaces, not a reserved Windows device name, at most ``max_bytes`` of UTF-8 and
+    ``max_units`` UTF-16 units (a cut name ends in …; :func:`unique_path` keeps cut names
+    apart)."""
     stem = _FORBIDDEN.sub("_", clean_text(name)).strip().lstrip(".").strip()
-    if len(stem.encode("utf-8")) > max_bytes:
-        stem = _cut_to_bytes(stem, max_bytes - len(TRUNCATED.encode("utf-8"))).rstrip(". ") + TRUNCATED
+    if not _fits(stem, max_bytes, max_units):
+        stem = _cut(stem, max_bytes, max_units)
     stem = stem.rstrip(". ")
     if stem.split(".")[0].strip().upper() in _WINDOWS_RESERVED:
         stem = "_" + stem
