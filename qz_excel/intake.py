@@ -17,14 +17,14 @@ import pandas as pd
 import python_calamine
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from qz_excel import form, safety
+from qz_excel import cellfacts, form, safety
 from qz_excel.parallel import map_isolated
 from qz_excel.problems import REJECTED, SCORED, SKIPPED, SUPERSEDED, Problem
 from qz_excel.rules import Rules
 from qz_excel.towns import clean_name
 from qz_excel.values import ValueRejected, format_number, is_empty, parse_value
 
-OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+OLE_MAGIC = cellfacts.OLE_MAGIC
 # An OLE container holding these streams is an encrypted OOXML file (MS-OFFCRYPTO).
 ENCRYPTED_STREAMS = ("EncryptedPackage".encode("utf-16-le"), "EncryptionInfo".encode("utf-16-le"))
 HEADER_SCAN_ROWS = 30
@@ -96,7 +96,11 @@ def _open(data: bytes, ret: Returned):
     except python_calamine.PasswordError:
         ret.problem("ENCRYPTED")
     except Exception as exc:  # calamine's errors for broken zips, XML, records
-        ret.problem("CORRUPT", detail=f"{type(exc).__name__}: {str(exc)[:120]}")
+        # calamine's format sniffing hides an .xls's own 「password」 error
+        if data[:8] == OLE_MAGIC and cellfacts.is_encrypted_xls(data):
+            ret.problem("ENCRYPTED")
+        else:
+            ret.problem("CORRUPT", detail=f"{type(exc).__name__}: {str(exc)[:120]}")
     return None
 
 
@@ -183,7 +187,7 @@ def read_return(path: Path, rules: Rules, display_name: str | None = None) -> Re
     if book is None:
         return ret
     try:
-        _read_form(book, rules, ret)
+        _read_form(book, data, rules, ret)
     except python_calamine.CalamineError as exc:  # a malformed part found reading cells
         ret.problem("CORRUPT", detail=f"{type(exc).__name__}: {str(exc)[:120]}")
         ret.status = REJECTED
@@ -193,7 +197,7 @@ def read_return(path: Path, rules: Rules, display_name: str | None = None) -> Re
     return ret
 
 
-def _read_form(book, rules: Rules, ret: Returned) -> None:
+def _read_form(book, data: bytes, rules: Rules, ret: Returned) -> None:
     located = _form_rows(book)
     if located is None:
         ret.problem("NO_FORM_SHEET")
@@ -223,6 +227,7 @@ def _read_form(book, rules: Rules, ret: Returned) -> None:
     codes, position = rules.codes, rules.position
     found: list = [None] * len(codes)
     rows_of: list[int] = [0] * len(codes)
+    looked_at: dict[str, tuple[str, bool]] = {}  # cell → (indicator, empty): calamine cannot tell all
     value_letters = xl_col_to_name(value_col)
     for r in range(head + 1, len(rows)):
         row = rows[r]
@@ -240,7 +245,11 @@ def _read_form(book, rules: Rules, ret: Returned) -> None:
             ret.problem("DUPLICATE_INDICATOR", sheet=sheet, cell=cell, indicator=code)
             continue
         rows_of[k] = r + 1
-        found[k] = _take_value(ret, rules, code, row[value_col] if value_col < len(row) else None, sheet, cell)
+        raw = row[value_col] if value_col < len(row) else None
+        found[k] = _take_value(ret, rules, code, raw, sheet, cell)
+        if is_empty(raw) or (rules.catalog[code].type == "percent" and _is_one(raw)):
+            looked_at[cell] = (code, is_empty(raw))
+    _check_looked_at(ret, rules, data, sheet, looked_at)
     for code, r in zip(codes, rows_of):
         if not r:
             ret.problem("MISSING_INDICATOR", sheet=sheet, indicator=code, label=rules.catalog[code].label)
@@ -249,12 +258,37 @@ def _read_form(book, rules: Rules, ret: Returned) -> None:
     ret.status = SCORED
 
 
+def _is_one(raw) -> bool:
+    return isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw == 1
+
+
+def _check_looked_at(ret: Returned, rules: Rules, data: bytes, sheet: str,
+                     looked_at: dict[str, tuple[str, bool]]) -> None:
+    """Empty-looking cells: really empty (MISSING_VALUE), or a formula whose result is an
+    error or was never calculated, each its own problem. A 1 in a rate cell formatted as a
+    percentage is 100% as the town sees it: no note that it was read as a fraction."""
+    facts = cellfacts.inspect(data, sheet, list(looked_at))
+    for cell, (code, empty) in looked_at.items():
+        fact = facts.get(cell, cellfacts.CellFacts())
+        if not empty:
+            if fact.percent:
+                ret.notes.pop(code, None)
+            continue
+        where = {"sheet": sheet, "cell": cell, "indicator": code, "label": rules.catalog[code].label}
+        if fact.error:
+            ret.problem("FORMULA_ERROR", value=fact.error, **where)
+        elif fact.formula and not fact.cached:
+            ret.problem("FORMULA_UNCALCULATED", **where)
+        else:
+            ret.problem("MISSING_VALUE", **where)
+
+
 def _take_value(ret: Returned, rules: Rules, code: str, raw, sheet: str, cell: str):
-    """The canonical value of one cell, or None with the problem recorded."""
+    """The canonical value of one cell, or None with the problem recorded. Empty cells are
+    judged later, with what the file says about them (:func:`_check_looked_at`)."""
     ind = rules.catalog[code]
     where = {"sheet": sheet, "cell": cell, "indicator": code, "label": ind.label}
     if is_empty(raw):
-        ret.problem("MISSING_VALUE", **where)
         return None
     try:
         parsed = parse_value(raw, ind.type)

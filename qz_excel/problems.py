@@ -16,6 +16,9 @@ ERROR, WARNING, INFO = "错误", "警告", "提示"
 #: code → (severity, message template)
 CODES: dict[str, tuple[str, str]] = {
     "MISSING_VALUE": (ERROR, "「{label}」未填写：该项按0分计，请补填后重新报送"),
+    "FORMULA_ERROR": (ERROR, "「{label}」公式结果为错误（{value}）：该项按0分计，请改正公式或直接填写数值后重新报送"),
+    "FORMULA_UNCALCULATED": (ERROR, "「{label}」公式未计算（文件里没有公式的结果，多见于程序生成的文件）：该项按0分计，"
+                                    "请用 Excel/WPS 打开并保存后重新报送，或直接填写数值"),
     "INVALID_VALUE": (ERROR, "{label}：{detail}"),
     "OUT_OF_RANGE": (ERROR, "{label}：{detail}"),
     "INVALID_PAIR": (ERROR, "{detail}；请核实这两项数据后重新报送"),

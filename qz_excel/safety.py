@@ -82,6 +82,7 @@ def check_zip(data: bytes, limits: Limits = LIMITS) -> None:
             raise Unsafe("TOO_LARGE", f"部件 {info.filename} 解压后 {info.file_size / MiB:.0f} MB，疑似压缩炸弹")
         if info.file_size > limits.ratio_grace_bytes and info.compress_size / info.file_size < limits.min_inflate_ratio:
             raise Unsafe("TOO_LARGE", f"部件 {info.filename} 压缩比异常（{info.file_size // max(1, info.compress_size)}:1），疑似压缩炸弹")
+    _check_not_encrypted(data, infos)
     for info in infos:
         if (_XML_PART.search(info.filename) and not _UNREAD_PART.match(info.filename)) \
                 or info.filename in ("content.xml", "styles.xml"):
@@ -89,6 +90,21 @@ def check_zip(data: bytes, limits: Limits = LIMITS) -> None:
 
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # as zipfile's structFileHeader
+ODF_MANIFEST = "META-INF/manifest.xml"
+
+
+def _check_not_encrypted(data: bytes, infos: list[zipfile.ZipInfo]) -> None:
+    """An .ods saved with a password keeps its parts encrypted and says so in its manifest
+    (an encrypted .xlsx is an OLE file, caught before this)."""
+    manifest = next((i for i in infos if i.filename == ODF_MANIFEST), None)
+    if manifest is None:
+        return
+    try:
+        text = _read_part(data, manifest, 1024 * 1024)
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError):
+        return  # the XML checks below report a broken manifest
+    if b"encryption-data" in text:
+        raise Unsafe("ENCRYPTED", "文件设有密码")
 
 
 def _read_part(data: bytes, info: zipfile.ZipInfo, limit: int) -> bytes:

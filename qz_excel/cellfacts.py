@@ -1,0 +1,203 @@
+"""What python-calamine does not say about a cell: whether it holds a formula, whether the
+formula has a stored result, whether its value is an error (#DIV/0!), whether its number
+format shows a percentage.
+
+calamine gives an empty value both for a formula nobody calculated (a workbook saved by a
+library, not an office suite) and for an error value, so a town that sees a filled cell
+would be told it left it empty. Only the few cells that need it are looked up here, in the
+file's own bytes: the worksheet XML of .xlsx, content.xml of .ods, and the BIFF records of
+.xls through xlrd. Called inside the intake's worker processes, after the safety checks.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import posixpath
+import zipfile
+from dataclasses import dataclass
+from xml.etree import ElementTree
+
+from xlsxwriter.utility import xl_cell_to_rowcol
+
+OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+_CALCEXT = "{urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0}"
+# one cell element of a worksheet: its attributes and content (prefixes allowed)
+_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
+_ATTR = re.compile(rb'\b(r|s|t)="([^"]*)"')
+_FORMULA = re.compile(rb"<(?:\w+:)?f\b")
+_VALUE = re.compile(rb"<(?:\w+:)?v>(.*?)</(?:\w+:)?v>", re.S)
+_QUOTED = re.compile(r'"[^"]*"|\\.')
+PERCENT_FORMATS = {9, 10}  # Excel's built-in 0% and 0.00%
+
+
+@dataclass(frozen=True)
+class CellFacts:
+    formula: bool = False  # the cell holds a formula
+    cached: bool = True  # … and the formula's result is stored in the file
+    error: str = ""  # the error value shown (#DIV/0!, #N/A …), "" for none
+    percent: bool = False  # the number format shows a percentage
+
+
+def inspect(data: bytes, sheet: str, cells: list[str]) -> dict[str, CellFacts]:
+    """Facts for ``cells`` (A1 addresses) of ``sheet``; cells that hold nothing special are
+    left out. A file this cannot read says nothing (calamine has read it already)."""
+    if not cells:
+        return {}
+    try:
+        if data[:8] == OLE_MAGIC:
+            return _xls(data, sheet, cells)
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = set(archive.namelist())
+        if "content.xml" in names:
+            return _ods(archive, sheet, cells)
+        if "xl/workbook.xml" in names:
+            return _xlsx(archive, sheet, cells)
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, ValueError, IndexError):
+        pass
+    return {}
+
+
+def is_encrypted_xls(data: bytes) -> bool:
+    """An .xls saved with a password to open (its BIFF stream carries FILEPASS)."""
+    import xlrd
+
+    try:
+        xlrd.open_workbook(file_contents=data, on_demand=True).release_resources()
+    except xlrd.XLRDError as exc:
+        return "encrypted" in str(exc).lower()
+    except Exception:  # noqa: BLE001 — not an .xls xlrd knows: not ours to judge here
+        return False
+    return False
+
+
+def _percent_code(code: str) -> bool:
+    """A number format code that shows a percentage (a % outside quotes and escapes)."""
+    return "%" in _QUOTED.sub("", code)
+
+
+# .xlsx ---------------------------------------------------------------------------------
+
+def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str:
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    rel_id = next(s.get(f"{_REL}id") for s in workbook.iter(f"{_MAIN}sheet") if s.get("name") == sheet)
+    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    target = next(r.get("Target") for r in rels.iter(f"{_PKG_REL}Relationship") if r.get("Id") == rel_id)
+    return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+
+
+def _percent_styles(archive: zipfile.ZipFile) -> set[int]:
+    """Indexes of the cell formats (cellXfs) whose number format shows a percentage."""
+    try:
+        styles = ElementTree.fromstring(archive.read("xl/styles.xml"))
+    except KeyError:
+        return set()
+    percent_ids = set(PERCENT_FORMATS)
+    percent_ids |= {int(f.get("numFmtId", -1)) for f in styles.iter(f"{_MAIN}numFmt")
+                    if _percent_code(f.get("formatCode", ""))}
+    xfs = next(styles.iter(f"{_MAIN}cellXfs"), None)
+    if xfs is None:
+        return set()
+    return {k for k, xf in enumerate(xfs.findall(f"{_MAIN}xf")) if int(xf.get("numFmtId", 0)) in percent_ids}
+
+
+def _xlsx(archive: zipfile.ZipFile, sheet: str, cells: list[str]) -> dict[str, CellFacts]:
+    wanted = {c.encode("ascii") for c in cells}
+    xml = archive.read(_sheet_part(archive, sheet))
+    percent_styles: set[int] | None = None
+    facts = {}
+    for match in _CELL.finditer(xml):
+        attrs = dict(_ATTR.findall(match.group(1)))
+        ref = attrs.get(b"r")
+        if ref not in wanted:
+            continue
+        content = match.group(2) or b""
+        value = _VALUE.search(content)
+        formula = bool(_FORMULA.search(content))
+        kind = attrs.get(b"t", b"")
+        if percent_styles is None:
+            percent_styles = _percent_styles(archive)
+        fact = CellFacts(formula=formula,
+                         cached=not formula or kind == b"str" or bool(value and value.group(1).strip()),
+                         error=value.group(1).decode("utf-8", "replace").strip() if kind == b"e" and value else "",
+                         percent=int(attrs.get(b"s", b"0") or 0) in percent_styles)
+        if fact != CellFacts():
+            facts[ref.decode("ascii")] = fact
+    return facts
+
+
+# .ods ----------------------------------------------------------------------------------
+
+def _ods(archive: zipfile.ZipFile, sheet: str, cells: list[str]) -> dict[str, CellFacts]:
+    wanted = {xl_cell_to_rowcol(c): c for c in cells}
+    last_row = max(r for r, _ in wanted)
+    root = ElementTree.fromstring(archive.read("content.xml"))
+    table = next(t for t in root.iter(f"{_TABLE}table") if t.get(f"{_TABLE}name") == sheet)
+    facts, row = {}, 0
+    for row_element in table.iter(f"{_TABLE}table-row"):
+        repeat = int(row_element.get(f"{_TABLE}number-rows-repeated", 1))
+        if row <= last_row:
+            for r in range(row, min(row + repeat, last_row + 1)):
+                _ods_row(row_element, r, wanted, facts)
+        row += repeat
+        if row > last_row:
+            break
+    return facts
+
+
+def _ods_row(row_element, row: int, wanted: dict, facts: dict) -> None:
+    col = 0
+    for cell in row_element:
+        if cell.tag not in (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell"):
+            continue
+        repeat = int(cell.get(f"{_TABLE}number-columns-repeated", 1))
+        for c in range(col, col + min(repeat, 1000)):
+            if (row, c) in wanted:
+                fact = _ods_cell(cell)
+                if fact != CellFacts():
+                    facts[wanted[(row, c)]] = fact
+        col += repeat
+
+
+def _ods_cell(cell) -> CellFacts:
+    formula = cell.get(f"{_TABLE}formula") is not None
+    value_type = cell.get(f"{_OFFICE}value-type")
+    text = "".join(p.text or "" for p in cell.iter(f"{_TEXT}p")).strip()
+    error = text if cell.get(f"{_CALCEXT}value-type") == "error" else ""
+    return CellFacts(formula=formula, cached=not formula or value_type is not None, error=error,
+                     percent=value_type == "percentage")
+
+
+# .xls ----------------------------------------------------------------------------------
+
+def _xls(data: bytes, sheet: str, cells: list[str]) -> dict[str, CellFacts]:
+    """BIFF stores a formula's result with the formula, so an .xls formula is always
+    calculated; errors and formats are what xlrd adds here."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(file_contents=data, formatting_info=True, on_demand=True)
+    except (xlrd.XLRDError, NotImplementedError):
+        return {}
+    try:
+        ws = book.sheet_by_name(sheet)
+        facts = {}
+        for ref in cells:
+            r, c = xl_cell_to_rowcol(ref)
+            if r >= ws.nrows or c >= ws.ncols:
+                continue
+            cell = ws.cell(r, c)
+            error = xlrd.error_text_from_code.get(cell.value, "#N/A") if cell.ctype == xlrd.XL_CELL_ERROR else ""
+            fmt = book.format_map.get(book.xf_list[cell.xf_index].format_key)
+            fact = CellFacts(error=error, formula=bool(error), percent=bool(fmt and _percent_code(fmt.format_str)))
+            if fact != CellFacts():
+                facts[ref] = fact
+        return facts
+    finally:
+        book.release_resources()
