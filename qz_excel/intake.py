@@ -291,7 +291,7 @@ def _take_value(ret: Returned, rules: Rules, code: str, raw, sheet: str, cell: s
     if is_empty(raw):
         return None
     try:
-        parsed = parse_value(raw, ind.type)
+        parsed = parse_value(raw, ind.type, rules.spec.settings.count_max)
     except ValueRejected as exc:
         ret.problem(exc.code, value=_as_text(raw), detail=exc.message, **where)
         return None

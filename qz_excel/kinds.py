@@ -285,8 +285,9 @@ class ShortfallSteps(RuleBase):
 
 class RatioSteps(RuleBase):
     """Like shortfall_steps on numerator / denominator × 100, computed exactly on
-    integers. A zero denominator means 不适用 (full points); a numerator larger than the
-    denominator is an invalid pair (0 points, the town is marked 待核实)."""
+    integers. A numerator larger than the denominator is an invalid pair (0 points, the
+    town is marked 待核实), also when the denominator is 0; otherwise a zero denominator
+    means 不适用 (full points)."""
 
     kind: Literal["ratio_steps"]
     kind_label: ClassVar[str] = "按比例低于目标按级扣分"
@@ -317,12 +318,12 @@ class RatioSteps(RuleBase):
         shortfall_x_den = np.maximum(micro(self.target) * safe_den - num * 100 * MICRO, 0)
         steps = ceil_div(shortfall_x_den, int(micro(self.step)) * safe_den)
         deduction = np.minimum(steps, self.points)
-        points = np.where(na, self.points, np.where(invalid, 0, self.points - deduction))
+        # the invalid pair first: 纳入台帐 3 of 0 units is wrong data, not 不适用
+        points = np.where(invalid, 0, np.where(na, self.points, self.points - deduction))
         ratio = pd.Series(np.round(num / safe_den * 100, 2), index=values.index)
         return Evaluation(
             points=points.astype(np.int64),
-            outcome=np.where(na, "na", np.where(invalid, "invalid",
-                                                  np.where(steps > 0, "short", "met"))),
+            outcome=np.where(invalid, "invalid", np.where(na, "na", np.where(steps > 0, "short", "met"))),
             context={"numerator": Column.text(values, self.numerator, catalog),
                      "denominator": Column.text(values, self.denominator, catalog),
                      "ratio": format_values(ratio, "percent"),

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qz_excel import resources
 from qz_excel.kinds import REGISTRY, SubRule
+from qz_excel.values import COUNT_MAX
 
 # Excel's limits for data-validation prompts (the help text becomes the input message)
 INPUT_MESSAGE_MAX = 255
@@ -66,6 +67,9 @@ class Settings(BaseModel):
 
     #: cap on each item's bonus points; None: uncapped (the 2010 seed states no cap)
     bonus_cap: int | None = Field(default=None, ge=0)
+    #: the largest count a town may report (the spec sets none); larger is OUT_OF_RANGE.
+    #: At most 10⁹, so exact integer scoring in millionths stays far inside int64
+    count_max: int = Field(default=COUNT_MAX, ge=1, le=1_000_000_000)
 
 
 class RulesFile(BaseModel):

@@ -25,6 +25,10 @@ _FALSE = {"否", "无", "×", "✗", "✘", "n", "no", "false", "0"}
 _NOT_APPLICABLE = {"不适用", "无", "/", "／"}
 _COUNT_UNITS = "次|条|个|家次|家|只|人|项|名|件|起|户"
 _COUNT_RE = re.compile(rf"^(\d+)(?:\.0+)?(?:{_COUNT_UNITS})?$")
+#: the largest count accepted unless the rules file says otherwise (settings.count_max): no
+#: town holds a million meetings or units, and counts stay far from where exact integer
+#: arithmetic in millionths (int64) would overflow (about 9.2×10¹²)
+COUNT_MAX = 1_000_000
 _NUMBER_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 
 
@@ -68,18 +72,18 @@ def format_number(x: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def parse_value(raw: object, kind: str) -> Parsed:
+def parse_value(raw: object, kind: str, count_max: int = COUNT_MAX) -> Parsed:
     """One non-empty cell value → its canonical value; raises ValueRejected."""
     # the type is part of the cache key: True == 1 == 1.0 must not share an answer
-    return _parse_cached(type(raw), raw, kind)
+    return _parse_cached(type(raw), raw, kind, count_max)
 
 
 @lru_cache(maxsize=65536)
-def _parse_cached(_type: type, raw: object, kind: str) -> Parsed:
+def _parse_cached(_type: type, raw: object, kind: str, count_max: int) -> Parsed:
     if kind == "bool":
         return _parse_bool(raw)
     if kind == "count":
-        return _parse_count(raw)
+        return _within(_parse_count(raw), raw, count_max)
     if kind == "percent":
         return _parse_percent(raw)
     raise ValueError(f"unknown indicator type {kind!r}")
@@ -116,6 +120,13 @@ def _parse_count(raw: object) -> Parsed:
     if not value.is_integer():
         raise ValueRejected("INVALID_VALUE", f"「{_shown(raw)}」不是整数，数量应为0或正整数")
     return Parsed(int(value), note)
+
+
+def _within(parsed: Parsed, raw: object, count_max: int) -> Parsed:
+    if parsed.value > count_max:
+        raise ValueRejected("OUT_OF_RANGE", f"「{_shown(raw).strip()}」超过了合理的上限 {count_max}，"
+                                            f"请核实后填写实际数量")
+    return parsed
 
 
 def _percent_from_number(value: float, raw: object, from_text: bool) -> Parsed:

@@ -134,7 +134,7 @@ def test_deduction_within_item(rules):
 @pytest.mark.parametrize("total, in_ledger, expected, outcome", [
     (0, 0, 2, "na"), (100, 100, 2, "met"), (100, 96, 1, "short"), (100, 95, 1, "short"),
     (100, 94, 0, "short"), (100, 90, 0, "short"), (3, 2, 0, "short"), (40, 39, 1, "short"),
-    (100, 101, 0, "invalid"),
+    (100, 101, 0, "invalid"), (0, 3, 0, "invalid"), (0, 1, 0, "invalid"),  # wrong data, not 不适用
 ])
 def test_coverage_every_five_percent(rules, total, in_ledger, expected, outcome):
     details, summary, _ = one(rules, r9_units_total=total, r9_units_in_ledger=in_ledger)
@@ -281,3 +281,62 @@ def test_every_flag_rule_in_both_directions(rules):
         for answer, expected in ((scoring_answer, rule.points), (not scoring_answer, 0)):
             details, _, _ = one(rules, **{rule.indicator: answer})
             assert int(details.loc[rule.id, "points"]) == expected, rule.id
+
+
+def test_an_invalid_pair_with_no_units_is_a_problem_not_full_points(rules, tmp_path):
+    """单位总数 0 and 纳入台帐 3, end to end: INVALID_PAIR, 0 points, 待核实."""
+    from qz_excel.intake import read_returns, choose_among_duplicates, values_frames
+    from qz_excel.pipeline import _pair_problems
+    from qz_excel.samples import GOOD
+    from qz_excel.template import TemplateOptions, write_template
+    path = write_template(rules, "甲镇", tmp_path / "甲镇.xlsx", TemplateOptions(generated_at="2010-12-01"),
+                          prefill={**GOOD, "r9_units_total": 0, "r9_units_in_ledger": 3})
+    accepted = choose_among_duplicates(read_returns([path], rules), ["甲镇"])
+    result = score(rules, *values_frames(accepted, rules))
+    row = result.details.set_index("rule").loc["r9_coverage"]
+    assert (int(row["points"]), row["outcome"]) == (0, "invalid")
+    assert bool(result.summary.loc["甲镇", "待核实"])
+    (problem,) = _pair_problems(result, rules, {"甲镇": accepted[0]})
+    assert problem.code == "INVALID_PAIR" and "r9_units_in_ledger" in problem.indicator
+
+
+INT64_MILLIONTHS_EDGE = 9_223_372_036_854  # the largest count whose millionths fit in int64
+
+
+@pytest.mark.parametrize("count", [10**6 + 1, INT64_MILLIONTHS_EDGE, INT64_MILLIONTHS_EDGE + 1, 10**13])
+def test_counts_beyond_the_bound_are_out_of_range_never_points(rules, tmp_path, count):
+    """A count the rules do not allow is a problem on its cell; it earns nothing (the
+    meetings sub-rule once gave 8 points for 10¹³ meetings through int64 overflow)."""
+    from qz_excel.intake import read_return
+    from qz_excel.samples import GOOD
+    from qz_excel.template import TemplateOptions, write_template
+    for raw in (count, float(count), f"{count}次"):
+        path = write_template(rules, "甲镇", tmp_path / "甲镇.xlsx", TemplateOptions(generated_at="2010-12-01"),
+                              prefill={**GOOD, "r1_meetings": raw})
+        ret = read_return(path, rules)
+        (problem,) = [p for p in ret.problems if p.indicator == "r1_meetings"]
+        assert problem.code == "OUT_OF_RANGE" and "上限 1000000" in problem.message
+        assert "r1_meetings" not in ret.values
+
+
+def test_the_count_bound_itself_is_accepted_and_scored_exactly(rules):
+    assert parse_value(10**6, "count").value == 10**6
+    assert points(rules, "r1_meetings", r1_meetings=10**6) == 2
+    details, summary, _ = one(rules, r9_units_total=10**6, r9_units_in_ledger=10**6 - 1)
+    assert int(details.loc["r9_coverage", "points"]) == 1  # 99.9999 %: one step of 5 % short
+
+
+def test_count_max_is_a_rules_setting_bounded_to_stay_exact(tmp_path):
+    import yaml
+    from pydantic import ValidationError
+    from qz_excel.rules import RulesError, load_rules
+    from conftest import REPO
+    data = yaml.safe_load((REPO / "templates" / "rules" / "2010.yaml").read_text(encoding="utf-8"))
+    data["settings"]["count_max"] = 5000
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert load_rules(path).spec.settings.count_max == 5000
+    data["settings"]["count_max"] = INT64_MILLIONTHS_EDGE + 1
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises((RulesError, ValidationError), match="count_max"):
+        load_rules(path)

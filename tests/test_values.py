@@ -118,3 +118,18 @@ def test_parser_returns_canonical_or_raises_its_own_error(raw, kind):
     else:
         assert v == NOT_APPLICABLE or (isinstance(v, float) and 0 <= v <= 100 and round(v, 6) == v)
         assert not (isinstance(v, float) and math.isnan(v))
+
+
+@pytest.mark.parametrize("raw", [1_000_001, 1_000_001.0, "1000001", "1000001次", 9_223_372_036_855, "9223372036855",
+                                 10**30, "1" + "0" * 40])
+def test_counts_above_the_bound_are_out_of_range(raw):
+    with pytest.raises(ValueRejected) as err:
+        parse_value(raw, "count")
+    assert err.value.code == "OUT_OF_RANGE" and "上限" in err.value.message
+
+
+def test_the_bound_is_the_callers():
+    assert parse_value(1_000_000, "count").value == 1_000_000
+    assert parse_value(50, "count", count_max=100).value == 50
+    with pytest.raises(ValueRejected):
+        parse_value(101, "count", count_max=100)
