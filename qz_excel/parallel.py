@@ -63,7 +63,7 @@ class Workers:
                                             initargs=(os.getpid(), background, None))
             # the executor starts its workers on the first submissions (all at once under
             # fork, one per submission with no idle worker otherwise): start them now
-            with _frozen_heap():
+            with _forking():
                 wait([self.pool.submit(os.getpid) for _ in range(self.count)])
 
     def __enter__(self):
@@ -151,6 +151,8 @@ def _init_worker(creator: int, background: bool, memory_mb: int | None) -> None:
     # Ctrl-C reaches the whole process group: the parent stops the run and kills its
     # workers; a worker's own KeyboardInterrupt would only print a traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _SIGINT_MASKABLE:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by _forking
     if background:
         _lower_priority()
     if memory_mb:
@@ -186,15 +188,24 @@ def _lower_priority() -> None:
         pass
 
 
+_SIGINT_MASKABLE = hasattr(signal, "pthread_sigmask")
+
+
 @contextmanager
-def _frozen_heap():
+def _forking():
     """Workers are forked while the heap is frozen, so their garbage collector never walks
     (and so never copies) the parent's objects: without it every worker slowly duplicates
-    the parent's whole heap, and memory grows with the number of towns."""
+    the parent's whole heap, and memory grows with the number of towns.
+
+    Ctrl-C is held back meanwhile (the children inherit the mask until their initializer
+    ignores it): a worker interrupted before it could would print a traceback."""
     gc.freeze()
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if _SIGINT_MASKABLE else None
     try:
         yield
     finally:
+        if old_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # a held Ctrl-C acts now
         gc.unfreeze()
 
 
@@ -250,7 +261,7 @@ def map_isolated(fn: Callable[..., list[R]], items: Sequence[T], *args,
     budget = item_timeout * len(chunks[0]) * -(-len(chunks) // workers) + 30
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(), False, memory_mb))
     try:
-        with _frozen_heap():
+        with _forking():
             futures = {pool.submit(fn, chunk, *args): k for k, chunk in enumerate(chunks)}
         for future in as_completed(futures, timeout=budget):
             try:
@@ -278,7 +289,9 @@ def map_isolated(fn: Callable[..., list[R]], items: Sequence[T], *args,
 def _one_isolated(fn, item, args, on_failure, timeout: float, memory_mb: int):
     pool = ProcessPoolExecutor(max_workers=1, initializer=_init_worker, initargs=(os.getpid(), False, memory_mb))
     try:
-        return pool.submit(fn, [item], *args).result(timeout=timeout)[0]
+        with _forking():
+            future = pool.submit(fn, [item], *args)
+        return future.result(timeout=timeout)[0]
     except FutureTimeout:
         return on_failure(item, "timeout")
     except Exception:  # the worker died (abort, out of memory) or raised
