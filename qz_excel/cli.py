@@ -229,15 +229,22 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
 @click.option("--sender-name", default="县质量技术监督局", show_default=True, help="发件人名称，也用于正文落款")
 @click.option("--deadline", default="", help="报送截止日期，写入正文")
 @click.option("--contact", "bureau_contact", default="", help="局里的联系人及电话，写入正文")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="信任这个 CA 或服务器证书（PEM 文件），用于局里自建、证书不被系统认可的邮件服务器")
+@click.option("--no-verify", is_flag=True,
+              help="不验证服务器证书（仅限可信的内部网络：否则可能把授权码发给冒充的服务器）")
+@click.option("--timeout", type=click.FloatRange(min=1), default=15, show_default=True,
+              help="连接和等待服务器答复的秒数；连续 3 次连不上即停止")
 @click.option("--resend", is_flag=True, help="模板有改动的单位重新发送")
 @click.option("--mail-templates", type=click.Path(exists=True, file_okay=False),
               help="自定义邮件模板目录（subject.txt.j2、body.txt.j2）")
 def mail(outbox, towns_file, rules_file, send, smtp_address, security, user, sender, sender_name, deadline,
-         bureau_contact, resend, mail_templates):
+         bureau_contact, ca_file, no_verify, timeout, resend, mail_templates):
     """把每个单位的填报模板发到它的邮箱（默认先演练，生成 .eml 草稿）。"""
     from jinja2 import TemplateError
 
     from qz_excel import mail as m
+    from qz_excel.smtp import Smtp
 
     _folder(outbox, "模板目录", "请先运行 qz template --out 该目录 生成模板")
     rules = _load(rules_file)
@@ -271,19 +278,29 @@ def mail(outbox, towns_file, rules_file, send, smtp_address, security, user, sen
         _fail(f"--smtp 的端口不是数字：{port}")
     password = ""
     if user:
-        password = os.environ.get("QZ_SMTP_PASSWORD") or click.prompt(f"{user} 的 SMTP 密码/授权码", hide_input=True)
-    smtp = m.Smtp(host=host, port=int(port), security=security or ("ssl" if port == "465" else "starttls"),
-                  user=user, password=password)
+        password = os.environ.get("QZ_SMTP_PASSWORD", "")
+        if not password and not sys.stdin.isatty():
+            _fail("没有授权码：请先设置环境变量 QZ_SMTP_PASSWORD（邮箱的授权码），或在命令行窗口中运行以便输入")
+        password = password or click.prompt(f"{user} 的授权码（输入时不显示）", hide_input=True)
+    smtp = Smtp(host=host, port=int(port), security=security or ("ssl" if port == "465" else "starttls"),
+                user=user, password=password, timeout=timeout, ca_file=Path(ca_file) if ca_file else None,
+                verify=not no_verify)
     with click.progressbar(length=len(plan.letters), label="发送中", file=sys.stderr) as bar:
-        m.send_letters(plan, smtp, sender, sender_name, log, progress=lambda _letter: bar.update(1))
+        stopped = m.send_letters(plan, smtp, sender, sender_name, log, progress=lambda _letter: bar.update(1))
     counts = {status: sum(letter.status == status for letter in plan.letters)
               for status in (m.SENT, m.ALREADY_SENT, m.CHANGED, m.FAILED)}
     for letter in plan.letters:
-        if letter.status == m.FAILED:
-            click.echo(f"发送失败  {letter.town}：{letter.detail}")
+        if letter.status == m.FAILED or (letter.status == m.SENT and letter.detail):
+            click.echo(f"{letter.status}  {letter.town}：{letter.detail}")
+    if stopped:
+        not_tried = [letter.town for letter in plan.letters if letter.status == m.READY]
+        click.echo(f"错误：{stopped}", err=True)
+        click.echo(f"未发送 {len(not_tried)} 个单位：{'、'.join(not_tried[:20])}{' 等' if len(not_tried) > 20 else ''}")
     click.echo(f"已发送 {counts[m.SENT]}，跳过 {counts[m.ALREADY_SENT] + counts[m.CHANGED]}"
                f"（其中文件有变更 {counts[m.CHANGED]}），失败 {counts[m.FAILED]}，未发送 {len(plan.excluded)}；"
                f"发送记录：{log.path.resolve()}")
+    if stopped:
+        sys.exit(NOT_WRITTEN)
     sys.exit(1 if counts[m.FAILED] or plan.excluded or counts[m.CHANGED] else 0)
 
 

@@ -17,8 +17,7 @@ import hashlib
 import json
 import os
 import re
-import smtplib
-import ssl
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import encoders, policy
@@ -26,7 +25,7 @@ from email.header import Header
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
@@ -37,20 +36,17 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from qz_excel import resources
 from qz_excel.intake import read_meta
 from qz_excel.files import atomic_write_bytes, safe_file_stem, unique_path
+from qz_excel.smtp import LetterFailed, Session, Smtp, SmtpStop
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 MAIL_DIR = "mail"
 LOG_NAME = "sent-log.jsonl"
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-_SPLIT = re.compile(r"[;,，；\s]+")
+_SEPARATORS = re.compile(r"[;,，；、\n]+")
 WIRE = policy.compat32.clone(linesep="\r\n", max_line_length=0)  # headers are folded by hand
 
 # statuses of a letter
 READY, SENT, ALREADY_SENT, CHANGED, FAILED = "待发送", "已发送", "已发送过（跳过）", "文件已变更（未重发）", "发送失败"
-
-
-class MailError(Exception):
-    """A setting that stops mailing before anything is sent; the message says what to do."""
 
 
 @dataclass
@@ -85,8 +81,20 @@ class MailContext:
     templates: Path | None = None  # a folder with subject.txt.j2 and body.txt.j2
 
 
-def split_addresses(text: str) -> list[str]:
-    return [a for a in _SPLIT.split(text.strip()) if a]
+def split_addresses(text: str) -> tuple[list[str], list[str]]:
+    """The addresses in a 邮箱 cell, and what in it is not one. Separated by ; , 、 or
+    spaces; 「张三 <a@b.cn>」 gives a@b.cn; full-width forms (＠ ＜＞ ；) are folded."""
+    good: list[str] = []
+    bad: list[str] = []
+    for part in _SEPARATORS.split(unicodedata.normalize("NFKC", text).strip()):
+        part = part.strip()
+        if "<" in part or ">" in part:
+            address = parseaddr(part)[1]
+            (good if _ADDRESS.match(address) else bad).append(address if _ADDRESS.match(address) else part)
+            continue
+        for word in part.split():
+            (good if _ADDRESS.match(word) else bad).append(word)
+    return good, bad
 
 
 def workbooks_by_town(outbox: Path) -> tuple[dict[str, Path], list[tuple[str, str]]]:
@@ -120,13 +128,13 @@ def plan_letters(outbox: Path, towns: pd.DataFrame, ctx: MailContext, year: int)
         if town not in books:
             plan.excluded.append((town, "模板目录中没有该单位的工作簿：请先运行 qz template"))
             continue
-        addresses = split_addresses(email)
+        addresses, bad = split_addresses(email)
+        if bad:
+            plan.excluded.append((town, f"邮箱格式不正确：{'、'.join(bad)}；“邮箱”列只填地址（如 abc@163.com），"
+                                        f"多个地址用分号隔开"))
+            continue
         if not addresses:
             plan.excluded.append((town, "单位名单中没有邮箱：请在“邮箱”列补上"))
-            continue
-        bad = [a for a in addresses if not _ADDRESS.match(a)]
-        if bad:
-            plan.excluded.append((town, f"邮箱格式不正确：{'、'.join(bad)}"))
             continue
         path = books[town]
         data = path.read_bytes()
@@ -200,8 +208,8 @@ class SendLog:
                     entry = json.loads(line)
                     self.last[entry["town"]] = entry
 
-    def record(self, letter: Letter) -> None:
-        entry = {"town": letter.town, "to": letter.to, "file": letter.filename, "sha256": letter.sha256,
+    def record(self, letter: Letter, delivered_to: list[str]) -> None:
+        entry = {"town": letter.town, "to": delivered_to, "file": letter.filename, "sha256": letter.sha256,
                  "sent_at": datetime.now().isoformat(timespec="seconds")}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
@@ -223,68 +231,32 @@ def mark_already_sent(plan: Plan, log: SendLog, resend: bool) -> None:
             letter.status, letter.detail = CHANGED, f"上次发送于 {previous['sent_at']}，加 --resend 重发"
 
 
-@dataclass(frozen=True)
-class Smtp:
-    host: str
-    port: int
-    security: str = "starttls"  # ssl | starttls | none
-    user: str = ""
-    password: str = ""
-    timeout: float = 30.0
-
-    def connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
-        if self.security == "ssl":
-            server = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
-        else:
-            server = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            if self.security == "starttls":
-                server.starttls(context=context)
-        if self.user:
-            server.login(self.user, self.password)
-        return server
-
-
 def send_letters(plan: Plan, smtp: Smtp, sender: str, sender_name: str, log: SendLog,
-                 progress: Callable[[Letter], None] | None = None) -> None:
-    """Send every READY letter; a failure for one town is recorded and the rest go on."""
-    server = None
+                 progress: Callable[[Letter], None] | None = None) -> str:
+    """Send every READY letter over one connection; a letter that fails is recorded and
+    the rest go on. Returns "" when every letter was tried, else why the run stopped (the
+    letters not tried stay READY)."""
+    session = Session(smtp)
     try:
         for letter in plan.letters:
-            if letter.status != READY:
-                if progress:
-                    progress(letter)
-                continue
-            try:
-                if server is None:
-                    server = smtp.connect()
-                refused = server.sendmail(sender, letter.to, build_message(letter, sender, sender_name))
-                if refused:  # some recipients took it, some did not
-                    letter.detail = "部分收件人被拒收：" + "、".join(refused)
-                letter.status = SENT
-                log.record(letter)
-            except smtplib.SMTPRecipientsRefused as exc:
-                letter.status = FAILED
-                letter.detail = "收件人被拒收：" + "；".join(f"{a} {c} {m.decode(errors='replace')}"
-                                                     for a, (c, m) in exc.recipients.items())
-            except (smtplib.SMTPException, OSError) as exc:
-                letter.status, letter.detail = FAILED, f"{type(exc).__name__}: {exc}"
-                if server is not None:
-                    _close(server)
-                server = None  # reconnect for the next town
+            if letter.status == READY:
+                try:
+                    delivery = session.send(sender, letter.to, build_message(letter, sender, sender_name))
+                except LetterFailed as exc:
+                    letter.status, letter.detail = FAILED, str(exc)
+                except SmtpStop as exc:
+                    return str(exc)
+                else:
+                    letter.status = SENT
+                    if delivery.refused:
+                        letter.detail = "部分收件人未收到：" + "；".join(f"{a} {r}" for a, r in delivery.refused.items())
+                    log.record(letter, delivery.accepted)
             if progress:
                 progress(letter)
     finally:
-        if server is not None:
-            _close(server)
+        session.close()
+    return ""
 
 
-def _close(server: smtplib.SMTP) -> None:
-    try:
-        server.quit()
-    except (smtplib.SMTPException, OSError):
-        server.close()
-
-
-__all__ = ["plan_letters", "write_drafts", "send_letters", "mark_already_sent", "SendLog", "Smtp",
-           "MailContext", "MailError"]
+__all__ = ["plan_letters", "write_drafts", "send_letters", "mark_already_sent", "SendLog", "MailContext",
+           "split_addresses"]
