@@ -64,6 +64,16 @@ def two_results(tmp_path_factory, big_inbox):
     return previous, result_digests(previous), result_digests(new), duration
 
 
+def start_over_previous(tmp_path: Path, big_inbox, two_results, **popen) -> tuple[subprocess.Popen, Path]:
+    """A 120-town run started (in a session of its own, as from a terminal) into a folder
+    that holds the previous run's results."""
+    inbox, towns, _ = big_inbox
+    out = tmp_path / "out"
+    shutil.copytree(two_results[0], out)
+    popen = popen or {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    return subprocess.Popen([*QZ, *score_args(inbox, towns, out)], start_new_session=True, **popen), out
+
+
 def test_the_two_runs_differ(two_results):
     _, previous, new, _ = two_results
     assert previous != new and len(new) == 121
@@ -72,12 +82,8 @@ def test_the_two_runs_differ(two_results):
 @pytest.mark.parametrize("fraction", [0.15, 0.35, 0.55, 0.75, 0.9, 1.0])
 def test_ctrl_c_at_any_moment_leaves_one_runs_results(tmp_path, big_inbox, two_results, fraction):
     """Ctrl-C reaches the whole foreground process group, workers included."""
-    inbox, towns, _ = big_inbox
-    previous_dir, previous, new, duration = two_results
-    out = tmp_path / "out"
-    shutil.copytree(previous_dir, out)
-    process = subprocess.Popen([*QZ, *score_args(inbox, towns, out)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _, previous, new, duration = two_results
+    process, out = start_over_previous(tmp_path, big_inbox, two_results)
     time.sleep(duration * fraction)
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
@@ -92,12 +98,8 @@ def test_ctrl_c_at_any_moment_leaves_one_runs_results(tmp_path, big_inbox, two_r
 
 
 def test_sigterm_is_an_interrupt(tmp_path, big_inbox, two_results):
-    inbox, towns, _ = big_inbox
-    previous_dir, previous, _, duration = two_results
-    out = tmp_path / "out"
-    shutil.copytree(previous_dir, out)
-    process = subprocess.Popen([*QZ, *score_args(inbox, towns, out)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _, previous, _, duration = two_results
+    process, out = start_over_previous(tmp_path, big_inbox, two_results)
     time.sleep(duration * 0.5)
     process.terminate()  # the main process only, as a service manager does
     _, stderr = process.communicate(timeout=120)
@@ -109,20 +111,18 @@ def test_sigterm_is_an_interrupt(tmp_path, big_inbox, two_results):
 
 def test_a_killed_run_leaves_no_workers_and_the_next_run_cleans_up(tmp_path, big_inbox, two_results):
     inbox, towns, _ = big_inbox
-    previous_dir, previous, new, duration = two_results
-    out = tmp_path / "out"
-    shutil.copytree(previous_dir, out)
-    # what earlier versions and killed runs leave behind
-    (out / ".qz-评分细则-abc123").mkdir()
-    (out / ".qz-old-评分细则-999").mkdir()
-    (out / ".qz-k2j3h4.xlsx").write_bytes(b"half")
-    process = subprocess.Popen([*QZ, *score_args(inbox, towns, out)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    _, previous, new, duration = two_results
+    process, out = start_over_previous(tmp_path, big_inbox, two_results, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
     time.sleep(duration * 0.6)
     process.kill()
     process.wait(timeout=30)
     assert group_gone(process.pid, within=3), "workers outlived their killed parent"
     assert result_digests(out) == previous  # the killed run published nothing
+    # what earlier versions left behind, beside the killed run's staging folder
+    (out / ".qz-评分细则-abc123").mkdir()
+    (out / ".qz-old-评分细则-999").mkdir()
+    (out / ".qz-k2j3h4.xlsx").write_bytes(b"half")
     rerun = qz(*score_args(inbox, towns, out))
     assert rerun.returncode in (0, 1), rerun.stderr
     assert leftovers(out) == []

@@ -1,22 +1,18 @@
 """The process pool for batch work: results in order, chunks prepared lazily and bounded,
 failures surfaced; and `qz score` giving the same bytes on one core and on several."""
 
-import hashlib
 import multiprocessing
 import os
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from qz_excel.publish import LOCK_NAME
 from qz_excel.parallel import Chunks, map_chunks
 from qz_excel.pipeline import run_score
-from qz_excel.samples import GOOD
-from qz_excel.template import TemplateOptions, write_template
 from conftest import result_digests
 from _isolation_helpers import square_and_finish, square_slowly
 
