@@ -250,7 +250,7 @@ def town_pages(rules, inbox: Path):
 def floor_town_sheets(rules, pages, out: Path) -> None:
     """The same cells as each 评分细则, written by a bare XlsxWriter script."""
     out.mkdir(parents=True, exist_ok=True)
-    for k, (town, scores, explanations, total) in enumerate(pages):
+    for k, (town, scores, explanations, total, _provisional) in enumerate(pages):
         wb = xlsxwriter.Workbook(str(out / f"{k}.xlsx"), {"in_memory": True})
         ws = wb.add_worksheet("评分细则")
         ws.write_string(0, 0, "附件2：")

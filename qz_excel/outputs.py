@@ -13,24 +13,42 @@ import numpy as np
 
 from qz_excel.rules import Rules
 from qz_excel.scoring import ScoreResult
-from qz_excel.xlsx import Formats, print_a4, row_height, staged_workbook
+from qz_excel.xlsx import Formats, row_height, staged_workbook
 
-BORDER = {"border": 1, "valign": "vcenter", "font_size": 10}
+#: a font every Chinese Windows has; LibreOffice elsewhere substitutes one of the same
+#: width (CJK glyphs are one em wide in all of them), so the row heights below hold
+FONT = "宋体"
+BODY_PT = 9  # the seed's table at 9 pt fits two A4 pages; printed at 100 %, never shrunk
+BORDER = {"border": 1, "valign": "vcenter", "font_size": 10, "font_name": FONT}
 FORMATS = {
-    "title": {"bold": True, "font_size": 15, "align": "center", "valign": "vcenter", "text_wrap": True},
-    "attachment": {"font_size": 11},
+    "title": {"bold": True, "font_size": 16, "align": "center", "valign": "vcenter", "font_name": FONT},
+    "attachment": {"font_size": 10.5, "font_name": FONT, "valign": "bottom"},
+    "mark": {"bold": True, "font_size": 12, "font_color": "#C00000", "align": "right", "valign": "bottom",
+             "font_name": FONT},
     "header": {**BORDER, "bold": True, "align": "center", "bg_color": "#D9E1F2", "text_wrap": True},
-    "text": {**BORDER, "text_wrap": True, "valign": "top"},
-    "small": {**BORDER, "text_wrap": True, "valign": "top", "font_size": 9},
+    "text": {**BORDER, "text_wrap": True, "valign": "top", "font_size": BODY_PT},
+    "small": {**BORDER, "text_wrap": True, "valign": "top", "font_size": BODY_PT},
     "center": {**BORDER, "align": "center"},
-    "total": {**BORDER, "bold": True, "align": "center"},
-    "sign": {"font_size": 11, "valign": "bottom"},
-    "plain": {"valign": "top", "text_wrap": True, "font_size": 10},
+    "total": {**BORDER, "bold": True, "align": "center", "font_size": 10.5},
+    "sign": {"font_size": 10.5, "valign": "bottom", "font_name": FONT},
+    "sign_line": {"font_size": 10.5, "valign": "bottom", "font_name": FONT, "bottom": 1},
+    "date": {"font_size": 10.5, "valign": "bottom", "align": "right", "font_name": FONT},
+    "plain": {"valign": "top", "text_wrap": True, "font_size": 10, "font_name": FONT},
     "bare": {},  # unstyled long data sheets: only its quoted() variant is ever used
 }
 
-# 评分细则: the seed table's five columns plus 得分说明 (widths in Excel character units)
-TOWN_COLUMNS = {"序号": 5, "考核内容": 30, "评分方法": 34, "标准分": 6.5, "实得分": 6.5, "得分说明": 38}
+# 评分细则: the seed table's five columns plus 得分说明 (widths in Excel character units,
+# 7·w + 5 pixels each): 674 px, inside the 717 px between A4 portrait's 0.4-inch margins;
+# 标准分 and 实得分 just wide enough for their three characters in bold
+TOWN_COLUMNS = {"序号": 4, "考核内容": 22, "评分方法": 28, "标准分": 6, "实得分": 6, "得分说明": 26}
+PROVISIONAL = "暂定（待核实）"
+MARGINS = {"left": 0.4, "right": 0.4, "top": 0.55, "bottom": 0.6}
+#: points a page holds between the top and bottom margins (A4: 842 pt), less a safety
+#: margin: page breaks are planned from the row heights set here
+PAGE_BODY_PT = 842 - 72 * (MARGINS["top"] + MARGINS["bottom"]) - 12
+TITLE_ROWS = (18, 34, 22)  # 附件2 line, title, header row (repeated on every page)
+TAIL_ROWS = (24, 10, 32, 32, 32)  # 合计, a gap, 考核人, 复核人, 考核单位 and date
+
 
 #: towns per slice of the audit trail and of the 评分细则 texts: results are composed a
 #: slice at a time, so a province's run never holds every town's text at once
@@ -44,9 +62,10 @@ class TownPages:
     Built from the scoring result once; afterwards it holds numpy arrays and lists only, so
     a feeder thread may use it while the main thread writes the 汇总 workbook."""
 
-    def __init__(self, rules: Rules, result: ScoreResult) -> None:
+    def __init__(self, rules: Rules, result: ScoreResult, provisional: set[str] = frozenset()) -> None:
+        """``provisional``: towns whose result is not final (待核实): their pages say so."""
         details, items = result.details, result.items
-        self.rules = rules
+        self.rules, self.provisional = rules, provisional
         self.towns = list(details["town"].cat.categories)
         n, r = len(self.towns), len(rules.subrules())
         self._codes = details["explanation"].cat.codes.to_numpy().reshape(n, r)
@@ -83,12 +102,13 @@ class TownPages:
             out[item.number] = text + tail.astype(object)
         return out
 
-    def pages(self, start: int, stop: int) -> list[tuple[str, dict, dict, int]]:
-        """(town, {item: score}, {item: 得分说明}, total) for towns [start, stop)."""
+    def pages(self, start: int, stop: int) -> list[tuple[str, dict, dict, int, bool]]:
+        """(town, {item: score}, {item: 得分说明}, total, provisional) for towns [start, stop)."""
         numbers = [item.number for item in self.rules.items]
         texts = self.explanations(start, stop)
         return [(self.towns[t], dict(zip(numbers, self._scores[t].tolist())),
-                 {number: texts[number][t - start] for number in numbers}, int(self._totals[t]))
+                 {number: texts[number][t - start] for number in numbers}, int(self._totals[t]),
+                 self.towns[t] in self.provisional)
                 for t in range(start, stop)]
 
     def __iter__(self):
@@ -96,20 +116,44 @@ class TownPages:
             yield from self.pages(start, min(start + TOWNS_PER_SLICE, len(self)))
 
 
+def _item_height(item, explanation: str) -> float:
+    widths = TOWN_COLUMNS
+    return row_height([(item.content, widths["考核内容"], BODY_PT), (item.method, widths["评分方法"], BODY_PT),
+                       (explanation, widths["得分说明"], BODY_PT)])
+
+
+def page_breaks(heights: list[float], page: float = PAGE_BODY_PT) -> list[int]:
+    """Indexes of the items that start a new page: as many items a page as fit, and the
+    last item always on the page of 合计 and the signatures (never those alone)."""
+    repeat, tail = TITLE_ROWS[-1], sum(TAIL_ROWS)
+    breaks, used = [], sum(TITLE_ROWS)
+    for k, height in enumerate(heights):
+        if used + height > page and used > repeat + sum(TITLE_ROWS[:-1]):
+            breaks.append(k)
+            used = repeat
+        used += height
+    if used + tail > page and (not breaks or breaks[-1] != len(heights) - 1):
+        breaks.append(len(heights) - 1)
+    return breaks
+
+
 def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
-                     scores: dict, explanations: dict, total: int) -> None:
-    """One filled 评分细则 laid out like 附件2."""
+                     scores: dict, explanations: dict, total: int, provisional: bool = False) -> None:
+    """One filled 评分细则 laid out like 附件2, for signing: legible (9 pt at 100 %), at
+    most two A4 pages broken only between items, 合计 and the signatures with the last item."""
     ws = wb.add_worksheet(sheet_name)
     for i, width in enumerate(TOWN_COLUMNS.values()):
         ws.set_column(i, i, width)
     last = len(TOWN_COLUMNS) - 1
     ws.write_string(0, 0, f"{rules.spec.attachment}：", fmt["attachment"])
+    if provisional:
+        ws.merge_range(0, 3, 0, last, PROVISIONAL, fmt["mark"])
     fmt.merged_text(ws, 1, 0, 1, last, f"{rules.year}年{town}质量振兴工作考核评分细则", "title")
-    ws.set_row(1, 36)
+    for r, height in enumerate(TITLE_ROWS):
+        ws.set_row(r, height)
     for i, name in enumerate(TOWN_COLUMNS):
         ws.write_string(2, i, name, fmt["header"])
-    ws.set_row(2, 22)
-    widths = list(TOWN_COLUMNS.values())
+    heights = []
     for r, item in enumerate(rules.items, start=3):
         explanation = explanations[item.number]
         ws.write_number(r, 0, item.number, fmt["center"])
@@ -118,25 +162,45 @@ def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
         ws.write_number(r, 3, item.standard, fmt["center"])
         ws.write_number(r, 4, int(scores[item.number]), fmt["center"])
         fmt.text(ws, r, 5, explanation, "small")
-        ws.set_row(r, row_height([(item.content, widths[1], 10), (item.method, widths[2], 10),
-                                  (explanation, widths[5] * 10 / 9, 9)]))
+        heights.append(_item_height(item, explanation))
+        ws.set_row(r, heights[-1])
     r = 3 + len(rules.items)
     ws.merge_range(r, 0, r, 2, "合计", fmt["total"])
     ws.write_number(r, 3, sum(i.standard for i in rules.items), fmt["total"])
     ws.write_number(r, 4, int(total), fmt["total"])
     ws.write_blank(r, 5, None, fmt["total"])
-    ws.set_row(r, 22)
-    ws.write_string(r + 2, 0, "考核人：                    复核人：                    日期：", fmt["sign"])
-    ws.set_row(r + 2, 30)
+    _signature_block(ws, fmt, r + 2)
+    for k, height in enumerate(TAIL_ROWS):
+        ws.set_row(r + k, height)
+    ws.set_h_pagebreaks([3 + k for k in page_breaks(heights)])
+    ws.set_paper(9)
+    ws.set_portrait()
+    ws.set_print_scale(100)
+    ws.set_margins(**MARGINS)
+    ws.center_horizontally()
+    ws.repeat_rows(2)
     # '&' starts a control code in headers/footers; Excel caps them at 255 characters
-    print_a4(ws, 2, footer="&L" + town[:60].replace("&", "&&") + "&R第 &P 页 共 &N 页")
-    ws.print_area(0, 0, r + 2, last)
+    ws.set_footer("&L" + town[:60].replace("&", "&&") + "&R第 &P 页 共 &N 页", {"margin": 0.3})
+    if provisional:
+        ws.set_header("&R" + PROVISIONAL, {"margin": 0.25})
+    ws.print_area(0, 0, r + len(TAIL_ROWS) - 1, last)
+
+
+def _signature_block(ws, fmt: Formats, row: int) -> None:
+    """考核人 and 复核人 sign on lines of their own; the 考核单位 stamps beside its name;
+    the date is written by hand."""
+    for k, who in enumerate(("考核人（签字）：", "复核人（签字）：")):
+        ws.merge_range(row + k, 0, row + k, 1, who, fmt["sign"])
+        ws.write_blank(row + k, 2, None, fmt["sign_line"])
+    ws.merge_range(row + 2, 0, row + 2, 1, "考核单位（盖章）：", fmt["sign"])
+    ws.merge_range(row + 2, 3, row + 2, 5, "年　　月　　日", fmt["date"])
 
 
 def write_town_workbook(path: Path, rules: Rules, town: str, scores: dict,
-                        explanations: dict, total: int) -> Path:
+                        explanations: dict, total: int, provisional: bool = False) -> Path:
     """One town's 评分细则, written straight to ``path``: it lies in a staging folder that
     is published as a whole (:mod:`qz_excel.publish`)."""
     with staged_workbook(path, title=f"{rules.year}年{town}质量振兴工作考核评分细则") as wb:
-        write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total)
+        write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total,
+                         provisional)
     return path

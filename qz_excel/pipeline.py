@@ -157,7 +157,7 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers)
     ranking = ranking_table(rules, towns, result, status, options.strict)
     problems = [p for r in returns for p in r.problems]
     problems += [Problem("NOT_RETURNED", town=t) for t in towns["单位名称"] if t not in by_town]
-    pages = TownPages(rules, result)
+    pages = TownPages(rules, result, provisional={t for t, s in status.items() if s != NORMAL})
     del notes  # in the explanations now
     clock.lap("scoring")
 

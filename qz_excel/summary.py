@@ -200,7 +200,7 @@ def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, proble
         _write_table(ws, fmt, files, {"文件": 40, "状态": 10, "单位名称": 16, "说明": 40},
                      text_columns=("文件", "说明"))
         taken = {name.lower() for name in wb.sheetnames}
-        for town, scores, explanations, total in town_pages:
+        for town, scores, explanations, total, provisional in town_pages:
             write_town_sheet(wb, fmt, safe_sheet_name(town, taken), rules, town, scores,
-                             explanations, total)
+                             explanations, total, provisional)
     return path

@@ -60,16 +60,22 @@ def display_width(text: str) -> int:
 
 
 @lru_cache(maxsize=1024)  # the seed texts recur in every town's sheet; explanations rarely do
-def line_count(text: str, width: float) -> int:
-    """Lines a wrapped cell of ``width`` Excel columns needs (a little slack per line)."""
-    usable = max(1.0, width - 1.5)
+def line_count(text: str, width: float, font_size: float | None = None) -> int:
+    """Lines a wrapped cell of ``width`` Excel columns needs. With ``font_size``, by
+    Excel's metrics (a column is 7·width + 5 px, less 6 px of cell padding; a CJK glyph
+    is one em, 4/3 px a point; LibreOffice with Calibri's metric twin Carlito lays out the
+    same or a little wider); without, the rough rule for 10–11 pt text."""
+    if font_size is None:
+        usable = max(1.0, width - 1.5)  # in display columns (CJK = 2)
+    else:
+        usable = max(1.0, (7 * width + 5 - 6) / (font_size * 2 / 3))  # half-em units
     return sum(max(1, math.ceil(display_width(part) / usable)) for part in str(text).split("\n"))
 
 
 def row_height(cells: list[tuple], minimum: float = 18.0) -> float:
     """Height for a row of wrapped cells: (text, column width[, font size]) each."""
-    heights = [line_count(cell[0], cell[1]) * (line_height(cell[2]) if len(cell) > 2 else LINE_HEIGHT_PT)
-               for cell in cells]
+    heights = [line_count(cell[0], cell[1], cell[2]) * line_height(cell[2]) if len(cell) > 2
+               else line_count(cell[0], cell[1]) * LINE_HEIGHT_PT for cell in cells]
     return max([minimum, *(h + 4 for h in heights)])
 
 

@@ -110,12 +110,16 @@ def test_ranking_sheet_layout_and_chart(sample_out):
 def test_town_sheet_print_settings(sample_out):
     ws = openpyxl.load_workbook(sample_out / "评分细则" / "城关镇.xlsx")["评分细则"]
     assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == "portrait"
-    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+    # printed at 100 %: a 9 pt body stays 9 pt (never shrunk to fit a page)
+    assert not ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.scale in (None, 100)  # 100: the default
     assert ws.print_title_rows == "$3:$3"
     assert ws.oddFooter.left.text == "城关镇" and "&P" in ws.oddFooter.right.text
     assert ws["A1"].value == "附件2："
-    signature = [c.value for row in ws.iter_rows() for c in row if c.value and "考核人" in str(c.value)]
-    assert signature and "复核人" in signature[0] and "日期" in signature[0]
+    texts = [str(c.value) for row in ws.iter_rows() for c in row if c.value]
+    for words in ("考核人（签字）：", "复核人（签字）：", "考核单位（盖章）：", "年　　月　　日"):
+        assert words in texts
+    breaks = [b.id for b in ws.row_breaks.brk]
+    assert all(4 <= b <= 13 for b in breaks)  # between items only
     # every row is tall enough for at least its explicit lines of 评分方法 and 得分说明
     for r in range(4, 14):
         lines = max(str(ws.cell(r, 3).value).count("\n"), str(ws.cell(r, 6).value).count("\n")) + 1
@@ -127,20 +131,27 @@ needs_office = pytest.mark.skipif(find_soffice() is None or shutil.which("pdftot
 
 
 def column_words(pdf, header):
-    """Words printed below the header word ``header``, in its column, top to bottom."""
-    tsv = subprocess.run(["pdftotext", "-tsv", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True,
-                         text=True, check=True).stdout.splitlines()
-    words = [dict(zip(tsv[0].split("\t"), line.split("\t"))) for line in tsv[1:]]
-    words = [w for w in words if w["conf"] != "-1" and w["text"].strip()]
-    head = next(w for w in words if w["text"] == header)
-    left, right = float(head["left"]) - 4, float(head["left"]) + float(head["width"]) + 4
-    below = [w for w in words if float(w["top"]) > float(head["top"]) + 2
-             and left <= float(w["left"]) + float(w["width"]) / 2 <= right]
-    return [w["text"] for w in sorted(below, key=lambda w: float(w["top"]))], words
+    """Words printed below the header word ``header``, in its column, top to bottom, page
+    after page (the header row repeats on every page)."""
+    found, every = [], []
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
+                                                            text=True).stdout).group(1))
+    for page in range(1, pages + 1):
+        tsv = subprocess.run(["pdftotext", "-tsv", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+        words = [dict(zip(tsv[0].split("\t"), line.split("\t"))) for line in tsv[1:]]
+        words = [w for w in words if w["conf"] != "-1" and w["text"].strip()]
+        head = next(w for w in words if w["text"] == header)
+        left, right = float(head["left"]) - 4, float(head["left"]) + float(head["width"]) + 4
+        below = [w for w in words if float(w["top"]) > float(head["top"]) + 2
+                 and left <= float(w["left"]) + float(w["width"]) / 2 <= right]
+        found += [w["text"] for w in sorted(below, key=lambda w: float(w["top"]))]
+        every += words
+    return found, every
 
 
 @needs_office
-def test_printed_town_sheet_one_page_wide_with_every_score(tmp_path, rules):
+def test_printed_town_sheet_with_every_score(tmp_path, rules):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
                                        "--out", str(out), "--pdf"])
@@ -156,9 +167,11 @@ def test_printed_town_sheet_one_page_wide_with_every_score(tmp_path, rules):
         assert scores == expected
         assert any(w["text"] == "得分说明" for w in words)  # the rightmost column is on this page
     booklet = out / "pdf" / "评分细则汇编.pdf"
-    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(booklet)], capture_output=True,
-                                                            text=True).stdout).group(1))
-    assert pages == 1 + 9  # 汇总排名 and one page per scored town
+    count = lambda pdf: int(re.search(r"Pages:\s+(\d+)", subprocess.run(  # noqa: E731
+        ["pdfinfo", str(pdf)], capture_output=True, text=True).stdout).group(1))
+    parts = [out / "pdf" / "汇总排名.pdf"] + [p for p in (out / "pdf").glob("*.pdf")
+                                          if p.name not in ("汇总排名.pdf", "评分细则汇编.pdf")]
+    assert len(parts) == 1 + 9 and count(booklet) == sum(count(p) for p in parts)  # every page, once
 
 
 def test_pdf_without_libreoffice_is_a_clear_usage_error(tmp_path, monkeypatch):
