@@ -23,7 +23,7 @@ import click
 
 from qz_excel import __version__
 from qz_excel.kinds import REGISTRY
-from qz_excel.problems import ERROR, WARNING
+from qz_excel.problems import ERROR, WARNING, counted
 from qz_excel.rules import RulesError, check_rules, load_rules
 from qz_excel.towns import TownsError, read_towns
 
@@ -202,7 +202,7 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
     codes_by_file = report.codes_by_file()
     for row in report.files.itertuples(index=False):
         codes = codes_by_file.get(row.文件, [])
-        tail = f"（{len(codes)} 个问题：{'、'.join(sorted(set(codes)))}）" if codes else ""
+        tail = f"（{counted(codes)}）" if codes else ""
         click.echo(f"{row.状态:　<4} {row.文件}  {row.单位名称}{tail}")
     errors = sum(p.severity == ERROR for p in report.problems)
     warnings = sum(p.severity == WARNING for p in report.problems)

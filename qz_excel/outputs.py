@@ -33,7 +33,7 @@ FORMATS = {
     "sign": {"font_size": 10.5, "valign": "bottom", "font_name": FONT},
     "sign_line": {"font_size": 10.5, "valign": "bottom", "font_name": FONT, "bottom": 1},
     "date": {"font_size": 10.5, "valign": "bottom", "align": "right", "font_name": FONT},
-    "plain": {"valign": "top", "text_wrap": True, "font_size": 10, "font_name": FONT},
+    "plain": {**BORDER, "text_wrap": True},  # text cells of the printed lists
     "bare": {},  # unstyled long data sheets: only its quoted() variant is ever used
 }
 

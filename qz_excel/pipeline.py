@@ -21,7 +21,7 @@ from qz_excel import office
 from qz_excel.outputs import TownPages, write_town_workbook
 from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
 from qz_excel.files import safe_file_stem, unique_path
-from qz_excel.problems import ERROR, Problem, Report, problems_frame
+from qz_excel.problems import ERROR, Problem, Report, counted, problems_frame
 from qz_excel.publish import ResultsFolder
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
@@ -171,7 +171,7 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers)
     town_sheets = Chunks(_write_town_chunk, range(len(pages)), rules, workers=writers,
                          prepare=partial(_town_jobs, pages=pages, paths=paths))
     files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
-                                 "说明": r.reason or "；".join(p.code for p in r.problems)}
+                                 "说明": r.reason or counted([p.code for p in r.problems])}
                                 for r in returns], columns=["文件", "状态", "单位名称", "说明"])
     with _phase(progress, "生成汇总表", len(pages)) as bar:
         trail = _reporting(audit_trail(rules, result.details, values), bar.update, len(rules.subrules()))

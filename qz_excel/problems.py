@@ -66,6 +66,27 @@ class Problem:
                                        label=self.label, detail=self.detail)
 
 
+#: code → a few words for lists and counts (「未填写 3 处」)
+CODE_NAMES: dict[str, str] = {
+    "MISSING_VALUE": "未填写", "FORMULA_ERROR": "公式结果为错误", "FORMULA_UNCALCULATED": "公式未计算",
+    "INVALID_VALUE": "数值无效", "OUT_OF_RANGE": "超出范围", "INVALID_PAIR": "数据矛盾",
+    "MISSING_INDICATOR": "缺少指标行", "DUPLICATE_INDICATOR": "指标重复", "UNKNOWN_INDICATOR": "未知指标",
+    "NO_FORM_SHEET": "找不到填报表", "NO_METADATA": "缺少模板信息", "NO_TOWN": "无法识别单位",
+    "WRONG_TEMPLATE": "模板不对", "RULES_CHANGED": "规则有改动", "TOWN_MISMATCH": "单位不符",
+    "UNKNOWN_TOWN": "单位不在名单中", "DUPLICATE": "重复报送", "NOT_WORKBOOK": "不是工作簿",
+    "LOCK_FILE": "临时锁定文件", "TOO_LARGE": "文件过大", "UNSAFE_XML": "可疑文件", "ENCRYPTED": "设有密码",
+    "CORRUPT": "文件损坏", "READ_FAILED": "读取失败", "PDF_FAILED": "PDF 未生成", "NOT_RETURNED": "未报送",
+}
+
+
+def counted(codes: list[str]) -> str:
+    """「未填写 3 处、数值无效 2 处」: each kind once, in order of first appearance."""
+    tally: dict[str, int] = {}
+    for code in codes:
+        tally[code] = tally.get(code, 0) + 1
+    return "、".join(f"{CODE_NAMES.get(code, code)} {n} 处" for code, n in tally.items())
+
+
 PROBLEM_COLUMNS = {"file": "文件", "town": "单位名称", "sheet": "工作表", "cell": "单元格",
                    "indicator": "指标代码", "value": "填报内容", "code": "问题代码",
                    "severity": "级别", "message": "说明"}

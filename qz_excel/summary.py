@@ -17,7 +17,7 @@ from qz_excel.outputs import FORMATS, TOWNS_PER_SLICE, write_town_sheet
 from qz_excel.rules import Rules
 from qz_excel.values import format_values
 from qz_excel.files import clean_text
-from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, print_a4, safe_sheet_name
+from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, print_a4, row_height, safe_sheet_name
 
 RANKING_SHEET = "汇总排名"
 SHEET_ROWS_MAX = 1_048_576  # Excel's limit, header row included
@@ -54,11 +54,29 @@ def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame):
 
 
 def _write_table(ws, fmt: Formats, frame: pd.DataFrame, widths: dict[str, float], text_columns=(),
-                 header_height: float | None = None):
-    """A header row and the frame's rows, top to bottom (constant-memory safe)."""
+                 header_height: float | None = None, fit_rows: bool = False):
+    """A header row and the frame's rows, top to bottom (constant-memory safe).
+    ``fit_rows``: each row as tall as its wrapped text columns need (LibreOffice and WPS
+    do not fit heights on opening); for the short lists that are printed."""
     _write_header(ws, fmt, list(frame.columns), widths, header_height)
+    if fit_rows and text_columns:
+        texts = [frame[c].fillna("").astype(str).tolist() for c in text_columns]
+        for r in range(len(frame)):
+            ws.set_row(r + 1, row_height([(t[r], widths.get(c, 10), 10) for t, c in zip(texts, text_columns)]))
     _write_rows(ws, fmt, frame, 1, text_columns)
     _finish_table(ws, len(frame), len(frame.columns))
+
+
+def _print_list(ws, title: str) -> None:
+    """A list for the file: A4 landscape, one page wide, its title on every page above the
+    repeated header row, page numbers below."""
+    ws.set_paper(9)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.6)
+    ws.repeat_rows(0)
+    ws.set_header(f'&C&"宋体,Bold"&14 {title}', {"margin": 0.3})  # the space ends the font size
+    ws.set_footer("&C第 &P 页 共 &N 页", {"margin": 0.3})
 
 
 def _write_header(ws, fmt: Formats, columns: list[str], widths: dict[str, float],
@@ -192,13 +210,17 @@ def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, proble
         fmt = Formats(wb, FORMATS)
         _ranking_sheet(wb, fmt, rules, ranking)
         _write_trail(wb, fmt, trail)
+        # widths for A4 landscape at about 90 %: 说明 wraps rather than pushing columns off
         ws = wb.add_worksheet("问题清单")
-        _write_table(ws, fmt, problems, {"文件": 30, "单位名称": 16, "工作表": 10, "单元格": 8,
-                                          "指标代码": 24, "填报内容": 14, "问题代码": 18, "级别": 6,
-                                          "说明": 60}, text_columns=("说明", "文件"))
+        _write_table(ws, fmt, problems, {"文件": 22, "单位名称": 14, "工作表": 8, "单元格": 7,
+                                          "指标代码": 20, "填报内容": 12, "问题代码": 17, "级别": 5,
+                                          "说明": 52}, text_columns=("说明", "文件", "单元格", "指标代码"),
+                     fit_rows=True)
+        _print_list(ws, f"{rules.year}年质量振兴工作考核问题清单")
         ws = wb.add_worksheet("文件清单")
-        _write_table(ws, fmt, files, {"文件": 40, "状态": 10, "单位名称": 16, "说明": 40},
-                     text_columns=("文件", "说明"))
+        _write_table(ws, fmt, files, {"文件": 40, "状态": 10, "单位名称": 22, "说明": 60},
+                     text_columns=("文件", "说明"), fit_rows=True)
+        _print_list(ws, f"{rules.year}年质量振兴工作考核文件清单")
         taken = {name.lower() for name in wb.sheetnames}
         for town, scores, explanations, total, provisional in town_pages:
             write_town_sheet(wb, fmt, safe_sheet_name(town, taken), rules, town, scores,

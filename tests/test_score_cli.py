@@ -49,7 +49,22 @@ def test_sample_run_exit_code_and_message(sample_run):
     result, out = sample_run
     assert result.exit_code == 1  # the samples include empty and invalid cells
     assert str((out / "汇总.xlsx").resolve()) in result.output
-    assert "MISSING_VALUE" in result.output
+    # problems per file in words and counted, not as codes
+    assert "东港街道（数值无效 2 处、未填写 2 处、数据矛盾 1 处）" in result.output
+    assert "MISSING_VALUE" not in result.output
+
+
+def test_file_list_explains_in_counted_words_and_both_lists_print_as_a4_landscape(sample_run):
+    _, out = sample_run
+    files = {r[0]: r for r in sheet_rows(out / "汇总.xlsx", "文件清单")[1:]}
+    assert files["东港街道报表.xlsx"][3] == "数值无效 2 处、未填写 2 处、数据矛盾 1 处"
+    wb = openpyxl.load_workbook(out / "汇总.xlsx")
+    for name in ("问题清单", "文件清单"):
+        ws = wb[name]
+        assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == "landscape"
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (None, 1)
+        assert ws.page_setup.fitToHeight == 0 and ws.print_title_rows == "$1:$1"
+        assert f"2010年质量振兴工作考核{name}" in ws.oddHeader.center.text and "&P" in ws.oddFooter.center.text
 
 
 def test_summary_matches_the_engine(sample_run, rules):
