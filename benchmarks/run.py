@@ -290,7 +290,8 @@ def summary_frames(rules, inbox: Path) -> dict:
         frames = {}
         for name in book.sheet_names:
             rows = book.get_sheet_by_name(name).to_python()
-            frames[name] = pd.DataFrame(rows[1:], columns=rows[0])
+            if rows:  # 总分图 holds charts only
+                frames[name] = pd.DataFrame(rows[1:], columns=rows[0])
         _SUMMARY_CACHE[inbox] = frames
         del report
     return _SUMMARY_CACHE[inbox]

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import sys
 import tempfile
 import traceback
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -88,6 +89,26 @@ def _progress_bar(label: str, total: int):
     """A progress bar on the terminal (stderr, so redirected output stays clean)."""
     return click.progressbar(length=total, label=label, file=sys.stderr)
 
+
+class DateParam(click.ParamType):
+    """A date as a clerk types it: 2010-12-01, 2010/12/01, 2010.12.1, 2010年12月1日."""
+
+    name = "日期"
+    _FORM = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, date):
+            return value
+        match = self._FORM.match(str(value))
+        try:
+            if match:
+                return date(*map(int, match.groups()))
+        except ValueError:
+            pass
+        self.fail(f"“{value}”不是有效日期：请写成 2010-12-01、2010/12/01 或 2010年12月1日", param, ctx)
+
+
+DATE = DateParam()
 
 rules_option = click.option("--rules", "rules_file", type=click.Path(dir_okay=False),
                             help="规则文件（YAML）；默认用随程序提供的最新年度规则")
@@ -177,7 +198,9 @@ def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
 @click.option("--strict", is_flag=True, help="有错误的单位不参加排名")
 @click.option("--per-town-sheets", is_flag=True, help="在汇总.xlsx 中为每个单位附一张评分细则")
 @click.option("--pdf", is_flag=True, help="另用 LibreOffice 生成 PDF（汇总排名、各单位评分细则和打印汇编）")
-def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
+@click.option("--maker", default="县质量技术监督局", show_default=True, help="制表单位，印在汇总排名上")
+@click.option("--made-on", type=DATE, default=None, help="制表日期，印在汇总排名上（默认今天），如 2010-12-30")
+def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, maker, made_on):
     """读取收件箱中的全部回报文件，评分并生成汇总排名和各单位评分细则。"""
     from qz_excel.office import find_soffice
     from qz_excel.pipeline import ScoreOptions, run_score
@@ -191,7 +214,8 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf):
               "后重试，或去掉 --pdf 只生成 Excel 结果")
     try:
         report = run_score(Path(inbox), towns, Path(out_dir), rules,
-                           ScoreOptions(strict=strict, per_town_sheets=per_town_sheets, pdf=pdf),
+                           ScoreOptions(strict=strict, per_town_sheets=per_town_sheets, pdf=pdf, maker=maker,
+                                        made_on=made_on),
                            progress=_progress_bar if sys.stderr.isatty() else None)
     except ResultsBusy as exc:
         _fail(f"另一个 qz score 正在向 {exc.folder} 写结果：请等它结束后再运行，或换一个 --out 目录", NOT_WRITTEN)

@@ -9,6 +9,7 @@ import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Callable, ContextManager
@@ -25,7 +26,7 @@ from qz_excel.problems import ERROR, Problem, Report, counted, problems_frame
 from qz_excel.publish import ResultsFolder
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
-from qz_excel.summary import audit_trail, write_ranking_print, write_summary
+from qz_excel.summary import ReportInfo, audit_trail, write_ranking_print, write_summary
 from qz_excel.towns import read_towns
 
 NORMAL, REVIEW, NOT_RETURNED = "正常", "待核实", "未报送"
@@ -43,6 +44,8 @@ class ScoreOptions:
     strict: bool = False  # towns with errors are listed but not ranked
     per_town_sheets: bool = False  # also put every 评分细则 into 汇总.xlsx
     pdf: bool = False  # print 汇总排名 and every 评分细则 to PDF through LibreOffice
+    maker: str = ReportInfo.maker  # 制表单位 on the printed 汇总排名
+    made_on: date | None = None  # 制表日期; None: today
 
 
 def competition_rank(totals: pd.Series) -> pd.Series:
@@ -158,6 +161,7 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers)
     problems = [p for r in returns for p in r.problems]
     problems += [Problem("NOT_RETURNED", town=t) for t in towns["单位名称"] if t not in by_town]
     pages = TownPages(rules, result, provisional={t for t, s in status.items() if s != NORMAL})
+    info = ReportInfo(maker=options.maker, made_on=options.made_on, bonuses=result.counted_bonus())
     del notes  # in the explanations now
     clock.lap("scoring")
 
@@ -176,14 +180,14 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers)
     with _phase(progress, "生成汇总表", len(pages)) as bar:
         trail = _reporting(audit_trail(rules, result.details, values), bar.update, len(rules.subrules()))
         summary_path = write_summary(staging / SUMMARY_NAME, rules, ranking, trail, problems_frame(problems),
-                                     files_table, pages if options.per_town_sheets else ())
+                                     files_table, pages if options.per_town_sheets else (), info)
     clock.lap("summary")
     with _phase(progress, "生成评分细则", len(pages)) as bar:
         town_files = dict(zip(pages.towns, town_sheets.results(bar.update)))
     clock.lap("town_sheets")
     outputs = [str(summary_path)] + [str(p) for p in town_files.values()]
     if options.pdf:
-        pdfs, failed = export_pdfs(staging, rules, ranking, town_files)
+        pdfs, failed = export_pdfs(staging, rules, ranking, town_files, info)
         outputs.extend(pdfs)
         problems.extend(Problem("PDF_FAILED", file=name) for name in failed)
         clock.lap("pdf")
@@ -202,13 +206,13 @@ class _Clock:
         self._last = now
 
 
-def export_pdfs(out_dir: Path, rules: Rules, ranking: pd.DataFrame,
-                town_files: dict[str, Path]) -> tuple[list[str], list[str]]:
+def export_pdfs(out_dir: Path, rules: Rules, ranking: pd.DataFrame, town_files: dict[str, Path],
+                info: ReportInfo = ReportInfo()) -> tuple[list[str], list[str]]:
     """汇总排名 and each 评分细则 as PDF in DIR/pdf/, plus one booklet in ranking order.
     Returns (PDFs written, names of workbooks LibreOffice did not convert)."""
     pdf_dir = out_dir / PDF_DIR
     with tempfile.TemporaryDirectory(prefix=".qz-", dir=out_dir) as tmp:
-        ranking_book = write_ranking_print(Path(tmp) / f"{RANKING_PDF}.xlsx", rules, ranking)
+        ranking_book = write_ranking_print(Path(tmp) / f"{RANKING_PDF}.xlsx", rules, ranking, info)
         sources = [ranking_book] + [town_files[t] for t in ranking["单位名称"] if t in town_files]
         converted, failed = office.convert(sources, "pdf", pdf_dir)
     by_stem = {p.stem: p for p in converted}

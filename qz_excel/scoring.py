@@ -40,6 +40,11 @@ class ScoreResult:
     #: one row per town (index: town): a column per item number, 加分合计, 总分, 排名, 待核实
     summary: pd.DataFrame
 
+    def counted_bonus(self) -> pd.DataFrame:
+        """Bonus points inside each item's score (none where a veto fired): town × item."""
+        counted = self.items.assign(bonus=self.items["bonus"].where(~self.items["vetoed"], 0))
+        return counted.pivot(index="town", columns="item", values="bonus")
+
 
 _PLAIN_FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 

@@ -8,6 +8,8 @@ prepared once, vectorised, before the loop hands its cells to the writer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from qz_excel.outputs import FORMATS, TOWNS_PER_SLICE, write_town_sheet
 from qz_excel.rules import Rules
 from qz_excel.values import format_values
 from qz_excel.files import clean_text
-from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, print_a4, row_height, safe_sheet_name
+from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, safe_sheet_name
 
 RANKING_SHEET = "汇总排名"
 SHEET_ROWS_MAX = 1_048_576  # Excel's limit, header row included
@@ -163,52 +165,143 @@ def _column_writer(ws, fmt: Formats, column: pd.Series, style: str | None):
     return write
 
 
-def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame) -> None:
-    """汇总排名: the table (frozen header, colour scale on item scores) and a bar chart of
-    the totals below it; landscape A4, one page wide."""
+@dataclass(frozen=True)
+class ReportInfo:
+    """What the printed 汇总排名 says about itself."""
+
+    maker: str = "县质量技术监督局"  # 制表单位
+    made_on: date | None = None  # 制表日期; None: today
+    bonuses: pd.DataFrame | None = None  # town × item: bonus points inside each item score
+
+    @property
+    def date_text(self) -> str:
+        day = self.made_on or date.today()
+        return f"{day.year}年{day.month}月{day.day}日"
+
+
+RANKING_KEY = ("状态：正常＝数据完整；待核实＝有缺项、无效或矛盾的数据，成绩暂定；未报送＝未收到文件。"
+               "各项得分已含加分（括号内注明），故可高于标准分。颜色：各项得分由低（红）到高（绿）。")
+CHART_SHEET = "总分图"
+TOWNS_PER_CHART = 40  # bars a printed A4 page holds legibly
+CHART_PAGE_ROWS = 50  # default rows (20 px) a chart page spans: a page break after each
+
+
+def _header_text(header: str) -> str:
+    """「8 特种设备监管网络」 → two lines broken between words (after the first four
+    characters of a long name: the item names are four-character words and their tails)."""
+    number, _, name = header.partition(" ")
+    return f"{number} {name[:4]}\n{name[4:]}" if len(name) > 5 else header
+
+
+def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: ReportInfo) -> None:
+    """汇总排名 as a report page: landscape A4, one page wide, the title, 制表单位 and
+    制表日期 above and a key below on every page; each item score shows the bonus inside
+    it (「21（含加6）」, still a number for sorting and the colour scale)."""
     ws = wb.add_worksheet(RANKING_SHEET)
-    widths = {"排名": 6, "单位名称": 18, "类别": 8, "加分合计": 8, "总分": 8, "状态": 8}
+    widths = {"排名": 5, "单位名称": 18, "类别": 8, "加分合计": 9, "总分": 6, "状态": 7}
     item_cols = [c for c in ranking.columns if c[:1].isdigit()]
-    _write_table(ws, fmt, ranking, {**widths, **{name: 9 for name in item_cols}}, header_height=30)
+    columns = list(ranking.columns)
+    for c, name in enumerate(columns):
+        ws.write_string(0, c, _header_text(name), fmt["header"])
+        ws.set_column(c, c, widths.get(name, 11))
+    ws.set_row(0, 30)
+    with_bonus = _bonus_cells(wb, ranking, item_cols, rules, info.bonuses)
+    writers = [_column_writer(ws, fmt, ranking[name], "center") for name in columns]
+    for r in range(len(ranking)):  # top to bottom: the workbook streams its rows
+        for c, write in enumerate(writers):
+            if (r, c) in with_bonus:
+                value, cell_format = with_bonus[(r, c)]
+                ws.write_number(r + 1, c, value, cell_format)
+            else:
+                write(r + 1, c, r)
+    _finish_table(ws, len(ranking), len(columns))
     n = len(ranking)
-    scored = int(ranking["排名"].notna().sum())
     for name in item_cols if n else []:
         # one scale per item: items have different 标准分 (item 10's full marks are 5)
-        col = ranking.columns.get_loc(name)
+        col = columns.index(name)
         ws.conditional_format(1, col, n, col, {"type": "3_color_scale"})
-    if scored:
-        total_col = ranking.columns.get_loc("总分")
-        name_col = ranking.columns.get_loc("单位名称")
-        chart = wb.add_chart({"type": "bar"})
-        chart.add_series({"name": "总分",
-                          "categories": [RANKING_SHEET, 1, name_col, scored, name_col],
-                          "values": [RANKING_SHEET, 1, total_col, scored, total_col],
-                          "data_labels": {"value": True}, "fill": {"color": "#4472C4"}})
-        chart.set_title({"name": f"{rules.year}年质量振兴工作考核总分"})
-        chart.set_legend({"none": True})
-        chart.set_y_axis({"reverse": True})  # rank 1 at the top, as in the table
-        # below the table, as wide as it, so the printed page keeps the table legible
-        chart.set_size({"width": 980, "height": max(280, 20 * scored + 90)})
-        ws.insert_chart(n + 2, 0, chart)
-    print_a4(ws, 0)
+    ws.set_paper(9)
     ws.set_landscape()
-    ws.set_header(f"&C&14 {rules.year}年质量振兴工作考核汇总排名")  # the space ends the font size
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.4, right=0.4, top=0.8, bottom=0.7)
+    ws.repeat_rows(0)
+    title = f"{rules.year}年质量振兴工作考核汇总排名"
+    ws.set_header(f"&L&9 制表单位：{info.maker.replace('&', '&&')[:60]}&C&\"宋体,Bold\"&14 {title}"
+                  f"&R&9 制表日期：{info.date_text}", {"margin": 0.3})
+    ws.set_footer(f"&L&8 {RANKING_KEY}&R&9 第 &P 页 共 &N 页", {"margin": 0.3})
 
 
-def write_ranking_print(path: Path, rules: Rules, ranking: pd.DataFrame) -> Path:
-    """汇总排名 alone, for printing to PDF without the long audit sheets."""
+def _bonus_cells(wb, ranking: pd.DataFrame, item_cols: list[str], rules: Rules,
+                 bonuses: pd.DataFrame | None) -> dict[tuple[int, int], tuple[int, object]]:
+    """(row, column) → (score, format) for item scores that include a bonus: a number
+    format names the bonus, one format for each bonus value."""
+    if bonuses is None:
+        return {}
+    columns, made, cells = list(ranking.columns), {}, {}
+    numbers = {item.header: item.number for item in rules.items}
+    for r, town in enumerate(ranking["单位名称"]):
+        if town not in bonuses.index:
+            continue
+        for name in item_cols:
+            bonus = int(bonuses.at[town, numbers[name]])
+            if bonus > 0:
+                if bonus not in made:
+                    made[bonus] = wb.add_format({**FORMATS["center"], "num_format": f'0"（含加{bonus}）"'})
+                cells[(r, columns.index(name))] = (int(ranking.at[r, name]), made[bonus])
+    return cells
+
+
+def _chart_sheet(wb, rules: Rules, ranking: pd.DataFrame) -> None:
+    """总分图: the totals as horizontal bars in rank order, TOWNS_PER_CHART to a printed page,
+    every page with its own axis on one scale, so 10 towns or 2,000 print readably."""
+    scored = int(ranking["排名"].notna().sum())
+    if not scored:
+        return
+    ws = wb.add_worksheet(CHART_SHEET)
+    total_col = list(ranking.columns).index("总分")
+    name_col = list(ranking.columns).index("单位名称")
+    top = int(-(-float(ranking["总分"].max()) // 10) * 10) or 10
+    pages = -(-scored // TOWNS_PER_CHART)
+    for k in range(pages):
+        first, last = k * TOWNS_PER_CHART + 1, min((k + 1) * TOWNS_PER_CHART, scored)
+        chart = wb.add_chart({"type": "bar"})
+        chart.add_series({"name": "总分", "categories": [RANKING_SHEET, first, name_col, last, name_col],
+                          "values": [RANKING_SHEET, first, total_col, last, total_col],
+                          "data_labels": {"value": True}, "fill": {"color": "#4472C4"}, "gap": 60})
+        where = f"（第 {first}–{last} 名）" if pages > 1 else ""
+        chart.set_title({"name": f"{rules.year}年质量振兴工作考核总分{where}",
+                         "name_font": {"size": 12, "name": "宋体"}})
+        chart.set_legend({"none": True})
+        chart.set_y_axis({"reverse": True, "num_font": {"size": 9, "name": "宋体"}})  # rank 1 at the top
+        chart.set_x_axis({"min": 0, "max": top, "major_gridlines": {"visible": True},
+                          "num_font": {"size": 9}})
+        chart.set_size({"width": 680, "height": min(CHART_PAGE_ROWS * 20 - 20, 110 + 22 * (last - first + 1))})
+        ws.insert_chart(k * CHART_PAGE_ROWS, 0, chart, {"object_position": 3})
+    ws.set_h_pagebreaks([k * CHART_PAGE_ROWS for k in range(1, pages)])
+    ws.set_paper(9)
+    ws.set_portrait()
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.5, right=0.5, top=0.5, bottom=0.6)
+    ws.print_area(0, 0, pages * CHART_PAGE_ROWS - 1, 10)  # 11 default columns: 704 px, the chart 680
+    ws.set_footer("&C&9 第 &P 页 共 &N 页", {"margin": 0.3})
+
+
+def write_ranking_print(path: Path, rules: Rules, ranking: pd.DataFrame, info: ReportInfo = ReportInfo()) -> Path:
+    """汇总排名 and 总分图 alone, for printing to PDF without the long audit sheets."""
     with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总排名") as wb:
-        _ranking_sheet(wb, Formats(wb, FORMATS), rules, ranking)
+        _ranking_sheet(wb, Formats(wb, FORMATS), rules, ranking, info)
+        _chart_sheet(wb, rules, ranking)
     return path
 
 
 def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, problems: pd.DataFrame,
-                  files: pd.DataFrame, town_pages=()) -> Path:
+                  files: pd.DataFrame, town_pages=(), info: ReportInfo = ReportInfo()) -> Path:
     """汇总.xlsx: 汇总排名, 评分明细 (``trail``: frames of rows, see :func:`audit_trail`),
     问题清单, 文件清单, and with ``town_pages`` one 评分细则 sheet per town."""
     with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总", constant_memory=True) as wb:
         fmt = Formats(wb, FORMATS)
-        _ranking_sheet(wb, fmt, rules, ranking)
+        _ranking_sheet(wb, fmt, rules, ranking, info)
+        _chart_sheet(wb, rules, ranking)
         _write_trail(wb, fmt, trail)
         # widths for A4 landscape at about 90 %: 说明 wraps rather than pushing columns off
         ws = wb.add_worksheet("问题清单")

@@ -108,12 +108,28 @@ def _workbook_bytes(title: str, constant_memory: bool):
     ``open`` is clean."""
     buffer = io.BytesIO()
     workbook = _new_workbook(buffer, title, constant_memory)
-    yield workbook, buffer
+    try:
+        yield workbook, buffer
+    except BaseException:
+        _discard(workbook)
+        raise
     try:
         workbook.close()
     except FileCreateError as exc:  # constant-memory rows spill to temporary files
         cause = exc.args[0] if exc.args else None
         raise cause if isinstance(cause, OSError) else OSError(str(exc)) from None
+
+
+def _discard(workbook) -> None:
+    """Close a failed workbook's constant-memory row files now, quietly: left to the
+    garbage collector on a full disk, their failing close prints a traceback."""
+    for sheet in workbook.worksheets():
+        handle = getattr(sheet, "row_data_fh", None)  # XlsxWriter's temporary file of rows
+        if handle is not None:
+            try:
+                handle.close()
+            except OSError:
+                pass  # closed all the same; what it held is of no use
 
 
 @contextmanager

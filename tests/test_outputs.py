@@ -23,8 +23,9 @@ HOSTILE = '=HYPERLINK("x")'
 
 
 def rows(path, sheet):
+    """A sheet's rows by header; a header printed on two lines is read as one."""
     data = CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet).to_python()
-    return [dict(zip(data[0], r)) for r in data[1:]]
+    return [dict(zip([str(h).replace("\n", "") for h in data[0]], r)) for r in data[1:]]
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +62,8 @@ def test_file_and_sheet_names_stay_inside_out_dir(hostile_run):
     assert all(f.startswith("评分细则/") or f == "汇总.xlsx" for f in files)
     assert len(files) == 4  # 汇总 + three towns, none escaped upwards
     sheets = openpyxl.load_workbook(hostile_run / "汇总.xlsx").sheetnames
-    assert sheets[:4] == ["汇总排名", "评分明细", "问题清单", "文件清单"]
-    assert len(sheets) == 7 and all(len(s) <= 31 and not set(s) & set("[]:*?/\\") for s in sheets)
+    assert sheets[:5] == ["汇总排名", "总分图", "评分明细", "问题清单", "文件清单"]
+    assert len(sheets) == 8 and all(len(s) <= 31 and not set(s) & set("[]:*?/\\") for s in sheets)
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +196,7 @@ def test_audit_trail_continues_past_the_sheet_row_limit(tmp_path, monkeypatch, r
     assert trail_sheets == ["评分明细"] + [f"评分明细({k})" for k in range(2, 5)]
     rows_written = [len(book.get_sheet_by_name(s).to_python()) - 1 for s in trail_sheets]
     assert rows_written == [99, 99, 99, 9 * len(rules.subrules()) - 297]
-    assert len(book.sheet_names) == len(trail_sheets) + 3 + 9  # + 汇总排名, 问题清单, 文件清单, towns
+    assert len(book.sheet_names) == len(trail_sheets) + 4 + 9  # + 汇总排名, 总分图, 问题清单, 文件清单, towns
 
 
 def test_results_do_not_depend_on_how_towns_are_sliced(tmp_path, monkeypatch):

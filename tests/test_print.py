@@ -181,3 +181,40 @@ def test_the_problem_and_file_lists_print_titled_numbered_and_whole(printed, tmp
         assert squeezed(problem.message) in printed_problems, problem.message
     printed_files = squeezed("".join(texts[k] for k in lists["文件清单"]))
     assert "数值无效2处、未填写2处、数据矛盾1处" in printed_files
+
+
+def ranking_of(rules, n: int):
+    import numpy as np
+    import pandas as pd
+    rng = np.random.default_rng(n)
+    items = {i.header: rng.integers(0, i.standard + 1, n) for i in rules.items}
+    table = pd.DataFrame({"排名": pd.array(np.arange(1, n + 1), dtype="Int64"),
+                          "单位名称": [f"第{k:04d}号镇" for k in range(1, n + 1)], "类别": "镇", **items})
+    table["加分合计"] = 0
+    table["总分"] = table[[i.header for i in rules.items]].sum(axis=1).sort_values(ascending=False).to_numpy()
+    table["状态"] = NORMAL
+    return table
+
+
+@pytest.mark.parametrize("n", [9, 2000])
+def test_the_ranking_and_its_chart_print_apart_and_readable(rules, tmp_path, n):
+    """The table's pages, then the chart's: 40 towns a page, each page with its axis and
+    every town's label, never the table's header on a chart page."""
+    from qz_excel.summary import TOWNS_PER_CHART, write_ranking_print
+    book = write_ranking_print(tmp_path / "汇总排名.xlsx", rules, ranking_of(rules, n))
+    (pdf,), failed = convert([book], "pdf", tmp_path)
+    assert not failed
+    texts = page_texts(pdf)
+    table_pages = [k for k, t in enumerate(texts) if "单位名称" in t]
+    chart_pages = [k for k, t in enumerate(texts) if "考核总分" in t]
+    assert table_pages == list(range(len(table_pages)))  # the table first, whole
+    assert chart_pages == list(range(len(table_pages), len(texts)))  # then the charts, alone
+    assert len(chart_pages) == -(-n // TOWNS_PER_CHART)
+    for k, page in enumerate(chart_pages):
+        first, last = k * TOWNS_PER_CHART + 1, min((k + 1) * TOWNS_PER_CHART, n)
+        words = texts[page].split()
+        assert "0" in words  # the axis
+        shown = squeezed(texts[page])
+        assert all(f"第{t:04d}号镇" in shown for t in range(first, last + 1)), (page, first, last)
+    for k in table_pages:
+        assert "制表单位" in texts[k] and "汇总排名" in texts[k]

@@ -41,8 +41,9 @@ def sheet_rows(path: Path, sheet: str) -> list[list]:
 
 
 def table(path: Path, sheet: str) -> list[dict]:
+    """A sheet's rows by header; a header printed on two lines is read as one."""
     rows = sheet_rows(path, sheet)
-    return [dict(zip(rows[0], row)) for row in rows[1:]]
+    return [dict(zip([str(h).replace("\n", "") for h in rows[0]], row)) for row in rows[1:]]
 
 
 def test_sample_run_exit_code_and_message(sample_run):
@@ -70,7 +71,7 @@ def test_file_list_explains_in_counted_words_and_both_lists_print_as_a4_landscap
 def test_summary_matches_the_engine(sample_run, rules):
     _, out = sample_run
     ranking = table(out / "汇总.xlsx", "汇总排名")
-    header = sheet_rows(out / "汇总.xlsx", "汇总排名")[0]
+    header = [str(h).replace("\n", "") for h in sheet_rows(out / "汇总.xlsx", "汇总排名")[0]]
     assert header[:3] == ["排名", "单位名称", "类别"] and header[-2:] == ["总分", "状态"]
     item_headers = header[3:13]
     assert [h.split(" ")[0] for h in item_headers] == [str(i) for i in range(1, 11)]
@@ -97,9 +98,26 @@ def test_sample_semantics(sample_run):
     assert by_town["青石镇"]["6 产品质量"] == 0 and by_town["青石镇"]["7 打假"] == 0  # vetoes
     assert by_town["北湖街道"]["5 计量"] == 12  # capped at 10, then +2
     assert by_town["城关镇"]["2 名牌战略"] > 15  # bonus above 标准分
+
     assert by_town["北湖街道"]["总分"] == by_town["高新技术产业园区"]["总分"]
     assert by_town["北湖街道"]["排名"] == by_town["高新技术产业园区"]["排名"]
     assert by_town["临河镇"]["8 特种设备监管网络"] == 4 + 1 + 0 + 1
+
+
+def test_ranking_prints_as_a_report_with_bonus_and_key(sample_run):
+    """The printed 汇总排名 names its maker and date, keys its colours and statuses, shows the
+    bonus inside each item score (the cell stays a number), and breaks headers between words."""
+    _, out = sample_run
+    ws = openpyxl.load_workbook(out / "汇总.xlsx")["汇总排名"]
+    header = ws.oddHeader
+    assert "2010年质量振兴工作考核汇总排名" in header.center.text
+    assert "制表单位：县质量技术监督局" in header.left.text and "制表日期：" in header.right.text
+    assert "待核实" in ws.oddFooter.left.text and "含加分" in ws.oddFooter.left.text
+    assert ws["K1"].value == "8 特种设备\n监管网络" and ws["E1"].value == "2 名牌战略"
+    town = next(r for r in ws.iter_rows(min_row=2) if r[1].value == "城关镇")
+    bonus_cell = town[4]  # 2 名牌战略
+    assert isinstance(bonus_cell.value, (int, float)) and bonus_cell.value > 15
+    assert "（含加" in bonus_cell.number_format
 
 
 def test_problem_list_names_file_sheet_cell(sample_run):
