@@ -13,11 +13,8 @@ import numpy as np
 
 from qz_excel.rules import Rules
 from qz_excel.scoring import ScoreResult
-from qz_excel.xlsx import Formats, row_height, staged_workbook
+from qz_excel.xlsx import FONT, Formats, row_height, staged_workbook
 
-#: a font every Chinese Windows has; LibreOffice elsewhere substitutes one of the same
-#: width (CJK glyphs are one em wide in all of them), so the row heights below hold
-FONT = "宋体"
 BODY_PT = 9  # the seed's table at 9 pt fits two A4 pages; printed at 100 %, never shrunk
 BORDER = {"border": 1, "valign": "vcenter", "font_size": 10, "font_name": FONT}
 FORMATS = {

@@ -114,10 +114,11 @@ def fill_workbook(template: Path, out: Path, values: dict[str, object], filler: 
     for r in range(1, header_row):
         for c in range(1, ws.max_column + 1):
             label = ws.cell(r, c).value
+            # the value cell is the first one after the label's merged range (A:C)
             if label == form.FILLER_LABEL and filler:
-                ws.cell(r, c + 2).value = filler
+                ws.cell(r, c + 3).value = filler
             elif label == form.DATE_LABEL and filled_on:
-                ws.cell(r, c + 2).value = pd.Timestamp(filled_on).to_pydatetime()
+                ws.cell(r, c + 3).value = pd.Timestamp(filled_on).to_pydatetime()
     out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)
     return out

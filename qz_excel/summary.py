@@ -19,7 +19,7 @@ from qz_excel.outputs import FORMATS, TOWNS_PER_SLICE, write_town_sheet
 from qz_excel.rules import Rules
 from qz_excel.values import format_values
 from qz_excel.files import clean_text
-from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, safe_sheet_name
+from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, safe_sheet_name, two_lines
 
 RANKING_SHEET = "汇总排名"
 SHEET_ROWS_MAX = 1_048_576  # Excel's limit, header row included
@@ -187,10 +187,9 @@ CHART_PAGE_ROWS = 50  # default rows (20 px) a chart page spans: a page break af
 
 
 def _header_text(header: str) -> str:
-    """「8 特种设备监管网络」 → two lines broken between words (after the first four
-    characters of a long name: the item names are four-character words and their tails)."""
-    number, _, name = header.partition(" ")
-    return f"{number} {name[:4]}\n{name[4:]}" if len(name) > 5 else header
+    """「8 特种设备监管网络」 → 「8 特种设备」 over 「监管网络」: broken between words."""
+    number, space, name = header.partition(" ")
+    return f"{number} {two_lines(name)}" if space else header
 
 
 def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: ReportInfo) -> None:

@@ -22,13 +22,16 @@ from qz_excel import __version__, form, resources
 from qz_excel.parallel import map_chunks
 from qz_excel.rules import Indicator, Rules
 from qz_excel.files import clean_text, safe_file_stem, unique_path
-from qz_excel.xlsx import Formats, atomic_workbook, print_a4, row_height
+from qz_excel.xlsx import FONT, Formats, atomic_workbook, print_a4, row_height, two_lines
 
 # Column widths in Excel character units; the row-height estimate uses the same numbers.
-WIDTHS = {"序号": 5, form.CODE_HEADER: 21, "考核项目": 8, "指标": 30, form.VALUE_HEADER: 11,
-          "单位": 5, "填报说明": 28}
+# The indicator codes are for intake, not for the town: their column is hidden (and so
+# not printed); the others share the page.
+WIDTHS = {"序号": 5, form.CODE_HEADER: 21, "考核项目": 9, "指标": 34, form.VALUE_HEADER: 11,
+          "单位": 6, "填报说明": 33}
 COL = {name: i for i, name in enumerate(form.COLUMNS)}
-HEADER_ROW = 4  # 0-based; the rows above hold the title and the filler's details
+HEADER_ROW = 5  # 0-based; the rows above hold the title, the filler's details and signatures
+HINT = "黄色单元格为填报区域，选中单元格可见填写提示"
 INPUT_TITLE_MAX, ERROR_MESSAGE_MAX = 32, 224  # Excel's limits for validation prompts
 
 # Formats, declared once.
@@ -36,6 +39,7 @@ BORDER = {"border": 1, "valign": "vcenter", "font_size": 10}
 FORMATS = {
     "title": {"bold": True, "font_size": 16, "align": "center", "valign": "vcenter"},
     "label": {**BORDER, "bold": True, "align": "center", "bg_color": "#F2F2F2"},
+    "label_wrap": {**BORDER, "bold": True, "align": "center", "bg_color": "#F2F2F2", "text_wrap": True},
     "fixed": {**BORDER, "text_wrap": True},
     "fixed_center": {**BORDER, "align": "center", "text_wrap": True},
     "code": {**BORDER, "font_size": 8, "font_color": "#595959"},
@@ -53,6 +57,7 @@ FORMATS = {
     "para": {"text_wrap": True, "valign": "top", "font_size": 11},
     "para_title": {"bold": True, "font_size": 14},
 }
+FORMATS = {name: {"font_name": FONT, **spec} for name, spec in FORMATS.items()}
 VALUE_FORMAT = {"bool": "input", "count": "input_count", "percent": "input_percent"}
 UNIT_SHOWN = {"bool": "是/否", "percent": "%"}
 DATE_VALIDATION = {"validate": "date", "criteria": "between", "minimum": datetime(2000, 1, 1),
@@ -70,7 +75,11 @@ class TemplateOptions:
 
 def _validation(ind: Indicator, cell: str) -> dict:
     """Excel data validation for one value cell, with a prompt and a Chinese alert."""
-    common = {"input_title": ind.label[:INPUT_TITLE_MAX], "input_message": ind.help or ind.label,
+    title = _input_title(ind.label)
+    message = ind.help or ind.label
+    if title != ind.label:  # the whole label where the title could not hold it
+        message = f"{ind.label}。{message}" if ind.help else ind.label
+    common = {"input_title": title, "input_message": message[:255],
               "error_title": "填报值不正确", "error_type": "stop"}
     if ind.type == "bool":
         spec = {"validate": "list", "source": ["是", "否"],
@@ -86,6 +95,16 @@ def _validation(ind: Indicator, cell: str) -> dict:
     if len(spec["error_message"]) > ERROR_MESSAGE_MAX:
         raise ValueError(f"{ind.id}: error message longer than Excel's {ERROR_MESSAGE_MAX} characters")
     return {**common, **spec}
+
+
+def _input_title(label: str) -> str:
+    """Excel cuts an input message's title at 32 characters: a longer label is cut at its
+    last phrase boundary that fits (a 、，（ or space) and ends in …, never mid-word."""
+    if len(label) <= INPUT_TITLE_MAX:
+        return label
+    room = label[:INPUT_TITLE_MAX - 1]
+    cut = max(room.rfind(mark) for mark in "、，,（(；; ")
+    return (room[:cut] if cut >= 8 else room).rstrip("、，,（(；; ") + "…"
 
 
 @lru_cache(maxsize=None)
@@ -142,7 +161,7 @@ def write_template(rules: Rules, town: str, path: Path, options: TemplateOptions
     with atomic_workbook(path, title=f"{rules.spec.form_title}（{town}）") as wb:
         fmt = Formats(wb, FORMATS)
         _form_sheet(wb, fmt, rules, town, prefill or {})
-        _instructions_sheet(wb, fmt, render_instructions(rules, town, options))
+        _instructions_sheet(wb, fmt, render_instructions(rules, town, options), town, rules.year)
         _meta_sheet(wb, rules, town, generated_at)
     return path
 
@@ -155,21 +174,27 @@ def _form_sheet(wb, fmt: Formats, rules: Rules, town: str, prefill: dict[str, ob
         ws.set_column(i, i, WIDTHS[name])
     ws.merge_range(0, 0, 0, last, rules.spec.form_title, fmt["title"])
     ws.set_row(0, 30)
-    # the filler's details; the town is pre-filled and locked
-    ws.merge_range(1, 0, 1, 1, form.TOWN_LABEL, fmt["label"])
-    fmt.merged_text(ws, 1, 2, 1, 4, town, "fixed_center")
+    # the filler's details; the town is pre-filled and locked. Labels span 序号, the
+    # hidden code column and 考核项目; values start under 指标.
+    ws.merge_range(1, 0, 1, 2, form.TOWN_LABEL, fmt["label"])
+    fmt.merged_text(ws, 1, 3, 1, 4, town, "fixed_center")
     ws.write_string(1, 5, "年度", fmt["label"])
     ws.write_string(1, 6, f"{rules.year}年", fmt["fixed_center"])
-    ws.merge_range(2, 0, 2, 1, form.FILLER_LABEL, fmt["label"])
-    ws.merge_range(2, 2, 2, 3, "", fmt["input"])
+    ws.merge_range(2, 0, 2, 2, form.FILLER_LABEL, fmt["label"])
+    ws.write_blank(2, 3, None, fmt["input"])
     ws.write_string(2, 4, form.PHONE_LABEL, fmt["label"])
     ws.merge_range(2, 5, 2, 6, "", fmt["input"])
-    ws.merge_range(3, 0, 3, 1, form.DATE_LABEL, fmt["label"])
-    ws.merge_range(3, 2, 3, 3, "", fmt["input_date"])
-    ws.data_validation(3, 2, 3, 3, DATE_VALIDATION)
-    ws.merge_range(3, 4, 3, 6, "黄色单元格为填报区域，鼠标停留可见填写提示", fmt["hint"])
-    for r in (1, 2, 3):
-        ws.set_row(r, 22)
+    ws.merge_range(3, 0, 3, 2, form.DATE_LABEL, fmt["label"])
+    ws.write_blank(3, 3, None, fmt["input_date"])
+    ws.data_validation(3, 3, 3, 3, DATE_VALIDATION)
+    # signed and stamped on paper, so left blank and locked
+    ws.write_string(3, 4, "单位负责人\n（签字）", fmt["label_wrap"])
+    ws.merge_range(3, 5, 3, 6, "", fmt["fixed"])
+    ws.merge_range(4, 0, 4, 2, "填报单位\n（盖章）", fmt["label_wrap"])
+    ws.write_blank(4, 3, None, fmt["fixed"])
+    ws.merge_range(4, 4, 4, 6, HINT, fmt["hint"])
+    for r, height in ((1, 24), (2, 24), (3, 34), (4, 56)):  # row 4: room for the stamp
+        ws.set_row(r, height)
     for name, i in COL.items():
         ws.write_string(HEADER_ROW, i, name, fmt["header"])
     ws.set_row(HEADER_ROW, 22)
@@ -183,7 +208,7 @@ def _form_sheet(wb, fmt: Formats, rules: Rules, town: str, prefill: dict[str, ob
             ind = p.ind
             ws.write_string(p.row, COL["序号"], p.number, fmt["fixed_center"])
             ws.write_string(p.row, COL[form.CODE_HEADER], ind.id, fmt["code"])
-            ws.write_string(p.row, COL["考核项目"], p.item_name, fmt["fixed_center"])
+            ws.write_string(p.row, COL["考核项目"], two_lines(p.item_name), fmt["fixed_center"])
             ws.write_string(p.row, COL["指标"], ind.label, fmt["fixed"])
             value = prefill.get(ind.id)
             if value is None:
@@ -197,13 +222,19 @@ def _form_sheet(wb, fmt: Formats, rules: Rules, town: str, prefill: dict[str, ob
             ws.data_validation(p.row, value_col, p.row, value_col, p.validation)
         ws.set_row(p.row, p.height)
     end = planned[-1].row
+    ws.set_column(COL[form.CODE_HEADER], COL[form.CODE_HEADER], WIDTHS[form.CODE_HEADER], None, {"hidden": True})
     ws.freeze_panes(HEADER_ROW + 1, 0)
     print_a4(ws, HEADER_ROW)
+    _town_on_every_page(ws, town, rules.year)
     ws.print_area(0, 0, end, last)
     ws.protect("", {"format_rows": True, "format_columns": True})
 
 
-def _instructions_sheet(wb, fmt, text: str) -> None:
+def _town_on_every_page(ws, town: str, year: int) -> None:
+    ws.set_header(f"&L&9 {town[:60].replace('&', '&&')}&R&9 {year}年质量振兴工作考核填报表", {"margin": 0.3})
+
+
+def _instructions_sheet(wb, fmt, text: str, town: str, year: int) -> None:
     ws = wb.add_worksheet(form.INSTRUCTIONS_SHEET)
     width = 90
     ws.set_column(0, 0, width)
@@ -213,8 +244,9 @@ def _instructions_sheet(wb, fmt, text: str) -> None:
     for r, line in enumerate(lines[1:], start=1):
         if line.strip():
             ws.write_string(r, 0, line, fmt["para"])
-            ws.set_row(r, row_height([(line, width)], minimum=16))
+            ws.set_row(r, row_height([(line, width, 11)], minimum=16))
     print_a4(ws, None)
+    _town_on_every_page(ws, town, year)
     ws.protect("")
 
 

@@ -25,6 +25,9 @@ from qz_excel.files import atomic_write_bytes, clean_text
 SHEET_NAME_MAX = 31
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 FORMULA_START = ("=", "+", "-", "@")
+#: a font every Chinese Windows has; LibreOffice elsewhere substitutes one of the same
+#: width (CJK glyphs are one em wide in all of them), so computed row heights hold
+FONT = "宋体"
 LINE_HEIGHT_PT = 14.5  # one wrapped line at 10–11 pt, with room for CJK fonts' ascent
 
 
@@ -77,6 +80,12 @@ def row_height(cells: list[tuple], minimum: float = 18.0) -> float:
     heights = [line_count(cell[0], cell[1], cell[2]) * line_height(cell[2]) if len(cell) > 2
                else line_count(cell[0], cell[1]) * LINE_HEIGHT_PT for cell in cells]
     return max([minimum, *(h + 4 for h in heights)])
+
+
+def two_lines(name: str, first: int = 4) -> str:
+    """A long Chinese name on two lines broken between words rather than wherever the
+    cell's edge falls: item and column names here are four-character words and a tail."""
+    return f"{name[:first]}\n{name[first:]}" if len(name) > first + 1 else name
 
 
 def safe_sheet_name(name: str, taken: set[str]) -> str:

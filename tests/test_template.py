@@ -39,8 +39,8 @@ def test_every_indicator_once_with_empty_value(generated, rules):
 
 def test_town_prefilled_and_locked(generated):
     ws = openpyxl.load_workbook(generated)[form.FORM_SHEET]
-    assert ws["A2"].value == form.TOWN_LABEL and ws["C2"].value == "城关镇"
-    assert ws["C2"].protection.locked
+    assert ws["A2"].value == form.TOWN_LABEL and ws["D2"].value == "城关镇"
+    assert ws["D2"].protection.locked
 
 
 def test_validation_per_type(generated, rules):
@@ -76,7 +76,10 @@ def test_locking_and_protection(generated):
         for c in (1, 2, 3, 4, 6, 7):
             assert ws.cell(r, c).protection.locked
     # the filler's own fields are open too
-    assert not ws["C3"].protection.locked and not ws["F3"].protection.locked and not ws["C4"].protection.locked
+    assert not ws["D3"].protection.locked and not ws["F3"].protection.locked and not ws["D4"].protection.locked
+    # signed and stamped on paper: labelled, locked, left blank
+    assert ws["E4"].value == "单位负责人\n（签字）" and ws["F4"].protection.locked and ws["F4"].value is None
+    assert ws["A5"].value == "填报单位\n（盖章）" and ws["D5"].protection.locked and ws["D5"].value is None
 
 
 def test_print_settings(generated):
@@ -85,8 +88,10 @@ def test_print_settings(generated):
     assert ws.sheet_properties.pageSetUpPr.fitToPage
     # OOXML's default fitToWidth is 1, which XlsxWriter leaves implicit
     assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0
-    assert ws.print_title_rows == "$5:$5"
+    assert ws.print_title_rows == "$6:$6"
     assert ws.oddFooter.center.text == "第 &P 页 共 &N 页"
+    assert "城关镇" in ws.oddHeader.left.text  # every printed page names the town
+    assert ws.column_dimensions["B"].hidden  # indicator codes: for intake, not for the printed form
     # wrapped label rows are taller than one line
     _, rows = value_rows(ws)
     tall = [ws.row_dimensions[r].height for r, code in rows if code == "r5_two_free_controlled"]
@@ -145,3 +150,27 @@ def test_prefilled_values_read_back(tmp_path, rules):
     assert ret.values["r1_meetings"] == 3 and ret.values["r1_dedicated_staff"] is True
     assert ret.values["r8_registration_rate"] == 99.5 and ret.values["r3_credit_eval_rate"] == float("inf")
     assert sum(p.code == "MISSING_VALUE" for p in ret.problems) == len(rules.catalog) - 4
+
+
+def test_input_titles_are_cut_between_phrases_and_messages_keep_the_label(generated, rules):
+    """Excel shows at most 32 characters of an input message's title."""
+    ws = openpyxl.load_workbook(generated)[form.FORM_SHEET]
+    _, rows = value_rows(ws)
+    by_cell = {rng.coord: dv for dv in ws.data_validations.dataValidation for rng in dv.sqref.ranges}
+    cut = 0
+    for r, code in rows:
+        label, dv = rules.catalog[code].label, by_cell[f"E{r}"]
+        assert len(dv.promptTitle) <= 32
+        if dv.promptTitle != label:
+            cut += 1
+            assert dv.promptTitle.endswith("…") and label.startswith(dv.promptTitle[:-1])
+            assert label[len(dv.promptTitle) - 1] in "、，,（(；; " or len(dv.promptTitle) == 32
+            assert label in dv.prompt
+    assert cut  # the 2010 rules have labels longer than 32 characters
+
+
+def test_instructions_say_help_shows_when_a_cell_is_selected(generated):
+    ws = openpyxl.load_workbook(generated)[form.INSTRUCTIONS_SHEET]
+    text = "\n".join(str(c.value) for c in ws["A"] if c.value)
+    assert "选中单元格时" in text and "鼠标" not in text
+    assert "城关镇" in ws.oddHeader.left.text
