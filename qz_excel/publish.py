@@ -168,8 +168,10 @@ class ResultsFolder:
         assert self.run is not None
         produced = [n for n in self.names if os.path.lexists(self.staged(n))]
         journal = [f"{PUT if n in produced else DROP} {n}" for n in self.names]
-        _sync_write(self.run / JOURNAL, "\n".join(journal) + "\n")
+        # journal and renames under one hold: an interrupt between them would leave a
+        # journaled run for the next one to publish
         with signals_held():
+            _sync_write(self.run / JOURNAL, "\n".join(journal) + "\n")
             _roll_forward(self.out_dir, self.run, undo_on_error=True)
         return [self.out_dir / n for n in produced]
 

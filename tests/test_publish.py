@@ -106,3 +106,23 @@ def test_an_unpublished_run_leaves_the_old_results(tmp_path):
             raise RuntimeError("the 汇总 could not be made")
     assert tree(out) == OLD
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [LOCK_NAME]
+
+
+def test_an_interrupt_while_publishing_waits_for_the_publish(tmp_path, monkeypatch):
+    """Ctrl-C arriving as the journal is written: the publish completes, then the interrupt."""
+    import signal
+    out = tmp_path / "out"
+    write_tree(out, OLD)
+    real_write = __import__("qz_excel.publish", fromlist=["_sync_write"])._sync_write
+
+    def write_then_interrupt(path, text):
+        real_write(path, text)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr("qz_excel.publish._sync_write", write_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        with ResultsFolder(out, NAMES) as results:
+            write_tree(results.staging, NEW)
+            results.publish()
+    assert tree(out) == NEW
+    assert [p.name for p in out.iterdir() if p.name.startswith(".qz-") and p.name != LOCK_NAME] == []
