@@ -7,7 +7,6 @@ so every expected output is checked and the missing ones are retried in smaller 
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
@@ -75,18 +74,3 @@ def convert(files: list[Path], target: str, out_dir: Path, timeout_per_file: flo
                 os.replace(expected[f], out_dir / expected[f].name)
                 converted.append(out_dir / expected[f].name)
     return converted, pending
-
-
-def merge_pdfs(pdfs: list[Path], out: Path) -> Path:
-    """One booklet for the printer, in the order given."""
-    from pypdf import PdfWriter
-
-    from qz_excel.files import atomic_write_bytes
-
-    writer = PdfWriter()
-    for pdf in pdfs:
-        writer.append(str(pdf))
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    atomic_write_bytes(out, buffer.getvalue())
-    return out

@@ -18,7 +18,8 @@ from qz_excel.xlsx import FONT, Formats, row_height, staged_workbook
 BODY_PT = 9  # the seed's table at 9 pt fits two A4 pages; printed at 100 %, never shrunk
 BORDER = {"border": 1, "valign": "vcenter", "font_size": 10, "font_name": FONT}
 FORMATS = {
-    "title": {"bold": True, "font_size": 16, "align": "center", "valign": "vcenter", "font_name": FONT},
+    "title": {"bold": True, "font_size": 16, "align": "center", "valign": "vcenter", "font_name": FONT,
+              "text_wrap": True},  # a long town name wraps the title rather than clipping it
     "attachment": {"font_size": 10.5, "font_name": FONT, "valign": "bottom"},
     "mark": {"bold": True, "font_size": 12, "font_color": "#C00000", "align": "right", "valign": "bottom",
              "font_name": FONT},
@@ -119,13 +120,13 @@ def _item_height(item, explanation: str) -> float:
                        (explanation, widths["得分说明"], BODY_PT)])
 
 
-def page_breaks(heights: list[float], page: float = PAGE_BODY_PT) -> list[int]:
+def page_breaks(heights: list[float], page: float = PAGE_BODY_PT, title_rows=TITLE_ROWS) -> list[int]:
     """Indexes of the items that start a new page: as many items a page as fit, and the
     last item always on the page of 合计 and the signatures (never those alone)."""
-    repeat, tail = TITLE_ROWS[-1], sum(TAIL_ROWS)
-    breaks, used = [], sum(TITLE_ROWS)
+    repeat, tail = title_rows[-1], sum(TAIL_ROWS)
+    breaks, used = [], sum(title_rows)
     for k, height in enumerate(heights):
-        if used + height > page and used > repeat + sum(TITLE_ROWS[:-1]):
+        if used + height > page and used > sum(title_rows):
             breaks.append(k)
             used = repeat
         used += height
@@ -145,8 +146,12 @@ def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
     ws.write_string(0, 0, f"{rules.spec.attachment}：", fmt["attachment"])
     if provisional:
         ws.merge_range(0, 3, 0, last, PROVISIONAL, fmt["mark"])
-    fmt.merged_text(ws, 1, 0, 1, last, f"{rules.year}年{town}质量振兴工作考核评分细则", "title")
-    for r, height in enumerate(TITLE_ROWS):
+    title = f"{rules.year}年{town}质量振兴工作考核评分细则"
+    fmt.merged_text(ws, 1, 0, 1, last, title, "title")
+    # a long name wraps the title: its row grows with it
+    title_rows = (TITLE_ROWS[0], max(TITLE_ROWS[1], row_height([(title, sum(TOWN_COLUMNS.values()), 16)])),
+                  TITLE_ROWS[2])
+    for r, height in enumerate(title_rows):
         ws.set_row(r, height)
     for i, name in enumerate(TOWN_COLUMNS):
         ws.write_string(2, i, name, fmt["header"])
@@ -169,7 +174,7 @@ def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
     _signature_block(ws, fmt, r + 2)
     for k, height in enumerate(TAIL_ROWS):
         ws.set_row(r + k, height)
-    ws.set_h_pagebreaks([3 + k for k in page_breaks(heights)])
+    ws.set_h_pagebreaks([3 + k for k in page_breaks(heights, title_rows=title_rows)])
     ws.set_paper(9)
     ws.set_portrait()
     ws.set_print_scale(100)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from qz_excel import intake
 from qz_excel import office
+from qz_excel.booklet import BookletFailed, Entry, build_booklet
 from qz_excel.outputs import TownPages, write_town_workbook
 from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
 from qz_excel.files import safe_file_stem, unique_path
@@ -208,19 +209,29 @@ class _Clock:
 
 def export_pdfs(out_dir: Path, rules: Rules, ranking: pd.DataFrame, town_files: dict[str, Path],
                 info: ReportInfo = ReportInfo()) -> tuple[list[str], list[str]]:
-    """汇总排名 and each 评分细则 as PDF in DIR/pdf/, plus one booklet in ranking order.
-    Returns (PDFs written, names of workbooks LibreOffice did not convert)."""
+    """汇总排名 and each 评分细则 as PDF in DIR/pdf/, plus the booklet of the 评分细则 in
+    ranking order (:mod:`qz_excel.booklet`). Returns (PDFs written, names of what
+    LibreOffice did not print)."""
+    from pypdf import PdfReader
+
     pdf_dir = out_dir / PDF_DIR
     with tempfile.TemporaryDirectory(prefix=".qz-", dir=out_dir) as tmp:
         ranking_book = write_ranking_print(Path(tmp) / f"{RANKING_PDF}.xlsx", rules, ranking, info)
         sources = [ranking_book] + [town_files[t] for t in ranking["单位名称"] if t in town_files]
         converted, failed = office.convert(sources, "pdf", pdf_dir)
-    by_stem = {p.stem: p for p in converted}
-    in_order = [by_stem[src.stem] for src in sources if src.stem in by_stem]
-    written = [str(p) for p in in_order]
-    if in_order:
-        written.append(str(office.merge_pdfs(in_order, pdf_dir / BOOKLET_NAME)))
-    return written, [src.name for src in failed]
+        by_stem = {p.stem: p for p in converted}
+        written = [str(by_stem[src.stem]) for src in sources if src.stem in by_stem]
+        failed_names = [src.name for src in failed]
+        ranks = dict(zip(ranking["单位名称"], ranking["排名"]))
+        entries = [Entry("" if pd.isna(ranks[t]) else str(int(ranks[t])), t, by_stem[town_files[t].stem],
+                         len(PdfReader(by_stem[town_files[t].stem]).pages))
+                   for t in ranking["单位名称"] if t in town_files and town_files[t].stem in by_stem]
+        if entries:
+            try:
+                written.append(str(build_booklet(pdf_dir / BOOKLET_NAME, rules, info, entries, Path(tmp))))
+            except BookletFailed:
+                failed_names.append(BOOKLET_NAME)
+    return written, failed_names
 
 
 __all__ = ["run_score", "ScoreOptions", "ranking_table", "competition_rank", "export_pdfs"]

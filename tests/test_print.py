@@ -130,6 +130,8 @@ def test_every_seed_line_and_every_explanation_is_printed_whole(printed, rules):
             for line in (item.content + "\n" + item.method).splitlines():
                 assert squeezed(line) in whole, (name, line)
         assert "合计" in whole and "考核人（签字）" in whole and "考核单位（盖章）" in whole
+        town = next(t for t in printed.status if name.startswith(t[:20]))
+        assert squeezed(f"{rules.year}年{town}质量振兴工作考核评分细则") in whole  # the title, whole
 
 
 def test_the_worst_case_explanations_are_all_printed(printed, rules):
@@ -218,3 +220,31 @@ def test_the_ranking_and_its_chart_print_apart_and_readable(rules, tmp_path, n):
         assert all(f"第{t:04d}号镇" in shown for t in range(first, last + 1)), (page, first, last)
     for k in table_pages:
         assert "制表单位" in texts[k] and "汇总排名" in texts[k]
+
+
+def test_the_booklet_is_bound_numbered_and_bookmarked(printed, rules, tmp_path):
+    from qz_excel.booklet import Entry, build_booklet
+    from qz_excel.summary import ReportInfo
+    report = printed.report
+    ranking = report.summary[report.summary["状态"] != "未报送"]
+    entries = []
+    for rank, town in zip(ranking["排名"], ranking["单位名称"]):
+        pdf = next(p for name, p in printed.pdfs.items() if name.startswith(town[:20]))
+        entries.append(Entry("" if rank is None or str(rank) == "<NA>" else str(int(rank)), town, pdf,
+                             len(PdfReader(pdf).pages)))
+    booklet = build_booklet(tmp_path / "汇编.pdf", rules, ReportInfo(maker="某县质量技术监督局"), entries, tmp_path)
+    reader = PdfReader(booklet)
+    texts = page_texts(booklet)
+    assert len(texts) == 1 + 1 + sum(e.pages for e in entries)  # cover, contents, the towns
+    assert all(float(p.mediabox.width) < float(p.mediabox.height) for p in reader.pages)  # one orientation
+    cover = squeezed(texts[0])
+    assert "评分细则汇编" in cover and "某县质量技术监督局" in cover and "制表日期" in cover
+    for k, text in enumerate(texts[1:], start=1):  # numbered through, the cover aside
+        assert f"—{k}—" in squeezed(text), k
+    outline = {o.title: reader.get_destination_page_number(o) for o in reader.outline}
+    contents = texts[1]
+    for entry in entries:
+        page = outline[f"{entry.rank} {entry.town}".strip()]
+        assert squeezed(f"{rules.year}年{entry.town}质量振兴工作考核评分细则") in squeezed(texts[page])
+        listed = re.search(rf"{re.escape(entry.town)}\s+(\d+)", contents)
+        assert listed and int(listed.group(1)) == page  # the contents' page is the printed number
