@@ -277,8 +277,10 @@ def _check_looked_at(ret: Returned, rules: Rules, data: bytes, sheet: str,
         where = {"sheet": sheet, "cell": cell, "indicator": code, "label": rules.catalog[code].label}
         if fact.error:
             ret.problem("FORMULA_ERROR", value=fact.error, **where)
+            ret.notes[code] = f"公式结果为错误（{fact.error}）"
         elif fact.formula and not fact.cached:
             ret.problem("FORMULA_UNCALCULATED", **where)
+            ret.notes[code] = "公式未计算"
         else:
             ret.problem("MISSING_VALUE", **where)
 
@@ -294,6 +296,7 @@ def _take_value(ret: Returned, rules: Rules, code: str, raw, sheet: str, cell: s
         parsed = parse_value(raw, ind.type, rules.spec.settings.count_max)
     except ValueRejected as exc:
         ret.problem(exc.code, value=_as_text(raw), detail=exc.message, **where)
+        ret.notes[code] = f"填写“{_as_text(raw)}”，无效"  # so 得分说明 tells wrong from blank
         return None
     if parsed.note:
         ret.notes[code] = parsed.note

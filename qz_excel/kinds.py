@@ -380,7 +380,7 @@ class ExcessOverTarget(RuleBase):
     absorb_order: list[str]
     input_types: ClassVar[tuple[str, ...]] = ("count",)
     templates: ClassVar[dict[str, str]] = {
-        "gain": "超出目标任务{{ target }}：{{ detail }}，加{{ points }}分",
+        "gain": "目标任务{{ target }}已完成，另新增{{ detail }}，加{{ points }}分",
         "none": "未超出目标任务{{ target }}，不加分",
     }
 
@@ -415,7 +415,7 @@ class ExcessOverTarget(RuleBase):
             points = points + excess[a.indicator] * a.points
             e = pd.Series(excess[a.indicator], index=values.index)
             unit = catalog[a.indicator].unit
-            piece = np.where(e > 0, a.label + e.astype(str) + f"{unit}×{a.points}分", "")
+            piece = np.where(e > 0, a.label + e.astype(str) + unit, "")
             joiner = np.where((detail != "") & (piece != ""), "、", "")
             detail = detail + joiner + piece
         return Evaluation(points=points, outcome=np.where(points > 0, "gain", "none"),
@@ -437,5 +437,6 @@ REGISTRY: dict[str, type[RuleBase]] = {
 #: explanation for a sub-rule whose input cell was empty or invalid (overridable per rule)
 MISSING_TEMPLATE = "{{ label }}：未填报或填报无效，不得分（待核实）"
 MISSING_VETO_TEMPLATE = "{{ label }}：未填报或填报无效，无法判定是否否决（待核实）"
+MISSING_DEDUCTION_TEMPLATE = "{{ label }}：未填报或填报无效，无法扣分（待核实）"
 
 __all__ = ["REGISTRY", "SubRule", "Evaluation", "MICRO", "micro"]

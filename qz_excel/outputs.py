@@ -94,7 +94,7 @@ class TownPages:
             tail = np.where(raw > item.standard,
                             "\n基础分合计" + raw.astype(str) + f"分，超过标准分，按{item.standard}分计。",
                             np.where(raw < 0, "\n扣分后为负，按0分计。", ""))
-            tail = np.where(bonus > 0, tail + np.where(tail == "", "\n", "") + "另加分" + bonus.astype(str) + "分。",
+            tail = np.where(bonus > 0, tail + np.where(tail == "", "\n", "") + "另加" + bonus.astype(str) + "分。",
                             tail)
             tail = np.where(vetoed, "\n触发否决，本项得0分。", tail)
             out[item.number] = text + tail.astype(object)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, StrictUndefined
 
-from qz_excel.kinds import MISSING_TEMPLATE, MISSING_VETO_TEMPLATE
+from qz_excel.kinds import MISSING_DEDUCTION_TEMPLATE, MISSING_TEMPLATE, MISSING_VETO_TEMPLATE
 from qz_excel.rules import Rules
 
 _ENV = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
@@ -130,8 +130,8 @@ def score(rules: Rules, values: pd.DataFrame, notes: pd.DataFrame | None = None)
         points[:, j] = np.where(missing, 0, ev.points)
         outcomes[:, j] = outcome
 
-        templates = {"missing": MISSING_VETO_TEMPLATE if rule.effective_part == "veto"
-                     else MISSING_TEMPLATE, **rule.explain_templates()}
+        missing = {"veto": MISSING_VETO_TEMPLATE, "deduction": MISSING_DEDUCTION_TEMPLATE}
+        templates = {"missing": missing.get(rule.effective_part, MISSING_TEMPLATE), **rule.explain_templates()}
         per_row = {k: np.asarray(v, dtype=object) for k, v in ev.context.items()
                    if np.ndim(v) == 1 and len(v) == n}
         constants = {"label": rule.label, **{k: v for k, v in ev.context.items() if k not in per_row}}

@@ -222,3 +222,23 @@ def test_sheet_names_unique_case_blind_and_within_excel_limits():
     assert names[4] == "长" * 31 and names[5] == "长" * 28 + "(2)"
     assert names[6] == "a_b__c"
     assert len({n.lower() for n in names}) == len(names) and all(len(n) <= 31 for n in names)
+
+
+def test_explanations_read_naturally(tmp_path, rules):
+    """得分说明 as a reader needs it: what was typed when it was rejected, a deduction that
+    cannot be made says so, the brand excess counts what lies beyond the target, 另加N分."""
+    inbox = tmp_path / "inbox"
+    values = {**GOOD, "r1_meetings": "三次", "r6_refusals": "两个", "r2_brand_target": 2,
+              "r2_new_prov_brands": 3, "r2_new_city_brands": 1}
+    write_template(rules, "城关镇", inbox / "城关镇.xlsx", TemplateOptions(generated_at="2010-12-01"), prefill=values)
+    towns = tmp_path / "towns.csv"
+    towns.write_text("单位名称\n城关镇\n", encoding="utf-8")
+    out = tmp_path / "out"
+    CliRunner().invoke(main, ["score", str(inbox), "--towns", str(towns), "--out", str(out)])
+    ws = openpyxl.load_workbook(out / "评分细则" / "城关镇.xlsx")["评分细则"]
+    text = {ws.cell(r, 1).value: ws.cell(r, 6).value for r in range(4, 14)}
+    assert "填写“三次”，无效" in text[1] and "不得分（待核实）" in text[1]
+    assert "填写“两个”，无效" in text[6] and "无法扣分（待核实）" in text[6]
+    # the target absorbs the municipal brand first (the rules' absorb_order), then one provincial
+    assert "目标任务2只已完成，另新增省名牌2只，加4分" in text[2]
+    assert "另加4分。" in text[2] and "另加分" not in "".join(text.values())
