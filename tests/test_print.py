@@ -248,3 +248,23 @@ def test_the_booklet_is_bound_numbered_and_bookmarked(printed, rules, tmp_path):
         assert squeezed(f"{rules.year}年{entry.town}质量振兴工作考核评分细则") in squeezed(texts[page])
         listed = re.search(rf"{re.escape(entry.town)}\s+(\d+)", contents)
         assert listed and int(listed.group(1)) == page  # the contents' page is the printed number
+
+
+def test_the_template_prints_whole_inside_its_margins(rules, tmp_path):
+    """填报表 and 填报说明 as a town prints them: every instruction line and every label
+    present (nothing cut at the edges: 「2010年」 once printed as 「10年」), every word inside
+    the page's side margins, the town on every page."""
+    from qz_excel.template import TemplateOptions, render_instructions, write_template
+    options = TemplateOptions(generated_at="2010-12-01", deadline="2010年12月25日", contact="县质监局 王科长 0512-1234567")
+    book = write_template(rules, "城关镇", tmp_path / "城关镇.xlsx", options)
+    (pdf,), failed = convert([book], "pdf", tmp_path)
+    assert not failed
+    texts = page_texts(pdf)
+    whole = squeezed("".join(texts))
+    for line in render_instructions(rules, "城关镇", options).splitlines():
+        assert squeezed(line) in whole, line
+    for ind in rules.catalog.values():
+        assert squeezed(ind.label) in whole, ind.label
+    assert all("城关镇" in text for text in texts)
+    for x0, _, x1, _, width, _ in word_boxes(pdf):
+        assert 0.4 * 72 - 1 <= x0 and x1 <= width - 0.4 * 72 + 1, (x0, x1)
