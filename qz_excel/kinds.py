@@ -75,6 +75,8 @@ class RuleBase(BaseModel):
     label: str = Field(min_length=1)
     part: Part | None = None
     explain: dict[str, str] = {}
+    #: the number of the 评分方法 line this sub-rule scores (「5．」); inferred when absent
+    line: int | None = Field(default=None, ge=1)
 
     kind_label: ClassVar[str] = ""
     templates: ClassVar[dict[str, str]] = {}

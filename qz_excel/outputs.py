@@ -87,9 +87,11 @@ class TownPages:
         out, j = {}, 0
         for item in self.rules.items:
             block, j = texts[:, j:j + len(item.rules)], j + len(item.rules)
-            text = "1．" + block[:, 0]
+            # numbered as the 评分方法 numbers its lines (two sub-rules may share one)
+            numbers = [self.rules.method_number[rule.id] for rule in item.rules]
+            text = f"{numbers[0]}．" + block[:, 0]
             for m in range(1, block.shape[1]):
-                text = text + f"\n{m + 1}．" + block[:, m]
+                text = text + f"\n{numbers[m]}．" + block[:, m]
             raw, bonus, vetoed = (a[start:stop] for a in self._items[item.number])
             tail = np.where(raw > item.standard,
                             "\n基础分合计" + raw.astype(str) + f"分，超过标准分，按{item.standard}分计。",

@@ -9,6 +9,8 @@ up to 11 while its 标准分 is 10).
 from __future__ import annotations
 
 import hashlib
+from difflib import SequenceMatcher
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -119,6 +121,62 @@ class Rules:
     def subrules(self):
         """(item, sub-rule) pairs in rules-file order."""
         return [(item, rule) for item in self.items for rule in item.rules]
+
+    @cached_property
+    def method_number(self) -> dict[str, int]:
+        """Sub-rule id → the number of the 评分方法 line it scores, so 得分说明 is numbered as
+        the official text is (item 6 has six sub-rules for five lines)."""
+        return {rule_id: number for item in self.items for rule_id, number in method_lines(item).items()}
+
+
+_NUMBERED_LINE = re.compile(r"^\s*(\d+)\s*[．.、]")
+
+
+def _overlap(a: str, b: str) -> int:
+    """Length of the longest common run of characters."""
+    return SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
+
+
+def method_lines(item: Item) -> dict[str, int]:
+    """Which numbered 评分方法 line each sub-rule scores: a sub-rule's own ``line`` if set;
+    otherwise the assignment that keeps the sub-rules in the method's order, gives every
+    line at least one sub-rule when there are enough, and best matches the sub-rules'
+    labels to the lines' words."""
+    lines = [(int(m.group(1)), text) for text in item.method.splitlines() if (m := _NUMBERED_LINE.match(text))]
+    rules = item.rules
+    if not lines:
+        return {rule.id: k for k, rule in enumerate(rules, start=1)}
+    numbers = [n for n, _ in lines]
+    fixed = {k: rule.line for k, rule in enumerate(rules) if rule.line is not None}
+    n, m = len(rules), len(lines)
+    # every line gets a sub-rule (steps of 0 or 1 line) unless the file fixes some itself
+    covering = n >= m and not fixed
+    minus = float("-inf")
+
+    def gain(i: int, j: int) -> float:
+        if i in fixed:
+            return 1000.0 if fixed[i] == numbers[j] else minus
+        return float(_overlap(rules[i].label, lines[j][1]))
+
+    best = [[minus] * m for _ in range(n)]
+    back = [[0] * m for _ in range(n)]
+    for j in range(m):
+        if not covering or j == 0:
+            best[0][j] = gain(0, j)
+    for i in range(1, n):
+        for j in range(m):
+            previous = [j - 1, j] if covering else list(range(j + 1))
+            candidates = [(best[i - 1][p], p) for p in previous if p >= 0 and best[i - 1][p] > minus]
+            if candidates:
+                score, p = max(candidates)
+                best[i][j], back[i][j] = score + gain(i, j), p
+    end = m - 1 if covering else max(range(m), key=lambda j: best[n - 1][j])
+    if best[n - 1][end] == minus:  # fixed lines out of order: number by position
+        return {rule.id: k for k, rule in enumerate(rules, start=1)}
+    chosen = [end]
+    for i in range(n - 1, 0, -1):
+        chosen.append(back[i][chosen[-1]])
+    return {rule.id: numbers[j] for rule, j in zip(rules, reversed(chosen))}
 
 
 def _where(raw: dict, loc: tuple) -> str:

@@ -242,3 +242,11 @@ def test_explanations_read_naturally(tmp_path, rules):
     # the target absorbs the municipal brand first (the rules' absorb_order), then one provincial
     assert "目标任务2只已完成，另新增省名牌2只，加4分" in text[2]
     assert "另加4分。" in text[2] and "另加分" not in "".join(text.values())
+
+
+def test_explanation_lines_are_numbered_as_the_method_numbers_them(sample_out, rules):
+    ws = openpyxl.load_workbook(sample_out / "评分细则" / "城关镇.xlsx")["评分细则"]
+    for r, item in enumerate(rules.items, start=4):
+        lines = str(ws.cell(r, 6).value).splitlines()
+        numbered = [line.split("．")[0] for line in lines if "．" in line[:3]]
+        assert numbered == [str(rules.method_number[rule.id]) for rule in item.rules], item.number

@@ -88,3 +88,29 @@ def test_rules_check_cli_fails_with_usage_code(tmp_path):
     result = CliRunner().invoke(main, ["rules", "check", str(path)])
     assert result.exit_code == 2
     assert "r1_nothing" in result.output
+
+
+# which 评分方法 line each sub-rule scores, read off the official text (附件2)
+SEED_LINES = {1: [1, 2, 3, 4, 5], 2: [1, 2, 3, 4, 5], 3: [1, 2, 3, 3], 4: [1, 2, 3, 4, 4],
+              5: [1, 2, 3, 4, 5], 6: [1, 2, 3, 4, 5, 5], 7: [1, 2, 3, 4], 8: [1, 2, 2, 2],
+              9: [1, 1, 2, 3], 10: [1, 2]}
+
+
+def test_each_sub_rule_is_numbered_as_its_method_line(rules):
+    found = {item.number: [rules.method_number[r.id] for r in item.rules] for item in rules.items}
+    assert found == SEED_LINES
+
+
+def test_a_sub_rules_line_can_be_set_in_the_rules_file(tmp_path):
+    import yaml
+    from qz_excel.rules import load_rules
+    data = yaml.safe_load((REPO / "templates" / "rules" / "2010.yaml").read_text(encoding="utf-8"))
+    item9 = next(i for i in data["items"] if i["number"] == 9)
+    for rule in item9["rules"]:
+        rule["line"] = 3 if rule["id"] == "r9_timely_reporting" else None
+        if rule["line"] is None:
+            del rule["line"]
+    path = tmp_path / "lines.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    numbers = load_rules(path).method_number
+    assert [numbers[r["id"]] for r in item9["rules"]] == [1, 3, 3, 3]  # order kept around the fixed line
