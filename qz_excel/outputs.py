@@ -40,12 +40,12 @@ FORMATS = {
 # 标准分 and 实得分 just wide enough for their three characters in bold
 TOWN_COLUMNS = {"序号": 4, "考核内容": 22, "评分方法": 28, "标准分": 6, "实得分": 6, "得分说明": 26}
 PROVISIONAL = "暂定（待核实）"
-MARGINS = {"left": 0.4, "right": 0.4, "top": 0.55, "bottom": 0.6}
+MARGINS = {"left": 0.4, "right": 0.4, "top": 0.5, "bottom": 0.55}
 #: points a page holds between the top and bottom margins (A4: 842 pt), less a safety
 #: margin: page breaks are planned from the row heights set here
 PAGE_BODY_PT = 842 - 72 * (MARGINS["top"] + MARGINS["bottom"]) - 12
 TITLE_ROWS = (18, 34, 22)  # 附件2 line, title, header row (repeated on every page)
-TAIL_ROWS = (24, 10, 32, 32, 32)  # 合计, a gap, 考核人, 复核人, 考核单位 and date
+TAIL_ROWS = (24, 8, 30, 30, 30)  # 合计, a gap, 考核人, 复核人, 考核单位 and date (about 1 cm each to sign)
 
 
 #: towns per slice of the audit trail and of the 评分细则 texts: results are composed a

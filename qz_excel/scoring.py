@@ -156,7 +156,9 @@ def _notes_for(notes: pd.DataFrame | None, inputs: list[str], n: int) -> np.ndar
         return None
     joined = cols[0]
     for col in cols[1:]:
-        joined = np.where((joined != "") & (col != ""), joined + "；" + col, joined + col)
+        # the same note for several inputs (three rates typed as text alike) is said once
+        fresh = (col != "") & np.array([c not in j.split("；") for c, j in zip(col, joined)], dtype=bool)
+        joined = np.where((joined != "") & fresh, joined + "；" + col, np.where(fresh, joined + col, joined))
     return joined if (joined != "").any() else None
 
 

@@ -96,7 +96,7 @@ def _parse_bool(raw: object) -> Parsed:
     if text in _TRUE or text in _FALSE:
         value = text in _TRUE
         canonical = "是" if value else "否"
-        note = "" if str(raw).strip() == canonical else f"「{_shown(raw).strip()}」按“{canonical}”读取"
+        note = "" if str(raw).strip() == canonical else f"「{_shown(raw).strip()}」视为“{canonical}”"
         return Parsed(value, note)
     raise ValueRejected("INVALID_VALUE", f"「{_shown(raw)}」不是有效的是/否答案，请从下拉列表选择“是”或“否”")
 
@@ -111,10 +111,10 @@ def _parse_count(raw: object) -> Parsed:
         match = _COUNT_RE.match(text)
         if match:
             value = int(match.group(1))
-            return Parsed(value, f"「{str(raw).strip()}」按{value}读取")
+            return Parsed(value, f"「{str(raw).strip()}」视为{value}")
         if not _NUMBER_RE.match(text):
             raise ValueRejected("INVALID_VALUE", f"「{raw}」不是数量，请只填写阿拉伯数字（整数），如 3")
-        value, note = float(text), f"「{str(raw).strip()}」按{format_number(float(text))}读取"
+        value, note = float(text), f"「{str(raw).strip()}」视为{format_number(float(text))}"
     if not math.isfinite(value) or value < 0:
         raise ValueRejected("OUT_OF_RANGE", f"「{_shown(raw)}」小于0，数量应为0或正整数")
     if not value.is_integer():
@@ -139,7 +139,7 @@ def _percent_from_number(value: float, raw: object, from_text: bool) -> Parsed:
         note = f"「{shown}」按比例读作{format_number(pct)}%" if from_text or value == 1 else ""
         return Parsed(pct, note)
     pct = round(value, 6)
-    return Parsed(pct, f"「{shown}」按{format_number(pct)}%读取")
+    return Parsed(pct, f"「{shown}」视为{format_number(pct)}%")
 
 
 def _parse_percent(raw: object) -> Parsed:
@@ -149,14 +149,14 @@ def _parse_percent(raw: object) -> Parsed:
         return _percent_from_number(float(raw), raw, from_text=False)
     text = _clean(str(raw))
     if text in _NOT_APPLICABLE:
-        note = "" if text == "不适用" else f"「{str(raw).strip()}」按“不适用”处理"
+        note = "" if text == "不适用" else f"「{str(raw).strip()}」视为“不适用”"
         return Parsed(NOT_APPLICABLE, note)
     if text.endswith("%") and _NUMBER_RE.match(text[:-1]):
         value = float(text[:-1])
         if value < 0 or value > 100:
             raise ValueRejected("OUT_OF_RANGE", f"「{raw}」不在0%～100%之间，请填写正确的百分比")
         pct = round(value, 6)
-        return Parsed(pct, f"「{str(raw).strip()}」（文本）按{format_number(pct)}%读取")
+        return Parsed(pct, f"「{str(raw).strip()}」视为{format_number(pct)}%")
     if _NUMBER_RE.match(text):
         return _percent_from_number(float(text), raw, from_text=True)
     raise ValueRejected("INVALID_VALUE",

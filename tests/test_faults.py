@@ -38,6 +38,18 @@ def leftovers(out: Path) -> list[str]:
     return sorted(p.name for p in out.iterdir() if p.name.startswith(TEMP_PREFIX) and p.name != LOCK_NAME)
 
 
+def wait_until_mid_run(out: Path, process: subprocess.Popen, within: float = 120) -> None:
+    """Until the run is visibly half-way: its staging folder holds a first 评分细则 (more than
+    a hundred still to write, and nothing published). Timing-free, however loaded the machine."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if any(out.glob(".qz-run-*/new/评分细则/*.xlsx")):
+            return
+        assert process.poll() is None, "the run ended before it was half-way"
+        time.sleep(0.005)
+    raise AssertionError("the run never got half-way")
+
+
 def group_gone(pgid: int, within: float) -> bool:
     """True once no process of the group is left (checked for ``within`` seconds)."""
     deadline = time.monotonic() + within
@@ -98,9 +110,9 @@ def test_ctrl_c_at_any_moment_leaves_one_runs_results(tmp_path, big_inbox, two_r
 
 
 def test_sigterm_is_an_interrupt(tmp_path, big_inbox, two_results):
-    _, previous, _, duration = two_results
+    _, previous, _, _ = two_results
     process, out = start_over_previous(tmp_path, big_inbox, two_results)
-    time.sleep(duration * 0.5)
+    wait_until_mid_run(out, process)
     process.terminate()  # the main process only, as a service manager does
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == INTERRUPTED, stderr
@@ -111,10 +123,10 @@ def test_sigterm_is_an_interrupt(tmp_path, big_inbox, two_results):
 
 def test_a_killed_run_leaves_no_workers_and_the_next_run_cleans_up(tmp_path, big_inbox, two_results):
     inbox, towns, _ = big_inbox
-    _, previous, new, duration = two_results
+    _, previous, new, _ = two_results
     process, out = start_over_previous(tmp_path, big_inbox, two_results, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
-    time.sleep(duration * 0.6)
+    wait_until_mid_run(out, process)
     process.kill()
     process.wait(timeout=30)
     assert group_gone(process.pid, within=3), "workers outlived their killed parent"

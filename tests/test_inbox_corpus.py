@@ -226,7 +226,7 @@ def test_value_forms_named_by_cell(run, corpus, rules):
     # the notes reach the audit trail
     details = rows(out / "汇总.xlsx", "评分明细")
     trail = " ".join(d["得分说明"] for d in details if d["单位名称"] == "经济开发区管委会")
-    assert "「98.5%」（文本）按98.5%读取" in trail and "「3次」按3读取" in trail
+    assert "「98.5%」视为98.5%" in trail and "「3次」视为3" in trail
 
 
 @needs_office

@@ -165,10 +165,10 @@ def test_missing_veto_input_does_not_veto(rules):
 
 def test_notes_prefix_explanations(rules):
     values = frame(rules, {"甲": {}})
-    notes = pd.DataFrame({"r1_meetings": ["「3次」按3读取"]}, index=["甲"])
+    notes = pd.DataFrame({"r1_meetings": ["「3次」视为3"]}, index=["甲"])
     result = score(rules, values, notes)
     text = result.details.set_index("rule").loc["r1_meetings", "explanation"]
-    assert text.startswith("「3次」按3读取；专题会议")
+    assert text.startswith("「3次」视为3；专题会议")
 
 
 def test_competition_ranking(rules):

@@ -18,7 +18,7 @@ def test_bool_accepted(raw, expected):
 
 def test_bool_noncanonical_is_noted_canonical_is_not():
     assert parse_value("是", "bool").note == ""
-    assert parse_value("√", "bool").note == "「√」按“是”读取"
+    assert parse_value("√", "bool").note == "「√」视为“是”"
 
 
 @pytest.mark.parametrize("raw", ["是的", "对", "2", 2, "", "不适用", "x"])
@@ -84,8 +84,8 @@ def test_percent_rejected(raw, code):
 
 
 def test_percent_readings_are_recorded():
-    assert parse_value(98.5, "percent").note == "「98.5」按98.5%读取"
-    assert parse_value("98.5%", "percent").note == "「98.5%」（文本）按98.5%读取"
+    assert parse_value(98.5, "percent").note == "「98.5」视为98.5%"
+    assert parse_value("98.5%", "percent").note == "「98.5%」视为98.5%"
     assert parse_value(1, "percent").note == "「1」按比例读作100%"
     assert parse_value(0.985, "percent").note == ""  # what a %-formatted cell stores
 
