@@ -124,6 +124,7 @@ def _write_trail(wb, fmt: Formats, slices) -> None:
         return ws
 
     ws, used = new_sheet(), 0
+    first = ws
     for frame in slices:
         start = 0
         while start < len(frame):
@@ -134,6 +135,10 @@ def _write_trail(wb, fmt: Formats, slices) -> None:
             _write_rows(ws, fmt, frame.iloc[start:start + take], used + 1, styled=False)
             used, start = used + take, start + take
     _finish_table(ws, used, len(TRAIL_COLUMNS))
+    # a data sheet, but printable when asked: landscape, one page wide, header repeated
+    # (its cells stay unwrapped: a format on each of half a million would cost too much)
+    for sheet in wb.worksheets()[wb.worksheets().index(first):]:
+        _print_list(sheet, "评分明细")
 
 
 def _column_writer(ws, fmt: Formats, column: pd.Series, style: str | None):

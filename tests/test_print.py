@@ -88,11 +88,13 @@ def printed_font_sizes(pdf: Path) -> list[float]:
     return sizes
 
 
-def word_boxes(pdf: Path) -> list[tuple[float, float, float, float, float, float]]:
-    """(xMin, yMin, xMax, yMax, page width, page height) of every word."""
+def word_boxes(pdf: Path, pages: list[int] | None = None) -> list[tuple[float, float, float, float, float, float]]:
+    """(xMin, yMin, xMax, yMax, page width, page height) of every word (of ``pages``)."""
     html = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     boxes = []
-    for page in re.finditer(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', html, re.S):
+    for k, page in enumerate(re.finditer(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', html, re.S)):
+        if pages is not None and k not in pages:
+            continue
         width, height = float(page.group(1)), float(page.group(2))
         for w in re.finditer(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)"', page.group(3)):
             boxes.append((*map(float, w.groups()), width, height))
@@ -182,6 +184,7 @@ def test_the_problem_and_file_lists_print_titled_numbered_and_whole(printed, tmp
         assert squeezed(problem.message) in printed_problems, problem.message
     printed_files = squeezed("".join(texts[k] for k in lists["文件清单"]))
     assert "数值无效2处、未填写2处、数据矛盾1处" in printed_files
+    inside_the_margins(pdf, 0.4, lists["问题清单"] + lists["文件清单"])
 
 
 def ranking_of(rules, n: int):
@@ -219,6 +222,18 @@ def test_the_ranking_and_its_chart_print_apart_and_readable(rules, tmp_path, n):
         assert all(f"第{t:04d}号镇" in shown for t in range(first, last + 1)), (page, first, last)
     for k in table_pages:
         assert "制表单位" in texts[k] and "汇总排名" in texts[k]
+    inside_the_margins(pdf, 0.4)
+    for town in ranking_of(rules, n)["单位名称"]:  # every town in the table, whole
+        assert town in squeezed("".join(texts[k] for k in table_pages))
+
+
+def inside_the_margins(pdf: Path, side_inches: float, pages: list[int] | None = None) -> None:
+    """Every word (of ``pages``, 0-based; default all) inside the page's side margins."""
+    boxes = word_boxes(pdf, pages)
+    assert boxes
+    for x0, y0, x1, y1, width, height in boxes:
+        assert side_inches * 72 - 1 <= x0 and x1 <= width - side_inches * 72 + 1, (pdf.name, x0, x1)
+        assert 0 < y0 and y1 < height, (pdf.name, y0, y1)
 
 
 def test_the_booklet_is_bound_numbered_and_bookmarked(printed, rules, tmp_path):
