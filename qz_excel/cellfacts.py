@@ -21,16 +21,33 @@ from xml.etree import ElementTree
 from xlsxwriter.utility import xl_cell_to_rowcol
 
 OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
-_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 _OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
 _TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _CALCEXT = "{urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0}"
-# one cell element of a worksheet: its attributes and content (prefixes allowed)
-_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 _ATTR = re.compile(rb'\b(r|s|t)="([^"]*)"')
+
+
+_CELL_START = re.compile(rb"<(?:\w+:)?c\s")
+_CELL_END = re.compile(rb"</(?:\w+:)?c>")
+
+
+def _cell(xml: bytes, ref: bytes) -> tuple[bytes, bytes] | None:
+    """(attributes, content) of the cell element ``ref`` (prefixes allowed), found by its
+    address with plain byte searches: walking every cell of the sheet with a regex cost
+    a millisecond a file, and this runs for most files."""
+    key = b'r="' + ref + b'"'
+    at = xml.find(key)
+    while at != -1:
+        start = xml.rfind(b"<", 0, at)
+        if xml[at - 1:at].isspace() and _CELL_START.match(xml, start):
+            close = xml.find(b">", at)
+            if xml[close - 1:close] == b"/":
+                return xml[start:close], b""
+            end = _CELL_END.search(xml, close)
+            return xml[start:close], xml[close + 1:end.start() if end else len(xml)]
+        at = xml.find(key, at + 1)
+    return None
 _FORMULA = re.compile(rb"<(?:\w+:)?f\b")
 _VALUE = re.compile(rb"<(?:\w+:)?v>(.*?)</(?:\w+:)?v>", re.S)
 _QUOTED = re.compile(r'"[^"]*"|\\.')
@@ -84,40 +101,57 @@ def _percent_code(code: str) -> bool:
 
 # .xlsx ---------------------------------------------------------------------------------
 
+_SHEET = re.compile(rb"<(?:\w+:)?sheet\s[^>]*>")
+_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\s[^>]*>")
+_ANY_ATTR = re.compile(rb'([\w:]+)="([^"]*)"')
+
+
+def _elements(xml: bytes, pattern: re.Pattern) -> list[dict[bytes, bytes]]:
+    return [dict(_ANY_ATTR.findall(m.group(0))) for m in pattern.finditer(xml)]
+
+
 def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str:
-    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-    rel_id = next(s.get(f"{_REL}id") for s in workbook.iter(f"{_MAIN}sheet") if s.get("name") == sheet)
-    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    target = next(r.get("Target") for r in rels.iter(f"{_PKG_REL}Relationship") if r.get("Id") == rel_id)
+    """The worksheet part of the sheet named ``sheet`` (two small parts read with regexes:
+    names are XML-escaped there, so compare escaped)."""
+    name = sheet.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;").encode("utf-8")
+    rel_id = next(a.get(b"r:id") or next(v for k, v in a.items() if k.endswith(b":id"))
+                  for a in _elements(archive.read("xl/workbook.xml"), _SHEET) if a.get(b"name") == name)
+    target = next(a[b"Target"].decode("utf-8") for a in _elements(archive.read("xl/_rels/workbook.xml.rels"),
+                                                                 _RELATIONSHIP) if a.get(b"Id") == rel_id)
     return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+
+
+_NUM_FMT = re.compile(rb"<(?:\w+:)?numFmt\s[^>]*>")
+_CELL_XFS = re.compile(rb"<(?:\w+:)?cellXfs\b.*?</(?:\w+:)?cellXfs>", re.S)
+_XF = re.compile(rb"<(?:\w+:)?xf\s[^>]*>")
 
 
 def _percent_styles(archive: zipfile.ZipFile) -> set[int]:
     """Indexes of the cell formats (cellXfs) whose number format shows a percentage."""
     try:
-        styles = ElementTree.fromstring(archive.read("xl/styles.xml"))
+        styles = archive.read("xl/styles.xml")
     except KeyError:
         return set()
     percent_ids = set(PERCENT_FORMATS)
-    percent_ids |= {int(f.get("numFmtId", -1)) for f in styles.iter(f"{_MAIN}numFmt")
-                    if _percent_code(f.get("formatCode", ""))}
-    xfs = next(styles.iter(f"{_MAIN}cellXfs"), None)
-    if xfs is None:
+    percent_ids |= {int(a.get(b"numFmtId", b"-1")) for a in _elements(styles, _NUM_FMT)
+                    if _percent_code(a.get(b"formatCode", b"").decode("utf-8", "replace")
+                                     .replace("&quot;", '"').replace("&amp;", "&"))}
+    block = _CELL_XFS.search(styles)
+    if block is None:
         return set()
-    return {k for k, xf in enumerate(xfs.findall(f"{_MAIN}xf")) if int(xf.get("numFmtId", 0)) in percent_ids}
+    return {k for k, a in enumerate(_elements(block.group(0), _XF)) if int(a.get(b"numFmtId", b"0")) in percent_ids}
 
 
 def _xlsx(archive: zipfile.ZipFile, sheet: str, cells: list[str]) -> dict[str, CellFacts]:
-    wanted = {c.encode("ascii") for c in cells}
     xml = archive.read(_sheet_part(archive, sheet))
     percent_styles: set[int] | None = None
     facts = {}
-    for match in _CELL.finditer(xml):
-        attrs = dict(_ATTR.findall(match.group(1)))
-        ref = attrs.get(b"r")
-        if ref not in wanted:
+    for ref in (c.encode("ascii") for c in cells):
+        found = _cell(xml, ref)
+        if found is None:
             continue
-        content = match.group(2) or b""
+        attrs = dict(_ATTR.findall(found[0]))
+        content = found[1]
         value = _VALUE.search(content)
         formula = bool(_FORMULA.search(content))
         kind = attrs.get(b"t", b"")
