@@ -62,20 +62,22 @@ class CellFacts:
     percent: bool = False  # the number format shows a percentage
 
 
-def inspect(data: bytes, sheet: str, cells: list[str]) -> dict[str, CellFacts]:
+def inspect(data: bytes, sheet: str, cells: list[str], checked=None) -> dict[str, CellFacts]:
     """Facts for ``cells`` (A1 addresses) of ``sheet``; cells that hold nothing special are
-    left out. A file this cannot read says nothing (calamine has read it already)."""
+    left out. A file this cannot read says nothing (calamine has read it already).
+    ``checked``: what the safety check opened (:class:`qz_excel.safety.Checked`), so the
+    zip is not opened and its worksheet not inflated a second time."""
     if not cells:
         return {}
     try:
         if data[:8] == OLE_MAGIC:
             return _xls(data, sheet, cells)
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = checked.archive if checked else zipfile.ZipFile(io.BytesIO(data))
         names = set(archive.namelist())
         if "content.xml" in names:
             return _ods(archive, sheet, cells)
         if "xl/workbook.xml" in names:
-            return _xlsx(archive, sheet, cells)
+            return _xlsx(archive, sheet, cells, checked.worksheets if checked else {})
     except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, ValueError, IndexError):
         pass
     return {}
@@ -142,8 +144,9 @@ def _percent_styles(archive: zipfile.ZipFile) -> set[int]:
     return {k for k, a in enumerate(_elements(block.group(0), _XF)) if int(a.get(b"numFmtId", b"0")) in percent_ids}
 
 
-def _xlsx(archive: zipfile.ZipFile, sheet: str, cells: list[str]) -> dict[str, CellFacts]:
-    xml = archive.read(_sheet_part(archive, sheet))
+def _xlsx(archive: zipfile.ZipFile, sheet: str, cells: list[str], inflated: dict[str, bytes]) -> dict[str, CellFacts]:
+    part = _sheet_part(archive, sheet)
+    xml = inflated.get(part) or archive.read(part)
     percent_styles: set[int] | None = None
     facts = {}
     for ref in (c.encode("ascii") for c in cells):

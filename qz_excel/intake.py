@@ -175,8 +175,7 @@ def read_return(path: Path, rules: Rules, display_name: str | None = None) -> Re
         safety.check_size(stat.st_size)
         with open(path, "rb") as fh:  # read-only, once; the parser works on this copy
             data = fh.read()
-        if data[:4] == safety.ZIP_MAGIC:
-            safety.check_zip(data)
+        checked = safety.check_zip(data) if data[:4] == safety.ZIP_MAGIC else None
     except safety.Unsafe as exc:
         ret.problem(exc.code, detail=exc.detail)
         return ret
@@ -187,7 +186,7 @@ def read_return(path: Path, rules: Rules, display_name: str | None = None) -> Re
     if book is None:
         return ret
     try:
-        _read_form(book, data, rules, ret)
+        _read_form(book, data, rules, ret, checked)
     except python_calamine.CalamineError as exc:  # a malformed part found reading cells
         ret.problem("CORRUPT", detail=f"{type(exc).__name__}: {str(exc)[:120]}")
         ret.status = REJECTED
@@ -197,7 +196,7 @@ def read_return(path: Path, rules: Rules, display_name: str | None = None) -> Re
     return ret
 
 
-def _read_form(book, data: bytes, rules: Rules, ret: Returned) -> None:
+def _read_form(book, data: bytes, rules: Rules, ret: Returned, checked: safety.Checked | None = None) -> None:
     located = _form_rows(book)
     if located is None:
         ret.problem("NO_FORM_SHEET")
@@ -249,7 +248,7 @@ def _read_form(book, data: bytes, rules: Rules, ret: Returned) -> None:
         found[k] = _take_value(ret, rules, code, raw, sheet, cell)
         if is_empty(raw) or (rules.catalog[code].type == "percent" and _is_one(raw)):
             looked_at[cell] = (code, is_empty(raw))
-    _check_looked_at(ret, rules, data, sheet, looked_at)
+    _check_looked_at(ret, rules, data, sheet, looked_at, checked)
     for code, r in zip(codes, rows_of):
         if not r:
             ret.problem("MISSING_INDICATOR", sheet=sheet, indicator=code, label=rules.catalog[code].label)
@@ -263,11 +262,11 @@ def _is_one(raw) -> bool:
 
 
 def _check_looked_at(ret: Returned, rules: Rules, data: bytes, sheet: str,
-                     looked_at: dict[str, tuple[str, bool]]) -> None:
+                     looked_at: dict[str, tuple[str, bool]], checked: safety.Checked | None = None) -> None:
     """Empty-looking cells: really empty (MISSING_VALUE), or a formula whose result is an
     error or was never calculated, each its own problem. A 1 in a rate cell formatted as a
     percentage is 100% as the town sees it: no note that it was read as a fraction."""
-    facts = cellfacts.inspect(data, sheet, list(looked_at))
+    facts = cellfacts.inspect(data, sheet, list(looked_at), checked)
     for cell, (code, empty) in looked_at.items():
         fact = facts.get(cell, cellfacts.CellFacts())
         if not empty:

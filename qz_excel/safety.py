@@ -65,7 +65,16 @@ def check_size(size: int, limits: Limits = LIMITS) -> None:
         raise Unsafe("TOO_LARGE", f"文件大小 {size / MiB:.1f} MB，超过 {limits.file_bytes // MiB} MB 上限")
 
 
-def check_zip(data: bytes, limits: Limits = LIMITS) -> None:
+@dataclass
+class Checked:
+    """What the check opened, for whoever reads the file next: the archive (its directory
+    parsed) and the worksheets it inflated whole, by part name."""
+
+    archive: zipfile.ZipFile
+    worksheets: dict[str, bytes]
+
+
+def check_zip(data: bytes, limits: Limits = LIMITS) -> Checked:
     """An OOXML or ODS container: sizes, ratios, XML safety, cell bounds."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -83,10 +92,14 @@ def check_zip(data: bytes, limits: Limits = LIMITS) -> None:
         if info.file_size > limits.ratio_grace_bytes and info.compress_size / info.file_size < limits.min_inflate_ratio:
             raise Unsafe("TOO_LARGE", f"部件 {info.filename} 压缩比异常（{info.file_size // max(1, info.compress_size)}:1），疑似压缩炸弹")
     _check_not_encrypted(data, infos)
+    worksheets = {}
     for info in infos:
         if (_XML_PART.search(info.filename) and not _UNREAD_PART.match(info.filename)) \
                 or info.filename in ("content.xml", "styles.xml"):
-            _check_xml_part(data, info)
+            xml = _check_xml_part(data, info)
+            if xml is not None:
+                worksheets[info.filename] = xml
+    return Checked(archive, worksheets)
 
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # as zipfile's structFileHeader
@@ -127,7 +140,7 @@ def _read_part(data: bytes, info: zipfile.ZipInfo, limit: int) -> bytes:
     raise NotImplementedError(f"不支持的压缩方式 {info.compress_type}")
 
 
-def _check_xml_part(data: bytes, info: zipfile.ZipInfo) -> None:
+def _check_xml_part(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
     """DOCTYPE (and so ENTITY, which can only be declared inside one) may only stand in the
     prolog, before the root element: that is all a part needs decompressed for it. A
     worksheet is read whole, for the bounds check."""
@@ -145,6 +158,8 @@ def _check_xml_part(data: bytes, info: zipfile.ZipInfo) -> None:
         raise Unsafe("UNSAFE_XML", f"部件 {info.filename} 含 DOCTYPE/ENTITY 声明")
     if whole:
         _check_bounds(info.filename, xml)
+        return xml
+    return None
 
 
 def _check_bounds(name: str, xml: bytes) -> None:
