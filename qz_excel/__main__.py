@@ -15,6 +15,7 @@ def main() -> None:
     try:
         from qz_excel.cli import run
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping already
         sys.stderr.write("\n已中断：程序还没有开始工作，没有写任何文件。\n")
         sys.exit(130)
     run()

@@ -133,6 +133,7 @@ def run(argv: list[str] | None = None) -> None:
         _done()
         raise
     except (KeyboardInterrupt, click.Abort):
+        _done()  # stopping already: a second Ctrl-C must not kill the exit itself
         click.echo("\n" + INTERRUPTED_MESSAGE, err=True)
         sys.exit(INTERRUPTED)
     except click.ClickException as exc:
@@ -149,8 +150,8 @@ def run(argv: list[str] | None = None) -> None:
 
 
 def _done() -> None:
-    """The command has finished and said so: an interrupt now would change nothing, and
-    must not turn a finished run into one killed by a signal while Python shuts down."""
+    """The command has finished or is stopping: an interrupt now would change nothing, and
+    must not turn the exit into one killed by a signal while Python shuts down."""
     for name in ("SIGINT", "SIGTERM"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
