@@ -243,7 +243,7 @@ def floor_intake(files: list[Path]) -> list:
 
 def town_pages(rules, inbox: Path):
     returns = intake.read_returns(intake.inbox_files(inbox), rules)
-    values, notes = intake.values_frames(intake.choose_among_duplicates(returns, [r.town for r in returns]), rules)
+    values, notes = intake.values_frames(intake.choose_among_duplicates(returns, [r.town for r in returns], rules), rules)
     return list(TownPages(rules, score(rules, values, notes)))
 
 

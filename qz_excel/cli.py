@@ -204,10 +204,14 @@ def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
 def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, maker, made_on):
     """读取收件箱中的全部回报文件，评分并生成汇总排名和各单位评分细则。"""
     from qz_excel.office import find_soffice
-    from qz_excel.pipeline import ScoreOptions, run_score
+    from qz_excel.pipeline import OutInInbox, ScoreOptions, check_folders, run_score
     from qz_excel.publish import ResultsBusy
 
     _folder(inbox, "收件箱", "请把各单位报回的文件放在一个文件夹里，再把该文件夹的路径写在 qz score 后面")
+    try:
+        check_folders(Path(inbox), Path(out_dir))
+    except OutInInbox as exc:
+        _fail(str(exc))
     rules = _load(rules_file)
     towns = _towns(towns_file)  # fail fast, before reading the inbox
     if pdf and find_soffice() is None:
@@ -222,6 +226,13 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, 
         _fail(f"另一个 qz score 正在向 {exc.folder} 写结果：请等它结束后再运行，或换一个 --out 目录", NOT_WRITTEN)
     except OSError as exc:
         _not_written(exc, out_dir)
+    _print_score(report, inbox, towns_file, out_dir, pdf)
+    sys.exit(1 if report.has_problems else 0)
+
+
+def _print_score(report, inbox: str, towns_file: str, out_dir: str, pdf: bool) -> None:
+    from qz_excel.problems import SKIPPED
+
     for warning in report.warnings:
         click.echo(f"规则提示：{warning}")
     codes_by_file = report.codes_by_file()
@@ -229,16 +240,47 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, 
         codes = codes_by_file.get(row.文件, [])
         tail = f"（{counted(codes)}）" if codes else ""
         click.echo(f"{row.状态:　<4} {row.文件}  {row.单位名称}{tail}")
+    skipped = int((report.files["状态"] == SKIPPED).sum())
+    workbooks = len(report.files) - skipped
+    if not len(report.files):
+        click.echo(f"收件箱里没有文件：{Path(inbox).resolve()}；请把各单位报回的文件放进这个文件夹后重新运行。"
+                   f"汇总表照常生成，所有单位都列为未报送。")
+    elif not workbooks:
+        click.echo(f"收件箱里没有工作簿文件（{skipped} 个文件都不是 Excel/WPS/LibreOffice 工作簿，已跳过）")
+    elif codes_by_file and all("UNFILLED" in codes_by_file.get(f, []) for f in report.files.loc[
+            report.files["状态"] != SKIPPED, "文件"]):
+        click.echo("收件箱里的工作簿都是未填写的模板：是不是把模板目录当成了收件箱？")
     errors = sum(p.severity == ERROR for p in report.problems)
     warnings = sum(p.severity == WARNING for p in report.problems)
     summary = report.summary
-    click.echo(f"共 {len(report.files)} 个文件；{int(summary['排名'].notna().sum())} 个单位参加排名，"
-               f"{int((summary['状态'] == '未报送').sum())} 个未报送；错误 {errors} 个，警告 {warnings} 个")
+    skipped_text = f"（另有 {skipped} 个不是工作簿，已跳过）" if skipped and workbooks else ""
+    click.echo(f"共 {workbooks} 个工作簿{skipped_text}；{int(summary['排名'].notna().sum())} 个单位参加排名，"
+               f"{len(report.not_returned)} 个未报送；错误 {errors} 个，警告 {warnings} 个")
     click.echo(f"结果：{Path(report.outputs[0]).resolve()}（问题清单见其中“问题清单”工作表）")
     click.echo(f"各单位评分细则：{(Path(out_dir) / '评分细则').resolve()}")
     if pdf:
         click.echo(f"PDF 及打印汇编：{(Path(out_dir) / 'pdf').resolve()}")
-    sys.exit(1 if report.has_problems else 0)
+    mail = f"qz mail 模板目录 --towns {_quoted(towns_file)}"
+    if report.requests:
+        click.echo(f"需要修改的 {len(report.requests)} 个单位：{_some(list(report.requests))}；"
+                   f"修改通知（反馈）：{(Path(out_dir) / '反馈').resolve()}")
+        click.echo(f"  发送修改通知：{mail} --corrections {_quoted(out_dir)}")
+    if report.not_returned:
+        click.echo(f"未报送的 {len(report.not_returned)} 个单位：{_some(report.not_returned)}")
+        click.echo(f"  催报：{mail} --remind {_quoted(out_dir)}")
+    if report.requests or report.not_returned:
+        click.echo("  （“模板目录”换成 qz template 生成模板的目录；先演练、看草稿，确认后再加 --send）")
+
+
+def _some(names: list[str], limit: int = 20) -> str:
+    """All the names, or the first ``limit`` and how many more."""
+    shown = "、".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} 等 {len(names)} 个"
+
+
+def _quoted(path: str) -> str:
+    """A path as typed into a command line (Windows cmd and POSIX shells alike)."""
+    return f'"{path}"' if any(ch in path for ch in " &()'\"") else path
 
 
 @main.command()

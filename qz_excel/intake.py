@@ -18,6 +18,7 @@ import python_calamine
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from qz_excel import cellfacts, form, safety
+from qz_excel.changes import Change, changes_between, describe
 from qz_excel.parallel import map_isolated
 from qz_excel.problems import REJECTED, SCORED, SKIPPED, SUPERSEDED, Problem
 from qz_excel.rules import Rules
@@ -51,8 +52,14 @@ class Returned:
     sheet: str = ""  # the sheet the form was found on
     value_column: str = ""  # the value cells' column letter
     notes: dict[str, str] = field(default_factory=dict)  # indicator → how it was read
+    #: each indicator's cell as the town typed it (None where absent), and 填报人, 联系电话,
+    #: 填报日期: a correction request gives the town back exactly what it typed
+    typed: tuple = ()
+    header: tuple = ()
+    template_made: str = ""  # the hidden metadata's generated_at, kept in a correction request
     problems: list[Problem] = field(default_factory=list)
     reason: str = ""
+    changes: list[Change] = field(default_factory=list)  # a superseded file: what the accepted one changed
 
     @property
     def values(self) -> dict[str, object]:
@@ -65,8 +72,12 @@ class Returned:
         return {code: f"{self.value_column}{r}" for code, r in zip(self.codes, self.rows) if r}
 
     def release_values(self) -> None:
-        """Drop what the form held once scoring has what it needs from it."""
-        self.found, self.rows, self.notes = (), (), {}
+        """Drop what the form held once scoring (and the correction request) has what it
+        needs from it."""
+        self.found, self.rows, self.notes, self.typed, self.header = (), (), {}, (), ()
+
+    def problems_of(self, *codes: str) -> list[Problem]:
+        return [p for p in self.problems if p.code in codes]
 
     def problem(self, code: str, **kw) -> Problem:
         p = Problem(code, file=self.file, town=kw.pop("town", self.town), **kw)
@@ -74,7 +85,7 @@ class Returned:
         return p
 
 
-def _as_text(raw: object) -> str:
+def as_text(raw: object) -> str:
     if isinstance(raw, float):
         return format_number(raw)
     if isinstance(raw, (datetime, date)):
@@ -112,9 +123,9 @@ def _meta(book) -> dict[str, str]:
     if form.META_SHEET not in book.sheet_names:
         return {}
     rows = _read_sheet(book, form.META_SHEET)
-    if not rows or _as_text(rows[0][0]) != form.META_MARK:
+    if not rows or as_text(rows[0][0]) != form.META_MARK:
         return {}
-    return {_as_text(r[0]): _as_text(r[1]) for r in rows[1:] if len(r) >= 2}
+    return {as_text(r[0]): as_text(r[1]) for r in rows[1:] if len(r) >= 2}
 
 
 def read_meta(path: Path) -> dict[str, str]:
@@ -127,7 +138,7 @@ def read_meta(path: Path) -> dict[str, str]:
 
 
 def _texts(row: list) -> list[str]:
-    return [_as_text(c).strip() for c in row]
+    return [as_text(c).strip() for c in row]
 
 
 def _find_header(rows: list[list]) -> tuple[int, int, int] | None:
@@ -205,9 +216,11 @@ def _read_form(book, data: bytes, rules: Rules, ret: Returned, checked: safety.C
     meta = _meta(book)
     town_cell = ret.town_cell = clean_name(_labelled(rows, form.TOWN_LABEL, head))
     filled = _labelled(rows, form.DATE_LABEL, head)
-    ret.filled_on = _as_text(filled)
+    ret.filled_on = as_text(filled)
+    ret.header = (_labelled(rows, form.FILLER_LABEL, head), _labelled(rows, form.PHONE_LABEL, head), filled)
     if meta:
         ret.town = clean_name(meta.get("town"))
+        ret.template_made = meta.get("generated_at", "")
         if meta.get("year") != str(rules.year):
             ret.problem("WRONG_TEMPLATE", detail=f"这是{meta.get('year') or '未知'}年度的模板，"
                         f"请使用{rules.year}年度下发的模板重新填写")
@@ -225,12 +238,13 @@ def _read_form(book, data: bytes, rules: Rules, ret: Returned, checked: safety.C
 
     codes, position = rules.codes, rules.position
     found: list = [None] * len(codes)
+    typed: list = [None] * len(codes)
     rows_of: list[int] = [0] * len(codes)
     looked_at: dict[str, tuple[str, bool]] = {}  # cell → (indicator, empty): calamine cannot tell all
     value_letters = xl_col_to_name(value_col)
     for r in range(head + 1, len(rows)):
         row = rows[r]
-        text = _as_text(row[code_col]).strip() if code_col < len(row) else ""
+        text = as_text(row[code_col]).strip() if code_col < len(row) else ""
         if not text:
             continue
         k = position.get(text)
@@ -241,24 +255,35 @@ def _read_form(book, data: bytes, rules: Rules, ret: Returned, checked: safety.C
             continue
         code, cell = codes[k], f"{value_letters}{r + 1}"  # the rules' own id object: shared
         if rows_of[k]:
-            ret.problem("DUPLICATE_INDICATOR", sheet=sheet, cell=cell, indicator=code)
+            ret.problem("DUPLICATE_INDICATOR", sheet=sheet, cell=cell, indicator=code,
+                        label=rules.catalog[code].label)
             continue
         rows_of[k] = r + 1
-        raw = row[value_col] if value_col < len(row) else None
+        raw = typed[k] = row[value_col] if value_col < len(row) else None
         found[k] = _take_value(ret, rules, code, raw, sheet, cell)
         if is_empty(raw) or (rules.catalog[code].type == "percent" and _is_one(raw)):
             looked_at[cell] = (code, is_empty(raw))
+    ret.codes, ret.found, ret.rows, ret.typed = codes, tuple(found), tuple(rows_of), tuple(typed)
+    ret.sheet, ret.value_column = sheet, value_letters
+    if any(rows_of) and all(is_empty(v) for v in typed) and not _has_formulas(data, sheet, looked_at, checked):
+        # a blank template sent back (or the templates folder scored by mistake): one
+        # problem, not one per indicator, and the town has still not reported
+        ret.problem("UNFILLED", sheet=sheet)
+        ret.reason = "模板未填写"
+        return
     _check_looked_at(ret, rules, data, sheet, looked_at, checked)
     for code, r in zip(codes, rows_of):
         if not r:
             ret.problem("MISSING_INDICATOR", sheet=sheet, indicator=code, label=rules.catalog[code].label)
-    ret.codes, ret.found, ret.rows = codes, tuple(found), tuple(rows_of)
-    ret.sheet, ret.value_column = sheet, value_letters
     ret.status = SCORED
 
 
 def _is_one(raw) -> bool:
     return isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw == 1
+
+
+def _has_formulas(data: bytes, sheet: str, cells: dict, checked: safety.Checked | None) -> bool:
+    return any(f.formula or f.error for f in cellfacts.inspect(data, sheet, list(cells), checked).values())
 
 
 def _check_looked_at(ret: Returned, rules: Rules, data: bytes, sheet: str,
@@ -294,8 +319,8 @@ def _take_value(ret: Returned, rules: Rules, code: str, raw, sheet: str, cell: s
     try:
         parsed = parse_value(raw, ind.type, rules.spec.settings.count_max)
     except ValueRejected as exc:
-        ret.problem(exc.code, value=_as_text(raw), detail=exc.message, **where)
-        ret.notes[code] = f"填写“{_as_text(raw)}”，无效"  # so 得分说明 tells wrong from blank
+        ret.problem(exc.code, value=as_text(raw), detail=exc.message, **where)
+        ret.notes[code] = f"填写“{as_text(raw)}”，无效"  # so 得分说明 tells wrong from blank
         return None
     if parsed.note:
         ret.notes[code] = parsed.note
@@ -327,9 +352,10 @@ def inbox_files(inbox: Path) -> list[Path]:
     return sorted((p for p in inbox.rglob("*") if p.is_file()), key=lambda p: p.relative_to(inbox).as_posix())
 
 
-def choose_among_duplicates(returns: list[Returned], towns: list[str]) -> list[Returned]:
+def choose_among_duplicates(returns: list[Returned], towns: list[str], rules: Rules) -> list[Returned]:
     """Mark unknown towns rejected and all but one file per town superseded; returns the
-    accepted ones in towns-file order. The latest 填报日期 wins, then the newest file."""
+    accepted ones in towns-file order. The latest 填报日期 wins, then the newest file.
+    Each superseded file's :attr:`Returned.changes` says what the accepted one changed."""
     known = set(towns)
     name_lengths = sorted({len(t) for t in known if t}, reverse=True)
     by_town: dict[str, list[Returned]] = {}
@@ -351,10 +377,11 @@ def choose_among_duplicates(returns: list[Returned], towns: list[str]) -> list[R
         winner = group[0]
         for loser in group[1:]:
             loser.status = SUPERSEDED
-            differ = [code for code, mine, theirs in zip(winner.codes, winner.found, loser.found)
-                      if mine != theirs]
-            extra = f"；与采用文件不同的指标：{'、'.join(sorted(differ))}" if differ else "；两个文件填报值相同"
-            loser.problem("DUPLICATE", detail=winner.file + extra)
+            loser.changes = changes_between(rules, loser, winner)
+            loser.reason = f"已由 {winner.file} 取代；{describe(loser.changes)}"
+            # what was wrong in a file the town has since replaced is history, not a problem
+            loser.problems = []
+            loser.problem("DUPLICATE", detail=f"{winner.file}；{describe(loser.changes)}")
         accepted.append(winner)
     return accepted
 

@@ -17,27 +17,29 @@ from typing import Callable, ContextManager
 import numpy as np
 import pandas as pd
 
-from qz_excel import intake
+from qz_excel import feedback, intake
 from qz_excel import office
+from qz_excel.changes import changes_frame
 from qz_excel.booklet import BookletFailed, Entry, build_booklet
 from qz_excel.outputs import TownPages, write_town_workbook
 from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
 from qz_excel.files import safe_file_stem, unique_path
-from qz_excel.problems import ERROR, Problem, Report, counted, problems_frame
+from qz_excel.problems import ERROR, NOT_RETURNED_STATUS, Problem, Report, counted, problems_frame
 from qz_excel.publish import ResultsFolder
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
 from qz_excel.summary import ReportInfo, audit_trail, write_ranking_print, write_summary
 from qz_excel.towns import read_towns
 
-NORMAL, REVIEW, NOT_RETURNED = "正常", "待核实", "未报送"
+NORMAL, REVIEW, NOT_RETURNED = "正常", "待核实", NOT_RETURNED_STATUS
 SUMMARY_NAME = "汇总.xlsx"
 TOWN_DIR = "评分细则"
+FEEDBACK_DIR = "反馈"
 PDF_DIR = "pdf"
 RANKING_PDF = "汇总排名"
 BOOKLET_NAME = "评分细则汇编.pdf"
 #: what a run's results consist of in --out: published together, or not at all
-RESULT_NAMES = (SUMMARY_NAME, TOWN_DIR, PDF_DIR)
+RESULT_NAMES = (SUMMARY_NAME, TOWN_DIR, FEEDBACK_DIR, PDF_DIR)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,10 @@ def _write_town_chunk(jobs: list[tuple], rules: Rules) -> list[Path]:
     return [write_town_workbook(path, rules, *page) for path, page in jobs]
 
 
+def _write_request_chunk(jobs: list[tuple[Path, feedback.Request]], rules: Rules, author: str) -> list[Path]:
+    return [feedback.write_request(path, rules, request, author) for path, request in jobs]
+
+
 def _reporting(slices, update: Callable[[int], None], rows_per_town: int):
     """The audit trail's slices, each reported (in towns) once written."""
     for frame in slices:
@@ -120,6 +126,22 @@ def _town_jobs(chunk: list[int], pages: TownPages, paths: list[Path]) -> list[tu
     return list(zip((paths[t] for t in chunk), pages.pages(chunk[0], chunk[-1] + 1)))
 
 
+class OutInInbox(ValueError):
+    """--out is the inbox, inside it, or would replace it: the next run would read its own
+    results back in as returns (or this one would delete what it reads)."""
+
+
+def check_folders(inbox: Path, out_dir: Path) -> None:
+    """Raises OutInInbox unless the results can be written without touching the inbox."""
+    inbox, out_dir = inbox.resolve(), out_dir.resolve()
+    if out_dir == inbox or inbox in out_dir.parents:
+        raise OutInInbox("结果目录（--out）不能是收件箱，也不能在收件箱里面：否则下次评分会把结果当作回报文件读进来；"
+                         "请换一个收件箱以外的目录，如 --out 结果")
+    if any(out_dir / name == inbox or out_dir / name in inbox.parents for name in RESULT_NAMES):
+        raise OutInInbox(f"收件箱 {inbox} 在结果目录的“{inbox.relative_to(out_dir).parts[0]}”里，"
+                         "每次评分都会整个替换它：请把收件箱移到别处")
+
+
 def run_score(inbox: Path, towns: Path | pd.DataFrame, out_dir: Path, rules: Rules,
               options: ScoreOptions = ScoreOptions(), progress: ProgressFactory | None = None) -> Report:
     """``towns``: the towns file, or the table already read from it (:func:`read_towns`).
@@ -128,6 +150,7 @@ def run_score(inbox: Path, towns: Path | pd.DataFrame, out_dir: Path, rules: Rul
     (:class:`ResultsFolder`): whatever happens before, ``out_dir`` keeps the previous
     run's results. Raises ResultsBusy while another run writes into ``out_dir``."""
     clock = _Clock()
+    check_folders(inbox, out_dir)
     if not isinstance(towns, pd.DataFrame):
         towns = read_towns(towns)
     files = intake.inbox_files(inbox)
@@ -145,7 +168,7 @@ def run_score(inbox: Path, towns: Path | pd.DataFrame, out_dir: Path, rules: Rul
 def _run(inbox, files, towns, staging, rules, options, progress, clock, writers) -> Report:
     with _phase(progress, "读取回报文件", len(files)) as bar:
         returns = intake.read_returns(files, rules, [p.relative_to(inbox).as_posix() for p in files], bar.update)
-    accepted = intake.choose_among_duplicates(returns, list(towns["单位名称"]))
+    accepted = intake.choose_among_duplicates(returns, list(towns["单位名称"]), rules)
     clock.lap("intake")
 
     values, notes = intake.values_frames(accepted, rules)
@@ -153,6 +176,8 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers)
     by_town = {r.town: r for r in accepted}
     for p in _pair_problems(result, rules, by_town):
         by_town[p.town].problems.append(p)
+    requests = [feedback.request_for(r, rules) for r in accepted if feedback.needs_request(r)]
+    changes = [c for r in returns for c in r.changes]
     for ret in returns:  # their values now live in the frames; keep memory flat in N
         ret.release_values()
     review = result.summary["待核实"].to_dict()
@@ -175,25 +200,42 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers)
     # a time, as workers become free
     town_sheets = Chunks(_write_town_chunk, range(len(pages)), rules, workers=writers,
                          prepare=partial(_town_jobs, pages=pages, paths=paths))
+    request_sheets = Chunks(_write_request_chunk, _request_jobs(staging, requests), rules, options.maker,
+                            workers=writers)
     files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
                                  "说明": r.reason or counted([p.code for p in r.problems])}
                                 for r in returns], columns=["文件", "状态", "单位名称", "说明"])
     with _phase(progress, "生成汇总表", len(pages)) as bar:
         trail = _reporting(audit_trail(rules, result.details, values), bar.update, len(rules.subrules()))
         summary_path = write_summary(staging / SUMMARY_NAME, rules, ranking, trail, problems_frame(problems),
-                                     files_table, pages if options.per_town_sheets else (), info)
+                                     files_table, pages if options.per_town_sheets else (), info,
+                                     changes_frame(changes))
     clock.lap("summary")
     with _phase(progress, "生成评分细则", len(pages)) as bar:
         town_files = dict(zip(pages.towns, town_sheets.results(bar.update)))
     clock.lap("town_sheets")
-    outputs = [str(summary_path)] + [str(p) for p in town_files.values()]
+    with _phase(progress if requests else None, "生成修改通知（反馈）", len(requests)) as bar:
+        request_files = request_sheets.results(bar.update)
+    clock.lap("feedback")
+    outputs = [str(summary_path)] + [str(p) for p in town_files.values()] + [str(p) for p in request_files]
     if options.pdf:
         pdfs, failed = export_pdfs(staging, rules, ranking, town_files, info)
         outputs.extend(pdfs)
         problems.extend(Problem("PDF_FAILED", file=name) for name in failed)
         clock.lap("pdf")
     return Report(files=files_table, problems=problems, summary=ranking, outputs=outputs,
-                  warnings=check_rules(rules), timings=clock.laps)
+                  warnings=check_rules(rules), timings=clock.laps, changes=changes,
+                  requests={req.town: str(p) for req, p in zip(requests, request_files)})
+
+
+def _request_jobs(staging: Path, requests: list[feedback.Request]) -> list[tuple[Path, feedback.Request]]:
+    """反馈/<单位名称>.xlsx for each request; no folder when no town has anything to fix."""
+    if not requests:
+        return []
+    folder = staging / FEEDBACK_DIR
+    folder.mkdir()
+    taken: set[str] = set()
+    return [(unique_path(folder, safe_file_stem(r.town), ".xlsx", taken), r) for r in requests]
 
 
 class _Clock:
@@ -234,4 +276,4 @@ def export_pdfs(out_dir: Path, rules: Rules, ranking: pd.DataFrame, town_files: 
     return written, failed_names
 
 
-__all__ = ["run_score", "ScoreOptions", "ranking_table", "competition_rank", "export_pdfs"]
+__all__ = ["run_score", "check_folders", "OutInInbox", "ScoreOptions", "ranking_table", "competition_rank", "export_pdfs"]

@@ -22,9 +22,10 @@ CODES: dict[str, tuple[str, str]] = {
     "INVALID_VALUE": (ERROR, "{label}：{detail}"),
     "OUT_OF_RANGE": (ERROR, "{label}：{detail}"),
     "INVALID_PAIR": (ERROR, "{detail}；请核实这两项数据后重新报送"),
-    "MISSING_INDICATOR": (ERROR, "表中找不到指标 {indicator}（{label}）：该项按缺项计，请使用下发的模板填写"),
-    "DUPLICATE_INDICATOR": (ERROR, "指标 {indicator} 在表中出现了多次，已使用第一次出现的值，请删除多余的行"),
-    "UNKNOWN_INDICATOR": (WARNING, "指标代码 {indicator} 不在本年度规则中，已忽略该行"),
+    "MISSING_INDICATOR": (ERROR, "表中找不到指标「{label}」：该项按缺项计，请使用下发的模板填写"),
+    "DUPLICATE_INDICATOR": (ERROR, "指标「{label}」在表中出现了多次，已使用第一次出现的值，请删除多余的行"),
+    "UNKNOWN_INDICATOR": (WARNING, "指标代码“{indicator}”不在本年度规则中，已忽略该行"),
+    "UNFILLED": (ERROR, "模板未填写：文件里没有填写任何指标，按未报送处理；请填写后重新报送"),
     "NO_FORM_SHEET": (ERROR, "找不到“填报表”工作表或其表头（指标代码、填报值）：请使用下发的模板填写"),
     "NO_METADATA": (WARNING, "文件缺少模板的隐藏信息，已按表内单位名称“{town}”识别，请核对是否本单位报送"),
     "NO_TOWN": (ERROR, "无法识别报送单位（隐藏信息和单位名称单元格都没有）：请使用下发的模板重新填写"),
@@ -32,7 +33,7 @@ CODES: dict[str, tuple[str, str]] = {
     "RULES_CHANGED": (WARNING, "模板下发后规则文件有改动（模板指纹 {detail}）：已按当前规则评分，请核对"),
     "TOWN_MISMATCH": (WARNING, "这是“{town}”的模板，但{detail}：已按“{town}”评分，请核实是否发错了文件"),
     "UNKNOWN_TOWN": (ERROR, "单位“{town}”不在单位名单中：请核对名单或确认文件来源"),
-    "DUPLICATE": (WARNING, "同一单位报送了多个文件，本文件未采用（采用的是 {detail}）"),
+    "DUPLICATE": (INFO, "同一单位报送了多个文件，本文件未采用，采用的是较新的 {detail}"),
     "NOT_WORKBOOK": (INFO, "不是 Excel/WPS/LibreOffice 工作簿，已跳过"),
     "LOCK_FILE": (INFO, "Office 临时锁定文件（~$开头），已跳过"),
     "TOO_LARGE": (ERROR, "文件被拒收：{detail}。请用下发的模板重新填写后报送"),
@@ -70,7 +71,7 @@ class Problem:
 CODE_NAMES: dict[str, str] = {
     "MISSING_VALUE": "未填写", "FORMULA_ERROR": "公式结果为错误", "FORMULA_UNCALCULATED": "公式未计算",
     "INVALID_VALUE": "数值无效", "OUT_OF_RANGE": "超出范围", "INVALID_PAIR": "数据矛盾",
-    "MISSING_INDICATOR": "缺少指标行", "DUPLICATE_INDICATOR": "指标重复", "UNKNOWN_INDICATOR": "未知指标",
+    "MISSING_INDICATOR": "缺少指标行", "DUPLICATE_INDICATOR": "指标重复", "UNKNOWN_INDICATOR": "未知指标", "UNFILLED": "模板未填写",
     "NO_FORM_SHEET": "找不到填报表", "NO_METADATA": "缺少模板信息", "NO_TOWN": "无法识别单位",
     "WRONG_TEMPLATE": "模板不对", "RULES_CHANGED": "规则有改动", "TOWN_MISMATCH": "单位不符",
     "UNKNOWN_TOWN": "单位不在名单中", "DUPLICATE": "重复报送", "NOT_WORKBOOK": "不是工作簿",
@@ -91,6 +92,8 @@ PROBLEM_COLUMNS = {"file": "文件", "town": "单位名称", "sheet": "工作表
                    "indicator": "指标代码", "value": "填报内容", "code": "问题代码",
                    "severity": "级别", "message": "说明"}
 
+NOT_RETURNED_STATUS = "未报送"  # a town's status in the ranking
+
 #: statuses of an input file in the report
 SCORED, SUPERSEDED, REJECTED, SKIPPED = "已评分", "已被取代", "未采用", "已跳过"
 
@@ -110,6 +113,13 @@ class Report:
     outputs: list[str]  # paths written
     warnings: list[str] = field(default_factory=list)  # rules-file warnings
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    changes: list = field(default_factory=list)  # what resubmissions changed (changes.Change)
+    requests: dict[str, str] = field(default_factory=dict)  # town → its 反馈 workbook (correction request)
+
+    @property
+    def not_returned(self) -> list[str]:
+        """Towns of the towns file with no accepted file, in towns-file order."""
+        return list(self.summary.loc[self.summary["状态"] == NOT_RETURNED_STATUS, "单位名称"])
 
     @property
     def has_problems(self) -> bool:

@@ -17,11 +17,13 @@ import pandas as pd
 
 from qz_excel.outputs import FORMATS, TOWNS_PER_SLICE, write_town_sheet
 from qz_excel.rules import Rules
+from qz_excel.changes import changes_frame
 from qz_excel.values import format_values
 from qz_excel.files import clean_text
 from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, safe_sheet_name, two_lines
 
 RANKING_SHEET = "汇总排名"
+CHANGES_SHEET = "变更记录"
 SHEET_ROWS_MAX = 1_048_576  # Excel's limit, header row included
 
 TRAIL_COLUMNS = {"单位名称": 16, "项目": 14, "细则": 22, "填报值": 16, "得分": 6, "得分说明": 60}
@@ -299,9 +301,11 @@ def write_ranking_print(path: Path, rules: Rules, ranking: pd.DataFrame, info: R
 
 
 def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, problems: pd.DataFrame,
-                  files: pd.DataFrame, town_pages=(), info: ReportInfo = ReportInfo()) -> Path:
+                  files: pd.DataFrame, town_pages=(), info: ReportInfo = ReportInfo(),
+                  changes: pd.DataFrame | None = None) -> Path:
     """汇总.xlsx: 汇总排名, 评分明细 (``trail``: frames of rows, see :func:`audit_trail`),
-    问题清单, 文件清单, and with ``town_pages`` one 评分细则 sheet per town."""
+    问题清单, 文件清单, 变更记录 (what each resubmission changed, :mod:`qz_excel.changes`),
+    and with ``town_pages`` one 评分细则 sheet per town."""
     with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总", constant_memory=True) as wb:
         fmt = Formats(wb, FORMATS)
         _ranking_sheet(wb, fmt, rules, ranking, info)
@@ -318,6 +322,11 @@ def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, proble
         _write_table(ws, fmt, files, {"文件": 40, "状态": 10, "单位名称": 22, "说明": 60},
                      text_columns=("文件", "说明"), fit_rows=True)
         _print_list(ws, f"{rules.year}年质量振兴工作考核文件清单")
+        ws = wb.add_worksheet(CHANGES_SHEET)
+        _write_table(ws, fmt, changes if changes is not None else changes_frame([]),
+                     {"单位名称": 16, "指标": 40, "原值": 14, "新值": 14, "原文件": 30, "采用的文件": 30, "指标代码": 20},
+                     text_columns=("指标", "原值", "新值", "原文件", "采用的文件"), fit_rows=True)
+        _print_list(ws, f"{rules.year}年质量振兴工作考核变更记录")
         taken = {name.lower() for name in wb.sheetnames}
         for town, scores, explanations, total, provisional in town_pages:
             write_town_sheet(wb, fmt, safe_sheet_name(town, taken), rules, town, scores,

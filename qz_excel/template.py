@@ -59,11 +59,22 @@ FORMATS = {
 }
 FORMATS = {name: {"font_name": FONT, **spec} for name, spec in FORMATS.items()}
 VALUE_FORMAT = {"bool": "input", "count": "input_count", "percent": "input_percent"}
+#: a value cell a correction request asks the town to change: red, still unlocked
+FLAGGED = "flagged_"
+FORMATS.update({FLAGGED + name: {**FORMATS[name], "bg_color": "#FFC7CE", "font_color": "#9C0006", "bold": True}
+                for name in (*VALUE_FORMAT.values(), "input_date")})
+#: what to type in a value cell, by indicator type (validation alerts, correction requests)
+TYPE_ADVICE = {"bool": "请从下拉列表选择“是”或“否”。",
+               "count": "请填写0或正整数（只填数字，如 3）。",
+               "percent": "请填写0%～100%之间的百分比，如 98.5；没有相关企业或设备的填“不适用”。"}
 UNIT_SHOWN = {"bool": "是/否", "percent": "%"}
 DATE_VALIDATION = {"validate": "date", "criteria": "between", "minimum": datetime(2000, 1, 1),
                    "maximum": datetime(2100, 12, 31), "input_title": form.DATE_LABEL,
                    "input_message": "如 2010-12-20", "error_title": "日期不正确",
                    "error_message": "请填写日期，如 2010-12-20。"}
+
+
+COMMENT = {"x_scale": 2.4, "y_scale": 1.8, "font_name": FONT, "font_size": 10}
 
 
 @dataclass(frozen=True)
@@ -82,16 +93,14 @@ def _validation(ind: Indicator, cell: str) -> dict:
     common = {"input_title": title, "input_message": message[:255],
               "error_title": "填报值不正确", "error_type": "stop"}
     if ind.type == "bool":
-        spec = {"validate": "list", "source": ["是", "否"],
-                "error_message": "请从下拉列表选择“是”或“否”。"}
+        spec = {"validate": "list", "source": ["是", "否"], "error_message": TYPE_ADVICE["bool"]}
     elif ind.type == "count":
-        spec = {"validate": "integer", "criteria": ">=", "value": 0,
-                "error_message": "请填写0或正整数（只填数字，如 3）。"}
+        spec = {"validate": "integer", "criteria": ">=", "value": 0, "error_message": TYPE_ADVICE["count"]}
     else:
         # 0–100 % (stored as 0–1 in a %-formatted cell), or 不适用 when nothing applies
         spec = {"validate": "custom",
                 "value": f'=OR(AND(ISNUMBER({cell}),{cell}>=0,{cell}<=1),{cell}="不适用")',
-                "error_message": "请填写0%～100%之间的百分比，如 98.5；没有相关企业或设备的填“不适用”。"}
+                "error_message": TYPE_ADVICE["percent"]}
     if len(spec["error_message"]) > ERROR_MESSAGE_MAX:
         raise ValueError(f"{ind.id}: error message longer than Excel's {ERROR_MESSAGE_MAX} characters")
     return {**common, **spec}
@@ -160,15 +169,54 @@ def write_template(rules: Rules, town: str, path: Path, options: TemplateOptions
     generated_at = options.generated_at or date.today().isoformat()
     with atomic_workbook(path, title=f"{rules.spec.form_title}（{town}）") as wb:
         fmt = Formats(wb, FORMATS)
-        _form_sheet(wb, fmt, rules, town, prefill or {})
-        _instructions_sheet(wb, fmt, render_instructions(rules, town, options), town, rules.year)
-        _meta_sheet(wb, rules, town, generated_at)
+        add_template_sheets(wb, fmt, rules, town, options, generated_at, Filled(prefill or {}))
     return path
 
 
-def _form_sheet(wb, fmt: Formats, rules: Rules, town: str, prefill: dict[str, object]) -> None:
+@dataclass(frozen=True)
+class Filled:
+    """What goes into a template's cells besides the rules: values as the town typed them
+    (indicator → cell value), 填报人 / 联系电话 / 填报日期, and the value cells flagged
+    with a comment (indicator → 批注) in a correction request."""
+
+    values: dict[str, object]
+    header: tuple = ()
+    flagged: dict[str, str] | None = None
+    comment_author: str = ""
+
+
+def add_template_sheets(wb, fmt: Formats, rules: Rules, town: str, options: TemplateOptions,
+                        generated_at: str, filled: Filled) -> None:
+    """填报表, 填报说明 and the hidden metadata, added to ``wb`` after any sheet it has."""
+    _form_sheet(wb, fmt, rules, town, filled)
+    _instructions_sheet(wb, fmt, render_instructions(rules, town, options), town, rules.year)
+    _meta_sheet(wb, rules, town, generated_at)
+
+
+def value_cells(rules: Rules) -> dict[str, str]:
+    """indicator → A1 address of its value cell on the 填报表."""
+    col = COL[form.VALUE_HEADER]
+    return {p.ind.id: xl_rowcol_to_cell(p.row, col) for p in plan_form(rules) if p.ind is not None}
+
+
+def _write_typed(ws, fmt: Formats, row: int, col: int, value, style: str) -> None:
+    """A cell as the town typed it: numbers, dates and 是/否 keep their type."""
+    if value is None or value == "":
+        ws.write_blank(row, col, None, fmt[style])
+    elif isinstance(value, bool):
+        ws.write_boolean(row, col, value, fmt[style])
+    elif isinstance(value, (int, float)):
+        ws.write_number(row, col, value, fmt[style])
+    elif isinstance(value, (datetime, date)):
+        ws.write_datetime(row, col, value, fmt[style])
+    else:
+        fmt.text(ws, row, col, value, style)
+
+
+def _form_sheet(wb, fmt: Formats, rules: Rules, town: str, filled: Filled) -> None:
     ws = wb.add_worksheet(form.FORM_SHEET)
-    ws.activate()
+    if not filled.flagged:
+        ws.activate()
     last = len(form.COLUMNS) - 1
     for name, i in COL.items():
         ws.set_column(i, i, WIDTHS[name])
@@ -180,12 +228,14 @@ def _form_sheet(wb, fmt: Formats, rules: Rules, town: str, prefill: dict[str, ob
     fmt.merged_text(ws, 1, 3, 1, 4, town, "fixed_center")
     ws.write_string(1, 5, "年度", fmt["label"])
     ws.write_string(1, 6, f"{rules.year}年", fmt["fixed_center"])
+    filler, phone, filled_on = (*filled.header, None, None, None)[:3]
     ws.merge_range(2, 0, 2, 2, form.FILLER_LABEL, fmt["label"])
-    ws.write_blank(2, 3, None, fmt["input"])
+    _write_typed(ws, fmt, 2, 3, filler, "input")
     ws.write_string(2, 4, form.PHONE_LABEL, fmt["label"])
     ws.merge_range(2, 5, 2, 6, "", fmt["input"])
+    _write_typed(ws, fmt, 2, 5, phone, "input")
     ws.merge_range(3, 0, 3, 2, form.DATE_LABEL, fmt["label"])
-    ws.write_blank(3, 3, None, fmt["input_date"])
+    _write_typed(ws, fmt, 3, 3, filled_on, "input_date")
     ws.data_validation(3, 3, 3, 3, DATE_VALIDATION)
     # signed and stamped on paper, so left blank and locked
     ws.write_string(3, 4, "单位负责人\n（签字）", fmt["label_wrap"])
@@ -210,13 +260,11 @@ def _form_sheet(wb, fmt: Formats, rules: Rules, town: str, prefill: dict[str, ob
             ws.write_string(p.row, COL[form.CODE_HEADER], ind.id, fmt["code"])
             ws.write_string(p.row, COL["考核项目"], two_lines(p.item_name), fmt["fixed_center"])
             ws.write_string(p.row, COL["指标"], ind.label, fmt["fixed"])
-            value = prefill.get(ind.id)
-            if value is None:
-                ws.write_blank(p.row, value_col, None, fmt[VALUE_FORMAT[ind.type]])
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                ws.write_number(p.row, value_col, value, fmt[VALUE_FORMAT[ind.type]])
-            else:
-                fmt.text(ws, p.row, value_col, value, VALUE_FORMAT[ind.type])
+            comment = (filled.flagged or {}).get(ind.id)
+            style = (FLAGGED if comment else "") + VALUE_FORMAT[ind.type]
+            _write_typed(ws, fmt, p.row, value_col, filled.values.get(ind.id), style)
+            if comment:
+                ws.write_comment(p.row, value_col, comment, COMMENT | {"author": filled.comment_author})
             ws.write_string(p.row, COL["单位"], UNIT_SHOWN.get(ind.type, ind.unit), fmt["fixed_center"])
             ws.write_string(p.row, COL["填报说明"], ind.help, fmt["help"])
             ws.data_validation(p.row, value_col, p.row, value_col, p.validation)

@@ -163,7 +163,7 @@ def _parse_percent(raw: object) -> Parsed:
                         f"「{raw}」不是百分比，请填写如 98.5% 的百分比；没有相关企业或设备的填“不适用”")
 
 
-def _format_one(value: object, kind: str, unit: str) -> str:
+def format_one(value: object, kind: str, unit: str) -> str:
     if kind == "bool":
         return "是" if value else "否"
     if kind == "percent":
@@ -174,5 +174,5 @@ def _format_one(value: object, kind: str, unit: str) -> str:
 def format_values(series: pd.Series, kind: str, unit: str = "") -> pd.Series:
     """Display text for a column, formatting each distinct value once."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    texts = np.array([_format_one(u, kind, unit) for u in uniques] + ["未填报"], dtype=object)
+    texts = np.array([format_one(u, kind, unit) for u in uniques] + ["未填报"], dtype=object)
     return pd.Series(texts[codes], index=series.index)

@@ -80,18 +80,18 @@ def test_workbook_without_form_is_rejected(templates, tmp_path, rules):
 
 def test_unknown_town_rejected(templates, tmp_path, rules):
     ret = intake.read_return(filled(templates, tmp_path, "城关镇"), rules)
-    intake.choose_among_duplicates([ret], ["南山街道"])
+    intake.choose_among_duplicates([ret], ["南山街道"], rules)
     assert ret.status == REJECTED and codes(ret) == ["UNKNOWN_TOWN"]
 
 
 def test_file_named_for_another_town(templates, tmp_path, rules):
     ret = intake.read_return(filled(templates, tmp_path, "城关镇", name="南山街道报表.xlsx"), rules)
-    intake.choose_among_duplicates([ret], TOWNS)
+    intake.choose_among_duplicates([ret], TOWNS, rules)
     assert ret.status == SCORED and ret.town == "城关镇" and codes(ret) == ["TOWN_MISMATCH"]
     assert "文件名指向“南山街道”" in ret.problems[0].message
     # 新城关镇 contains 城关镇: its own file is not "named for another town"
     own = intake.read_return(filled(templates, tmp_path, "新城关镇", name="新城关镇.xlsx"), rules)
-    intake.choose_among_duplicates([own], TOWNS)
+    intake.choose_among_duplicates([own], TOWNS, rules)
     assert codes(own) == []
 
 
@@ -99,9 +99,31 @@ def test_duplicates_latest_filled_date_wins(templates, tmp_path, rules):
     older = intake.read_return(filled(templates, tmp_path, "城关镇", name="a.xlsx", filled_on="2010-12-20",
                                       values={"r1_meetings": 5}), rules)
     newer = intake.read_return(filled(templates, tmp_path, "城关镇", name="b.xlsx", filled_on="2010-12-22"), rules)
-    accepted = intake.choose_among_duplicates([newer, older], TOWNS)
+    accepted = intake.choose_among_duplicates([newer, older], TOWNS, rules)
     assert accepted == [newer] and older.status == SUPERSEDED
-    assert codes(older) == ["DUPLICATE"] and "r1_meetings" in older.problems[0].message
+    assert codes(older) == ["DUPLICATE"]
+    label = rules.catalog["r1_meetings"].label
+    base = intake.read_return(filled(templates, tmp_path, "城关镇", name="c.xlsx"), rules)
+    old_count = base.values["r1_meetings"]
+    # the note names the indicator by its label, with old → new, and never its code
+    message = older.problems[0].message
+    assert f"「{label}」5次 → {old_count}次" in message and "b.xlsx" in message, message
+    assert "r1_meetings" not in message
+    assert [(c.indicator, c.old, c.new, c.old_file, c.new_file) for c in older.changes] == \
+        [("r1_meetings", "5次", f"{old_count}次", "a.xlsx", "b.xlsx")]
+
+
+def test_unfilled_template_is_one_problem(templates, tmp_path, rules):
+    """A blank template sent back: one UNFILLED, not a problem per indicator, and not scored."""
+    blank = tmp_path / "空白.xlsx"
+    blank.write_bytes(templates["城关镇"].read_bytes())
+    ret = intake.read_return(blank, rules)
+    assert ret.status == REJECTED and codes(ret) == ["UNFILLED"] and ret.town == "城关镇"
+    assert "模板未填写" in ret.problems[0].message
+    # one value typed, even an invalid one, is a return
+    one = intake.read_return(fill_workbook(templates["城关镇"], tmp_path / "一项.xlsx", {"r1_meetings": "三次"}),
+                             rules)
+    assert one.status == SCORED and "UNFILLED" not in codes(one)
 
 
 def test_lock_file_and_text_file_skipped(tmp_path, rules):
@@ -116,7 +138,7 @@ def test_lock_file_and_text_file_skipped(tmp_path, rules):
 
 def test_values_frame_types(templates, tmp_path, rules):
     rets = [intake.read_return(filled(templates, tmp_path, t), rules) for t in ("城关镇", "南山街道")]
-    accepted = intake.choose_among_duplicates(rets, TOWNS)
+    accepted = intake.choose_among_duplicates(rets, TOWNS, rules)
     values, notes = intake.values_frames(accepted, rules)
     assert list(values.index) == ["城关镇", "南山街道"]
     assert str(values["r1_dedicated_staff"].dtype) == "boolean"

@@ -131,7 +131,7 @@ def test_every_phase_reports_its_progress_to_the_end(tmp_path, rules, big_inbox,
     inbox, towns_csv, towns = big_inbox
     log: dict = {}
     run_score(inbox, towns_csv, tmp_path / "out", rules, progress=lambda label, total: _RecordingBar(log, label, total))
-    assert list(log) == ["读取回报文件", "生成汇总表", "生成评分细则"]
+    assert list(log) == ["读取回报文件", "生成汇总表", "生成评分细则"]  # no town has anything to correct
     assert all(phase == {"total": len(towns), "done": len(towns)} for phase in log.values()), log
 
 
@@ -143,4 +143,4 @@ def test_no_progress_bar_off_a_terminal(tmp_path, big_inbox):
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert "读取回报文件" not in result.stderr + result.stdout and "%" not in result.stderr
-    assert "共 120 个文件" in result.stdout
+    assert "共 120 个工作簿" in result.stdout

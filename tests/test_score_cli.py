@@ -78,7 +78,7 @@ def test_summary_matches_the_engine(sample_run, rules):
 
     # the engine on the same files, independently of the pipeline
     returns = [intake.read_return(p, rules) for p in intake.inbox_files(SAMPLES / "returned")]
-    accepted = intake.choose_among_duplicates(returns, [t[0] for t in SAMPLE_TOWNS])
+    accepted = intake.choose_among_duplicates(returns, [t[0] for t in SAMPLE_TOWNS], rules)
     values, notes = intake.values_frames(accepted, rules)
     summary = score(rules, values, notes).summary
     by_town = {row["单位名称"]: row for row in ranking}

@@ -291,7 +291,7 @@ def test_an_invalid_pair_with_no_units_is_a_problem_not_full_points(rules, tmp_p
     from qz_excel.template import TemplateOptions, write_template
     path = write_template(rules, "甲镇", tmp_path / "甲镇.xlsx", TemplateOptions(generated_at="2010-12-01"),
                           prefill={**GOOD, "r9_units_total": 0, "r9_units_in_ledger": 3})
-    accepted = choose_among_duplicates(read_returns([path], rules), ["甲镇"])
+    accepted = choose_among_duplicates(read_returns([path], rules), ["甲镇"], rules)
     result = score(rules, *values_frames(accepted, rules))
     row = result.details.set_index("rule").loc["r9_coverage"]
     assert (int(row["points"]), row["outcome"]) == (0, "invalid")
