@@ -303,17 +303,29 @@ def _quoted(path: str) -> str:
 @click.option("--timeout", type=click.FloatRange(min=1), default=15, show_default=True,
               help="连接和等待服务器答复的秒数；连续 3 次连不上即停止")
 @click.option("--resend", is_flag=True, help="模板有改动的单位重新发送")
+@click.option("--remind", "remind_results", type=click.Path(file_okay=False), metavar="结果目录",
+              help="催报：只发给该次 qz score 结果中“未报送”的单位，再附上它的模板（同一天不重复催报）")
+@click.option("--corrections", "correction_results", type=click.Path(file_okay=False), metavar="结果目录",
+              help="发送修改通知：把该次 qz score 结果“反馈”文件夹中的工作簿发给各单位，正文列出要改的地方")
 @click.option("--mail-templates", type=click.Path(exists=True, file_okay=False),
-              help="自定义邮件模板目录（subject.txt.j2、body.txt.j2）")
+              help="自定义邮件模板目录（subject.txt.j2、body.txt.j2，催报用 remind_*.txt.j2，修改通知用 correct_*.txt.j2）")
 def mail(outbox, towns_file, rules_file, send, smtp_address, security, user, sender, sender_name, deadline,
-         bureau_contact, ca_file, no_verify, timeout, resend, mail_templates):
-    """把每个单位的填报模板发到它的邮箱（默认先演练，生成 .eml 草稿）。"""
+         bureau_contact, ca_file, no_verify, timeout, resend, remind_results, correction_results, mail_templates):
+    """把每个单位的填报模板发到它的邮箱（默认先演练，生成 .eml 草稿）；加 --remind 催报未报送的单位，
+    加 --corrections 把修改通知发给有问题的单位。"""
     from jinja2 import TemplateError
 
     from qz_excel import mail as m
+    from qz_excel.followup import ResultsError
     from qz_excel.smtp import Smtp
 
+    if remind_results and correction_results:
+        _fail("--remind 和 --corrections 一次只能用一个：请分两次运行")
+    results = remind_results or correction_results
+    kind = m.REMINDER if remind_results else m.CORRECTION if correction_results else m.TEMPLATE
     _folder(outbox, "模板目录", "请先运行 qz template --out 该目录 生成模板")
+    if results:
+        _folder(results, "结果目录", "请写 qz score 的 --out 目录")
     rules = _load(rules_file)
     towns = _towns(towns_file)
     outbox = Path(outbox)
@@ -321,9 +333,15 @@ def mail(outbox, towns_file, rules_file, send, smtp_address, security, user, sen
     ctx = m.MailContext(deadline=deadline, bureau_contact=bureau_contact, sender_name=sender_name,
                         templates=Path(mail_templates) if mail_templates else None)
     try:
-        plan = m.plan_letters(outbox, towns, ctx, rules.year)
+        plan = m.plan_letters(outbox, towns, ctx, rules.year, kind, Path(results) if results else None)
     except TemplateError as exc:
-        _fail(f"邮件模板有误：{exc}；请修改 subject.txt.j2 / body.txt.j2 后重试")
+        _fail(f"邮件模板有误：{exc}；请修改 {'、'.join(m.TEMPLATE_FILES[kind])} 后重试")
+    except ResultsError as exc:
+        _fail(str(exc))
+    if kind != m.TEMPLATE and not plan.letters and not plan.excluded:
+        click.echo("没有要催报的单位：该次评分结果中没有“未报送”的单位" if kind == m.REMINDER else
+                   "没有要发送的修改通知：该次评分结果中没有需要各单位修改的问题")
+        sys.exit(0)
     log = m.SendLog(outbox / m.MAIL_DIR / m.LOG_NAME)
     m.mark_already_sent(plan, log, resend)
     for town, reason in plan.excluded:
@@ -332,8 +350,8 @@ def mail(outbox, towns_file, rules_file, send, smtp_address, security, user, sen
         click.echo(f"{letter.status:　<8} {letter.town}  →  {', '.join(letter.to)}  附件：{letter.filename}"
                    + (f"（{letter.detail}）" if letter.detail else ""))
     if not send:
-        drafts = m.write_drafts(plan, outbox / m.MAIL_DIR, sender or "sender@example.invalid", sender_name)
-        click.echo(f"演练：已生成 {len(drafts)} 封邮件草稿（.eml）：{(outbox / m.MAIL_DIR).resolve()}；"
+        folder, drafts = m.write_drafts(plan, outbox / m.MAIL_DIR, sender or "sender@example.invalid", sender_name)
+        click.echo(f"演练：已生成 {len(drafts)} 封{kind}邮件草稿（.eml）：{folder.resolve()}；"
                    f"确认无误后加 --send 发送")
         sys.exit(1 if plan.excluded else 0)
     if not smtp_address or ":" not in smtp_address:
@@ -355,7 +373,7 @@ def mail(outbox, towns_file, rules_file, send, smtp_address, security, user, sen
     with click.progressbar(length=len(plan.letters), label="发送中", file=sys.stderr) as bar:
         stopped = m.send_letters(plan, smtp, sender, sender_name, log, progress=lambda _letter: bar.update(1))
     counts = {status: sum(letter.status == status for letter in plan.letters)
-              for status in (m.SENT, m.ALREADY_SENT, m.CHANGED, m.FAILED)}
+              for status in (m.SENT, m.ALREADY_SENT, m.SENT_TODAY, m.CHANGED, m.FAILED)}
     for letter in plan.letters:
         if letter.status == m.FAILED or (letter.status == m.SENT and letter.detail):
             click.echo(f"{letter.status}  {letter.town}：{letter.detail}")
@@ -363,7 +381,7 @@ def mail(outbox, towns_file, rules_file, send, smtp_address, security, user, sen
         not_tried = [letter.town for letter in plan.letters if letter.status == m.READY]
         click.echo(f"错误：{stopped}", err=True)
         click.echo(f"未发送 {len(not_tried)} 个单位：{'、'.join(not_tried[:20])}{' 等' if len(not_tried) > 20 else ''}")
-    click.echo(f"已发送 {counts[m.SENT]}，跳过 {counts[m.ALREADY_SENT] + counts[m.CHANGED]}"
+    click.echo(f"已发送 {counts[m.SENT]}，跳过 {counts[m.ALREADY_SENT] + counts[m.SENT_TODAY] + counts[m.CHANGED]}"
                f"（其中文件有变更 {counts[m.CHANGED]}），失败 {counts[m.FAILED]}，未发送 {len(plan.excluded)}；"
                f"发送记录：{log.path.resolve()}")
     if stopped:

@@ -95,13 +95,18 @@ def _fix(p: Problem, rules: Rules, typed: dict[str, object]) -> Fix:
         "MISSING_VALUE": f"未填写，该项按0分计。{advice}",
         "FORMULA_ERROR": f"原表中这里是公式，结果为错误（{p.value}），已清空。请直接填写数值：{advice}",
         "FORMULA_UNCALCULATED": f"原表中这里是公式，但文件里没有计算结果，已清空。请直接填写数值：{advice}",
-        "INVALID_VALUE": f"{p.detail}。",
-        "OUT_OF_RANGE": f"{p.detail}。",
+        "INVALID_VALUE": _with_advice(p.detail, advice),
+        "OUT_OF_RANGE": _with_advice(p.detail, advice),
         "INVALID_PAIR": f"{p.detail}。请核实这两项，改正其中填错的一项。",
         "MISSING_INDICATOR": f"原表中缺少这一行，已按模板补上。{advice}",
         "DUPLICATE_INDICATOR": "原表中这一指标出现了多次，已保留第一次填写的值，请核对是否正确。",
     }[p.code]
     return Fix(codes, labels, "；".join(_typed_text(typed.get(c)) for c in codes), what)
+
+
+def _with_advice(detail: str, advice: str) -> str:
+    """What is wrong, and what to type unless the message already says it."""
+    return f"{detail}。" if "请" in detail else f"{detail}。{advice}"
 
 
 def write_request(path: Path, rules: Rules, request: Request, author: str = "县质量技术监督局") -> Path:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,6 +73,29 @@ def temp_dir(directory: Path, prefix: str = TEMP_PREFIX) -> Path:
     name = tempfile.mkdtemp(prefix=prefix, dir=directory)
     _give_umask_mode(name, 0o777)
     return Path(name)
+
+
+@contextmanager
+def replaced_folder(folder: Path):
+    """A new folder to fill, put in place of ``folder`` whole once the block ends without
+    error (the old one removed), or removed if it fails: ``folder`` is never half-new."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    new = temp_dir(folder.parent)
+    try:
+        yield new
+        old = temp_dir(folder.parent)
+        if folder.exists():
+            os.replace(folder, old / "old")
+        try:
+            os.replace(new, folder)
+        except OSError:
+            if (old / "old").exists():
+                os.replace(old / "old", folder)  # as it was
+            raise
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

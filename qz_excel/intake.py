@@ -216,7 +216,9 @@ def _read_form(book, data: bytes, rules: Rules, ret: Returned, checked: safety.C
     meta = _meta(book)
     town_cell = ret.town_cell = clean_name(_labelled(rows, form.TOWN_LABEL, head))
     filled = _labelled(rows, form.DATE_LABEL, head)
-    ret.filled_on = as_text(filled)
+    # to the day: Excel stores a datetime, LibreOffice's .ods a date; the same day must tie
+    ret.filled_on = (filled.date() if isinstance(filled, datetime) else filled).isoformat() \
+        if isinstance(filled, (date, datetime)) else as_text(filled)
     ret.header = (_labelled(rows, form.FILLER_LABEL, head), _labelled(rows, form.PHONE_LABEL, head), filled)
     if meta:
         ret.town = clean_name(meta.get("town"))

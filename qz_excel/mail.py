@@ -19,7 +19,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from email import encoders, policy
 from email.header import Header
 from email.mime.base import MIMEBase
@@ -33,9 +33,8 @@ from urllib.parse import quote
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from qz_excel import resources
-from qz_excel.intake import read_meta
-from qz_excel.files import atomic_write_bytes, safe_file_stem, unique_path
+from qz_excel import followup, resources
+from qz_excel.files import atomic_write_bytes, replaced_folder, safe_file_stem, unique_path
 from qz_excel.smtp import LetterFailed, Session, Smtp, SmtpStop
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -47,6 +46,16 @@ WIRE = policy.compat32.clone(linesep="\r\n", max_line_length=0)  # headers are f
 
 # statuses of a letter
 READY, SENT, ALREADY_SENT, CHANGED, FAILED = "待发送", "已发送", "已发送过（跳过）", "文件已变更（未重发）", "发送失败"
+SENT_TODAY = "今天已催报过（跳过）"
+
+# what a letter is: the template sent out, a reminder (催报), a correction request (反馈)
+TEMPLATE, REMINDER, CORRECTION = "下发", "催报", "反馈"
+#: jinja2 templates of each kind (subject, body) in templates/mail or --mail-templates
+TEMPLATE_FILES = {TEMPLATE: ("subject.txt.j2", "body.txt.j2"),
+                  REMINDER: ("remind_subject.txt.j2", "remind_body.txt.j2"),
+                  CORRECTION: ("correct_subject.txt.j2", "correct_body.txt.j2")}
+#: where each kind's dry-run drafts go, under the outbox's mail/ folder
+DRAFT_DIRS = {TEMPLATE: "", REMINDER: "催报", CORRECTION: "反馈"}
 
 
 @dataclass
@@ -60,6 +69,7 @@ class Letter:
     body: str = ""
     status: str = READY
     detail: str = ""
+    kind: str = TEMPLATE
 
     @property
     def filename(self) -> str:
@@ -71,6 +81,7 @@ class Plan:
     letters: list[Letter]
     #: towns that get nothing, with the reason: no address, invalid address, no workbook…
     excluded: list[tuple[str, str]] = field(default_factory=list)
+    kind: str = TEMPLATE
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ class MailContext:
     deadline: str = ""
     bureau_contact: str = ""
     sender_name: str = "县质量技术监督局"
-    templates: Path | None = None  # a folder with subject.txt.j2 and body.txt.j2
+    templates: Path | None = None  # a folder with any of TEMPLATE_FILES, overriding ours
 
 
 def split_addresses(text: str) -> tuple[list[str], list[str]]:
@@ -97,33 +108,38 @@ def split_addresses(text: str) -> tuple[list[str], list[str]]:
     return good, bad
 
 
-def workbooks_by_town(outbox: Path) -> tuple[dict[str, Path], list[tuple[str, str]]]:
-    """Generated workbooks in ``outbox`` by the town in their metadata."""
-    found: dict[str, list[Path]] = {}
-    for path in sorted(outbox.glob("*.xlsx")):
-        meta = read_meta(path)
-        if meta.get("town"):
-            found.setdefault(meta["town"], []).append(path)
-    clashes = [(town, f"模板目录中有 {len(paths)} 个该单位的工作簿（{'、'.join(p.name for p in paths)}），"
-                      f"请只保留一个") for town, paths in found.items() if len(paths) > 1]
-    return {t: p[0] for t, p in found.items() if len(p) == 1}, clashes
+def _templates(ctx: MailContext, kind: str):
+    folders = [resources.templates_dir() / "mail"]
+    if ctx.templates:
+        folders.insert(0, ctx.templates)  # the clerk's own wording first, ours for the rest
+    env = Environment(loader=FileSystemLoader([str(f) for f in folders]), undefined=StrictUndefined,
+                      keep_trailing_newline=True)
+    return tuple(env.get_template(name) for name in TEMPLATE_FILES[kind])
 
 
-def _templates(ctx: MailContext):
-    folder = ctx.templates or resources.templates_dir() / "mail"
-    env = Environment(loader=FileSystemLoader(folder), undefined=StrictUndefined, keep_trailing_newline=True)
-    return env.get_template("subject.txt.j2"), env.get_template("body.txt.j2")
-
-
-def plan_letters(outbox: Path, towns: pd.DataFrame, ctx: MailContext, year: int) -> Plan:
-    """Who gets what, before anything is sent. Raises jinja2 errors for a broken template."""
-    subject_t, body_t = _templates(ctx)
-    books, clashes = workbooks_by_town(outbox)
+def plan_letters(outbox: Path, towns: pd.DataFrame, ctx: MailContext, year: int, kind: str = TEMPLATE,
+                 results: Path | None = None) -> Plan:
+    """Who gets what, before anything is sent. ``kind`` TEMPLATE: every town its workbook
+    from ``outbox``; REMINDER: the towns ``results`` lists as 未报送, their workbook from
+    ``outbox`` again; CORRECTION: the towns with a correction request in ``results``/反馈.
+    Raises jinja2 errors for a broken template, ResultsError for an unreadable results folder."""
+    subject_t, body_t = _templates(ctx, kind)
+    extra: dict[str, dict] = {}
+    if kind == CORRECTION:
+        books, clashes = followup.correction_requests(results)
+        wanted = set(books)
+    else:
+        books, clashes = followup.workbooks_by_town(outbox)
+        wanted = set(towns["单位名称"])
+        if kind == REMINDER:
+            unused = followup.not_returned(results)
+            wanted = set(unused)
+            extra = {t: {"unused": u} for t, u in unused.items()}
     clashed = {t for t, _ in clashes}
-    plan = Plan(letters=[], excluded=list(clashes))
+    plan = Plan(letters=[], excluded=[c for c in clashes if c[0] in wanted], kind=kind)
     for row in towns.itertuples(index=False):
         town, email, contact = row.单位名称, row.邮箱, row.联系人
-        if town in clashed:
+        if town in clashed or town not in wanted:
             continue
         if town not in books:
             plan.excluded.append((town, "模板目录中没有该单位的工作簿：请先运行 qz template"))
@@ -140,11 +156,13 @@ def plan_letters(outbox: Path, towns: pd.DataFrame, ctx: MailContext, year: int)
         data = path.read_bytes()
         values = {"town": town, "contact": contact, "deadline": ctx.deadline, "year": year,
                   "bureau_contact": ctx.bureau_contact, "sender_name": ctx.sender_name,
-                  "file_name": path.name}
+                  "file_name": path.name, "unused": [], "fixes": [], **extra.get(town, {})}
+        if kind == CORRECTION:
+            values["fixes"] = followup.fixes_listed(path)
         plan.letters.append(Letter(town=town, to=addresses, path=path, data=data,
                                    sha256=hashlib.sha256(data).hexdigest(),
                                    subject=" ".join(subject_t.render(values).split()),
-                                   body=body_t.render(values)))
+                                   body=body_t.render(values), kind=kind))
     return plan
 
 
@@ -185,49 +203,68 @@ def build_message(letter: Letter, sender: str, sender_name: str) -> bytes:
     return msg.as_bytes(policy=WIRE)
 
 
-def write_drafts(plan: Plan, out_dir: Path, sender: str, sender_name: str) -> list[Path]:
-    """The dry run: one .eml per letter, exactly what would be sent."""
+def write_drafts(plan: Plan, mail_dir: Path, sender: str, sender_name: str) -> tuple[Path, list[Path]]:
+    """The dry run: one .eml per letter, exactly what would be sent, in the folder of the
+    plan's kind under ``mail_dir``. The reminders' and correction requests' folders are
+    replaced whole, so they never hold a draft for a town no longer concerned."""
+    folder = mail_dir / DRAFT_DIRS[plan.kind]
+    if plan.kind == TEMPLATE:
+        return folder, _drafts_into(plan, folder, folder, sender, sender_name)
+    with replaced_folder(folder) as staging:
+        paths = _drafts_into(plan, staging, folder, sender, sender_name)
+    return folder, paths
+
+
+def _drafts_into(plan: Plan, into: Path, final: Path, sender: str, sender_name: str) -> list[Path]:
+    into.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     paths = []
     for letter in plan.letters:
-        path = unique_path(out_dir, safe_file_stem(letter.town), ".eml", taken)
+        path = unique_path(into, safe_file_stem(letter.town), ".eml", taken)
         atomic_write_bytes(path, build_message(letter, sender, sender_name))
-        paths.append(path)
+        paths.append(final / path.name)
     return paths
 
 
 class SendLog:
-    """Append-only JSON lines: one per delivered letter. The last entry per town counts."""
+    """Append-only JSON lines: one per delivered letter, with its kind (entries written
+    before kinds existed are 下发). The last entry per kind and town counts."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.last: dict[str, dict] = {}
+        self.last: dict[tuple[str, str], dict] = {}
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     entry = json.loads(line)
-                    self.last[entry["town"]] = entry
+                    self.last[(entry.get("kind", TEMPLATE), entry["town"])] = entry
 
     def record(self, letter: Letter, delivered_to: list[str]) -> None:
-        entry = {"town": letter.town, "to": delivered_to, "file": letter.filename, "sha256": letter.sha256,
-                 "sent_at": datetime.now().isoformat(timespec="seconds")}
+        entry = {"town": letter.town, "kind": letter.kind, "to": delivered_to, "file": letter.filename,
+                 "sha256": letter.sha256, "sent_at": datetime.now().isoformat(timespec="seconds")}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        self.last[letter.town] = entry
+        self.last[(letter.kind, letter.town)] = entry
 
 
-def mark_already_sent(plan: Plan, log: SendLog, resend: bool) -> None:
-    """Letters delivered before are skipped; changed workbooks wait for ``resend``."""
+def mark_already_sent(plan: Plan, log: SendLog, resend: bool, today: date | None = None) -> None:
+    """Nothing goes twice. A template delivered before is skipped (a changed one waits for
+    ``resend``); a reminder, once a day; a correction request, once per version of it (a
+    new run that finds other problems makes a new one, which goes)."""
+    today_text = (today or date.today()).isoformat()
     for letter in plan.letters:
-        previous = log.last.get(letter.town)
+        previous = log.last.get((letter.kind, letter.town))
         if previous is None:
             continue
-        if previous["sha256"] == letter.sha256:
+        if letter.kind == REMINDER:
+            if previous["sent_at"][:10] == today_text:
+                letter.status, letter.detail = SENT_TODAY, f"今天 {previous['sent_at'][11:16]} 已发过"
+        elif previous["sha256"] == letter.sha256:
             letter.status = ALREADY_SENT
-        elif not resend:
+        elif letter.kind == TEMPLATE and not resend:
             letter.status, letter.detail = CHANGED, f"上次发送于 {previous['sent_at']}，加 --resend 重发"
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from qz_excel import feedback, intake
 from qz_excel import office
 from qz_excel.changes import changes_frame
+from qz_excel.followup import FEEDBACK_DIR, SUMMARY_NAME  # what `qz mail` reads back
 from qz_excel.booklet import BookletFailed, Entry, build_booklet
 from qz_excel.outputs import TownPages, write_town_workbook
 from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
@@ -32,9 +33,7 @@ from qz_excel.summary import ReportInfo, audit_trail, write_ranking_print, write
 from qz_excel.towns import read_towns
 
 NORMAL, REVIEW, NOT_RETURNED = "正常", "待核实", NOT_RETURNED_STATUS
-SUMMARY_NAME = "汇总.xlsx"
 TOWN_DIR = "评分细则"
-FEEDBACK_DIR = "反馈"
 PDF_DIR = "pdf"
 RANKING_PDF = "汇总排名"
 BOOKLET_NAME = "评分细则汇编.pdf"
@@ -62,7 +61,7 @@ def ranking_table(rules: Rules, towns: pd.DataFrame, result: ScoreResult,
     ties and unranked towns in towns-file order."""
     summary = result.summary
     table = pd.DataFrame({"单位名称": towns["单位名称"], "类别": towns["类别"]})
-    table["状态"] = table["单位名称"].map(status).fillna(NOT_RETURNED)
+    table["状态"] = table["单位名称"].map(status).astype(object).fillna(NOT_RETURNED)  # no returns: all NaN
     for item in rules.items:
         table[item.header] = table["单位名称"].map(summary[item.number]).astype("Int64")
     table["加分合计"] = table["单位名称"].map(summary["加分合计"]).astype("Int64")

@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import openpyxl
 import pytest
+from _office import LibreOffice
 
 from qz_excel.intake import read_return
 from qz_excel.office import convert, find_soffice
@@ -78,42 +78,10 @@ def test_a_bare_1_in_an_unformatted_rate_cell_is_annotated(tmp_path, rules, targ
     assert ret.notes["r8_registration_rate"] == "「1」按比例读作100%"
 
 
-SAVE_WITH_PASSWORD = """<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE script:module PUBLIC "-//OpenOffice.org//DTD OfficeDocument 1.0//EN" "module.dtd">
-<script:module xmlns:script="http://openoffice.org/2000/script" script:name="Module1" script:language="StarBasic">
-Sub SaveWithPassword(source As String, target As String, filter As String, secret As String)
-    Dim load(0) As New com.sun.star.beans.PropertyValue
-    load(0).Name = &quot;Hidden&quot;
-    load(0).Value = True
-    doc = StarDesktop.loadComponentFromURL(ConvertToURL(source), &quot;_blank&quot;, 0, load())
-    Dim store(1) As New com.sun.star.beans.PropertyValue
-    store(0).Name = &quot;FilterName&quot;
-    store(0).Value = filter
-    store(1).Name = &quot;Password&quot;
-    store(1).Value = secret
-    doc.storeToURL(ConvertToURL(target), store())
-    doc.close(True)
-End Sub
-</script:module>
-"""
-
-
 @pytest.fixture(scope="module")
 def save_with_password(tmp_path_factory):
     """LibreOffice saving a file with a password to open, as a town would from 文件 → 另存为."""
-    profile = tmp_path_factory.mktemp("lo-profile")
-    soffice = find_soffice()
-    subprocess.run([soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--terminate_after_init"],
-                   capture_output=True, timeout=120)
-    (profile / "user" / "basic" / "Standard" / "Module1.xba").write_text(SAVE_WITH_PASSWORD, encoding="utf-8")
-
-    def save(source: Path, target: Path, filter_name: str) -> Path:
-        subprocess.run([soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore",
-                        f'macro:///Standard.Module1.SaveWithPassword("{source}","{target}","{filter_name}","1234")'],
-                       capture_output=True, timeout=120)
-        assert target.exists(), "LibreOffice did not save the file"
-        return target
-    return save
+    return LibreOffice(tmp_path_factory.mktemp("lo-profile")).save_with_password
 
 
 @needs_office
