@@ -231,14 +231,14 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, 
 
 
 def _print_score(report, inbox: str, towns_file: str, out_dir: str, pdf: bool) -> None:
-    from qz_excel.problems import SKIPPED
+    from qz_excel.problems import SKIPPED, SUPERSEDED
 
     for warning in report.warnings:
         click.echo(f"规则提示：{warning}")
     codes_by_file = report.codes_by_file()
     for row in report.files.itertuples(index=False):
         codes = codes_by_file.get(row.文件, [])
-        tail = f"（{counted(codes)}）" if codes else ""
+        tail = f"（{row.说明}）" if row.状态 == SUPERSEDED else f"（{counted(codes)}）" if codes else ""
         click.echo(f"{row.状态:　<4} {row.文件}  {row.单位名称}{tail}")
     skipped = int((report.files["状态"] == SKIPPED).sum())
     workbooks = len(report.files) - skipped

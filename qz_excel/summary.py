@@ -324,7 +324,7 @@ def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, proble
         _print_list(ws, f"{rules.year}年质量振兴工作考核文件清单")
         ws = wb.add_worksheet(CHANGES_SHEET)
         _write_table(ws, fmt, changes if changes is not None else changes_frame([]),
-                     {"单位名称": 16, "指标": 40, "原值": 14, "新值": 14, "原文件": 30, "采用的文件": 30, "指标代码": 20},
+                     {"单位名称": 16, "指标": 40, "原值": 17, "新值": 17, "原文件": 27, "采用的文件": 27, "指标代码": 20},
                      text_columns=("指标", "原值", "新值", "原文件", "采用的文件"), fit_rows=True)
         _print_list(ws, f"{rules.year}年质量振兴工作考核变更记录")
         taken = {name.lower() for name in wb.sheetnames}

@@ -280,6 +280,17 @@ def test_corrected_in_libreoffice_and_rescored(loop, tmp_path, rules):
     note = files["乙镇.xlsx"][3]
     assert "乙镇（已修改）.xlsx" in note and f"「{rules.catalog['r10_trainings'].label}」“2.5”（无效） → 3次" in note
     assert result.exit_code == 1  # 丁镇 and 戊镇 have still not reported
+    # printed for the file: titled, landscape, every change whole, inside the margins
+    from test_print import inside_the_margins, page_texts, squeezed
+
+    (pdf,), failed = convert([out / "汇总.xlsx"], "pdf", tmp_path / "pdf")
+    assert not failed
+    texts = page_texts(pdf)
+    pages = [k for k, t in enumerate(texts) if "2010年质量振兴工作考核变更记录" in t]
+    printed = squeezed("".join(texts[k] for k in pages))
+    for row in changes[1:]:
+        assert all(squeezed(str(v)) in printed for v in row), row
+    inside_the_margins(pdf, 0.4, pages)
 
 
 def test_out_inside_the_inbox_is_refused_before_anything_is_read(loop):
@@ -317,3 +328,29 @@ def test_nothing_to_remind_or_correct(loop, tmp_path, server):
     assert "没有要发送的修改通知" in mail(loop, port, "--corrections", done).output
     wrong = mail(loop, port, "--remind", loop["tpl"])
     assert wrong.exit_code == 2 and "没有 汇总.xlsx" in wrong.output
+
+
+@needs_office
+def test_a_correction_request_prints_its_list_whole(loop, tmp_path):
+    """请修改 printed as a town prints it: landscape, titled, every row's cell, label and
+    advice there in full, nothing outside the margins; the 填报表 after it as the template."""
+    from pypdf import PdfReader
+
+    from qz_excel import feedback
+    from test_print import inside_the_margins, page_texts, squeezed
+
+    request = loop["out"] / "反馈" / "乙镇.xlsx"
+    (pdf,), failed = convert([request], "pdf", tmp_path)
+    assert not failed
+    texts = page_texts(pdf)
+    first = PdfReader(pdf).pages[0]
+    assert float(first.mediabox.width) > float(first.mediabox.height)
+    listed = squeezed(texts[0])
+    assert "乙镇：2010年质量振兴工作考核填报表有5处需要修改" in listed
+    rows = CalamineWorkbook.from_path(str(request)).get_sheet_by_name(feedback.SHEET).to_python()[3:]
+    assert len(rows) == 5  # the contradictory pair is one problem in two cells
+    for row in rows:
+        for text in row[1:]:
+            assert squeezed(str(text)) in listed, text
+    inside_the_margins(pdf, 0.5)
+    assert any("乙镇" in t and "填报人" in t for t in texts[1:])
