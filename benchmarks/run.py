@@ -405,6 +405,12 @@ def bench_scale(rules, n: int, repeat: int, naive_sample: int) -> tuple[list, di
             reports.append(run_score(inbox, towns_csv, out, rules))
         total = timed(e2e, repeat)
         laps = {k: statistics.median(r.timings[k] for r in reports) for k in reports[0].timings}
+        # the towns with something to correct get a 反馈 workbook: the template again, so
+        # its floor is the bare writer of the same workbook, once per such town
+        requests = len(reports[0].requests)
+        (tmp / "floor-requests").mkdir()
+        floor_req = timed(lambda: bare_same_workbook(rules, [f"单位{k:05d}" for k in range(requests)],
+                                                     tmp / "floor-requests"), repeat)
         sample = files[:min(naive_sample, n)]
         naive = timed(lambda: naive_openpyxl(rules, sample, tmp / "naive"), 1) * n / len(sample)
         script = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
@@ -424,8 +430,12 @@ def bench_scale(rules, n: int, repeat: int, naive_sample: int) -> tuple[list, di
         (f"N={n} 评分细则 floor: bare XlsxWriter", floor_out, f"{floor_out / n * 1000:.2f} ms/town"),
         (f"N={n} 汇总.xlsx writing (in qz score)", laps["summary"], f"ours/floor = {laps['summary'] / floor_sum:.2f}×"),
         (f"N={n} 汇总.xlsx floor: bare XlsxWriter, same cells", floor_sum, f"{n * len(rules.subrules())} audit rows"),
+        (f"N={n} 反馈 workbooks (in qz score, workers)", laps["feedback"],
+         f"{requests} towns with something to correct ({requests / n:.0%}); the bare same-workbook floor "
+         f"{floor_req:.2f} s"),
         (f"N={n} qz score end to end", total, f"vs intake + 评分细则 floors = {total / floors:.2f}×  (target ≤ 1.5); "
-                                              f"+ 汇总 floor = {total / (floors + floor_sum):.2f}×"),
+                                              f"+ 汇总 floor = {total / (floors + floor_sum):.2f}×; "
+                                              f"+ 反馈 floor = {total / (floors + floor_sum + floor_req):.2f}×"),
         (f"N={n} naive openpyxl script (scaled from {len(sample)})", naive, f"naive/ours = {naive / total:.1f}×"),
         (f"N={n} peak memory, whole process tree (PSS)", float("nan"),
          f"{memory:.0f} MiB  (target < 300); main process {main_mib:.0f}, workers {workers_mib:.0f}"),

@@ -137,6 +137,8 @@ def plan_letters(outbox: Path, towns: pd.DataFrame, ctx: MailContext, year: int,
             extra = {t: {"unused": u} for t, u in unused.items()}
     clashed = {t for t, _ in clashes}
     plan = Plan(letters=[], excluded=[c for c in clashes if c[0] in wanted], kind=kind)
+    listed = set(towns["单位名称"])
+    plan.excluded += [(t, "不在单位名单（--towns）中：请核对名单是否与评分时用的一致") for t in sorted(wanted - listed)]
     for row in towns.itertuples(index=False):
         town, email, contact = row.单位名称, row.邮箱, row.联系人
         if town in clashed or town not in wanted:

@@ -255,6 +255,7 @@ def test_corrected_in_libreoffice_and_rescored(loop, tmp_path, rules):
         office.correct(loop["out"] / "反馈" / f"{town}.xlsx", inbox / f"{town}（已修改）{suffix}", filter_name,
                        {cells[code].coordinate: value for code, value in FIXED[town].items()})
     out = tmp_path / "结果"
+    shutil.copytree(loop["out"], out)  # the first round's results, 反馈 included, rescored in place
     result = score(inbox, loop["towns"], out)
     problems = CalamineWorkbook.from_path(str(out / "汇总.xlsx")).get_sheet_by_name("问题清单").to_python()
     header = problems[0]
@@ -262,6 +263,8 @@ def test_corrected_in_libreoffice_and_rescored(loop, tmp_path, rules):
                            if r[header.index("级别")] in ("错误", "警告")}
     assert towns_with_problems == {"丁镇", "戊镇"}, problems  # 乙镇 and 丙镇 are clean now
     assert not (out / "反馈").exists()  # nothing left to correct, no stale request
+    dry = invoke("mail", loop["tpl"], "--towns", loop["towns"], "--corrections", out)
+    assert dry.exit_code == 0 and "没有要发送的修改通知" in dry.output
     ranking = {r[1]: r[-1] for r in CalamineWorkbook.from_path(str(out / "汇总.xlsx"))
                .get_sheet_by_name("汇总排名").to_python()[1:]}
     assert ranking["乙镇"] == ranking["丙镇"] == "正常"
