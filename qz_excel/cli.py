@@ -201,7 +201,9 @@ def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
 @click.option("--pdf", is_flag=True, help="另用 LibreOffice 生成 PDF（汇总排名、各单位评分细则和打印汇编）")
 @click.option("--maker", default="县质量技术监督局", show_default=True, help="制表单位，印在汇总排名上")
 @click.option("--made-on", type=DATE, default=None, help="制表日期，印在汇总排名上（默认今天），如 2010-12-30")
-def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, maker, made_on):
+@click.option("--review", "review_file", type=click.Path(dir_okay=False), default=None, metavar="核定表",
+              help="采用考核组填好的核定表（上次评分生成的 核定表.xlsx，可另存为 .xls/.ods、改名）")
+def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, maker, made_on, review_file):
     """读取收件箱中的全部回报文件，评分并生成汇总排名和各单位评分细则。"""
     from qz_excel.office import find_soffice
     from qz_excel.pipeline import OutInInbox, ScoreOptions, check_folders, run_score
@@ -214,6 +216,13 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, 
         _fail(str(exc))
     rules = _load(rules_file)
     towns = _towns(towns_file)  # fail fast, before reading the inbox
+    review = None
+    if review_file:
+        from qz_excel.review import ReviewError, read_review
+        try:
+            review = read_review(Path(review_file), rules)  # read now: the run may replace this very file
+        except ReviewError as exc:
+            _fail(str(exc))
     if pdf and find_soffice() is None:
         _fail("--pdf 需要 LibreOffice，但没有找到 soffice：请安装 LibreOffice（https://zh-cn.libreoffice.org）"
               "后重试，或去掉 --pdf 只生成 Excel 结果")
@@ -221,7 +230,7 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, 
         report = run_score(Path(inbox), towns, Path(out_dir), rules,
                            ScoreOptions(strict=strict, per_town_sheets=per_town_sheets, pdf=pdf, maker=maker,
                                         made_on=made_on),
-                           progress=_progress_bar if sys.stderr.isatty() else None)
+                           progress=_progress_bar if sys.stderr.isatty() else None, review=review)
     except ResultsBusy as exc:
         _fail(f"另一个 qz score 正在向 {exc.folder} 写结果：请等它结束后再运行，或换一个 --out 目录", NOT_WRITTEN)
     except OSError as exc:
@@ -257,6 +266,10 @@ def _print_score(report, inbox: str, towns_file: str, out_dir: str, pdf: bool) -
     click.echo(f"共 {workbooks} 个工作簿{skipped_text}；{int(summary['排名'].notna().sum())} 个单位参加排名，"
                f"{len(report.not_returned)} 个未报送；错误 {errors} 个，警告 {warnings} 个")
     click.echo(f"结果：{Path(report.outputs[0]).resolve()}（问题清单见其中“问题清单”工作表）")
+    verified = len(report.reviews) if report.reviews is not None else 0
+    stage = f"核定结果：采用核定值 {verified} 个" if verified else "初评结果（未采用核定值）"
+    click.echo(f"{stage}；核定表：{(Path(out_dir) / '核定表.xlsx').resolve()}"
+               f"（考核组填写“核定值、核定理由、核定人”后，加 --review 该文件 重新评分）")
     click.echo(f"各单位评分细则：{(Path(out_dir) / '评分细则').resolve()}")
     if pdf:
         click.echo(f"PDF 及打印汇编：{(Path(out_dir) / 'pdf').resolve()}")

@@ -73,10 +73,12 @@ def needs_request(ret: Returned) -> bool:
     return any(p.code in FIXABLE for p in ret.problems)
 
 
-def request_for(ret: Returned, rules: Rules) -> Request:
-    """The correction request of an accepted return (call before its values are released)."""
+def request_for(ret: Returned, rules: Rules, skip: set[str] = frozenset()) -> Request:
+    """The correction request of an accepted return (call before its values are released);
+    problems on the indicators in ``skip`` (values the bureau has verified) are left out."""
     typed = dict(zip(ret.codes, ret.typed))
-    fixes = sorted((_fix(p, rules, typed) for p in ret.problems if p.code in FIXABLE),
+    fixes = sorted((_fix(p, rules, typed) for p in ret.problems
+                    if p.code in FIXABLE and not set(p.indicator.split(",")) <= skip),
                    key=lambda fix: rules.position[fix.indicators[0]])  # in the order of the form
     return Request(town=ret.town, file=ret.file, values={k: v for k, v in typed.items() if v is not None},
                    header=ret.header, generated_at=ret.template_made, fixes=tuple(fixes))

@@ -27,18 +27,22 @@ from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
 from qz_excel.files import safe_file_stem, unique_path
 from qz_excel.problems import ERROR, NOT_RETURNED_STATUS, Problem, Report, counted, problems_frame
 from qz_excel.publish import ResultsFolder
+from qz_excel.review import (INITIAL, REVIEW_NAME, VERIFIED_STAGE, Applied, Review, apply_review,
+                             self_report_texts)
+from qz_excel.review_table import review_hints, write_review_table
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
 from qz_excel.summary import ReportInfo, audit_trail, write_ranking_print, write_summary
 from qz_excel.towns import read_towns
 
-NORMAL, REVIEW, NOT_RETURNED = "正常", "待核实", NOT_RETURNED_STATUS
+NORMAL, REVIEW, VERIFIED, NOT_RETURNED = "正常", "待核实", "已核定", NOT_RETURNED_STATUS
+FINAL = (NORMAL, VERIFIED)  # statuses whose scores are not provisional
 TOWN_DIR = "评分细则"
 PDF_DIR = "pdf"
 RANKING_PDF = "汇总排名"
 BOOKLET_NAME = "评分细则汇编.pdf"
 #: what a run's results consist of in --out: published together, or not at all
-RESULT_NAMES = (SUMMARY_NAME, TOWN_DIR, FEEDBACK_DIR, PDF_DIR)
+RESULT_NAMES = (SUMMARY_NAME, REVIEW_NAME, TOWN_DIR, FEEDBACK_DIR, PDF_DIR)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def ranking_table(rules: Rules, towns: pd.DataFrame, result: ScoreResult,
     table["总分"] = table["单位名称"].map(summary["总分"]).astype("Int64")
     rankable = table["总分"].notna()
     if strict:
-        rankable &= table["状态"] == NORMAL
+        rankable &= table["状态"].isin(FINAL)
     table["排名"] = pd.array([pd.NA] * len(table), dtype="Int64")
     table.loc[rankable, "排名"] = competition_rank(table.loc[rankable, "总分"].astype(float))
     table["_order"] = np.arange(len(table))
@@ -89,6 +93,46 @@ def _pair_problems(result: ScoreResult, rules: Rules, accepted: dict[str, intake
                                 cell=",".join(cells.get(i, "") for i in inputs),
                                 indicator=",".join(inputs), detail=row.explanation))
     return problems
+
+
+def town_statuses(accepted: list[intake.Returned], result: ScoreResult, reviewed: set[tuple[str, str]]) -> pd.Series:
+    """正常, 待核实 (an empty, invalid or contradictory value, or another error in the file),
+    or 已核定: reviewed, and the review resolved every reason the town was 待核实 (an error
+    on an indicator the 考核组 gave a value for no longer counts)."""
+    flagged = result.summary["待核实"].to_dict()
+    by_town: dict[str, set[str]] = {}
+    for town, code in reviewed:
+        by_town.setdefault(town, set()).add(code)
+    status = {}
+    for ret in accepted:
+        checked = by_town.get(ret.town, set())
+        open_errors = any(p.severity == ERROR and not set(p.indicator.split(",")) <= checked for p in ret.problems)
+        pending = flagged[ret.town] or open_errors
+        status[ret.town] = REVIEW if pending else VERIFIED if checked else NORMAL
+    return pd.Series(status, dtype=object)
+
+
+def review_records(rules: Rules, applied: Applied, before: ScoreResult, after: ScoreResult) -> pd.DataFrame:
+    """核定记录: each applied value with its item's points and the total before and after."""
+    item_of = {ind.id: item for item in rules.items for ind in item.indicators}
+    rows = []
+    for r in applied.records:
+        item = item_of[r.indicator]
+        rows.append({"单位名称": r.town, "考核项目": item.name, "指标": rules.catalog[r.indicator].label,
+                     "自报值": r.self_text or "未填报", "核定值": r.value_text, "核定理由": r.reason, "核定人": r.reviewer,
+                     "核定前该项得分": int(before.summary.at[r.town, item.number]),
+                     "核定后该项得分": int(after.summary.at[r.town, item.number]),
+                     "核定前总分": int(before.summary.at[r.town, "总分"]),
+                     "核定后总分": int(after.summary.at[r.town, "总分"])})
+    return pd.DataFrame(rows, columns=["单位名称", "考核项目", "指标", "自报值", "核定值", "核定理由", "核定人",
+                                       "核定前该项得分", "核定后该项得分", "核定前总分", "核定后总分"])
+
+
+def _reviewed_mask(values: pd.DataFrame, reviewed: set[tuple[str, str]]) -> pd.DataFrame:
+    mask = pd.DataFrame(False, index=values.index, columns=values.columns)
+    for town, code in reviewed:
+        mask.at[town, code] = True
+    return mask
 
 
 class _NoBar:
@@ -142,8 +186,11 @@ def check_folders(inbox: Path, out_dir: Path) -> None:
 
 
 def run_score(inbox: Path, towns: Path | pd.DataFrame, out_dir: Path, rules: Rules,
-              options: ScoreOptions = ScoreOptions(), progress: ProgressFactory | None = None) -> Report:
-    """``towns``: the towns file, or the table already read from it (:func:`read_towns`).
+              options: ScoreOptions = ScoreOptions(), progress: ProgressFactory | None = None,
+              review: Review | None = None) -> Report:
+    """``towns``: the towns file, or the table already read from it (:func:`read_towns`);
+    ``review``: a filled 核定表 (:func:`qz_excel.review.read_review`), read before anything
+    is written, so it may be the very 核定表 this run replaces.
 
     Results are written into a staging folder and published whole at the end
     (:class:`ResultsFolder`): whatever happens before, ``out_dir`` keeps the previous
@@ -158,37 +205,48 @@ def run_score(inbox: Path, towns: Path | pd.DataFrame, out_dir: Path, rules: Rul
         # they run at a lower priority so the 汇总 workbook, written meanwhile here, keeps
         # its core
         with (Workers(background=True) if len(files) >= MIN_PARALLEL else nullcontext(None)) as writers:
-            report = _run(inbox, files, towns, results.staging, rules, options, progress, clock, writers)
+            report = _run(inbox, files, towns, results.staging, rules, options, progress, clock, writers, review)
         results.publish()
     report.outputs = [str(out_dir / Path(p).relative_to(results.staging)) for p in report.outputs]
     return report
 
 
-def _run(inbox, files, towns, staging, rules, options, progress, clock, writers) -> Report:
+def _run(inbox, files, towns, staging, rules, options, progress, clock, writers, review) -> Report:
     with _phase(progress, "读取回报文件", len(files)) as bar:
         returns = intake.read_returns(files, rules, [p.relative_to(inbox).as_posix() for p in files], bar.update)
     accepted = intake.choose_among_duplicates(returns, list(towns["单位名称"]), rules)
     clock.lap("intake")
 
     values, notes = intake.values_frames(accepted, rules)
-    result = score(rules, values, notes)
+    self_texts = self_report_texts(rules, values)
+    first = score(rules, values, notes)  # the self-reports as scored: the 初评
+    applied = apply_review(review, rules, values, notes, self_texts, set(towns["单位名称"])) if review else None
+    verified = applied is not None and bool(applied.records)
+    result = score(rules, applied.values, applied.notes) if verified else first
+    reviewed = applied.reviewed if applied else set()
     by_town = {r.town: r for r in accepted}
     for p in _pair_problems(result, rules, by_town):
         by_town[p.town].problems.append(p)
-    requests = [feedback.request_for(r, rules) for r in accepted if feedback.needs_request(r)]
+    requests = [feedback.request_for(r, rules, skip={c for t, c in reviewed if t == r.town})
+                for r in accepted if feedback.needs_request(r)]
+    requests = [r for r in requests if r.fixes]  # what the bureau corrected, the town need not
     changes = [c for r in returns for c in r.changes]
     for ret in returns:  # their values now live in the frames; keep memory flat in N
         ret.release_values()
-    review = result.summary["待核实"].to_dict()
-    status = pd.Series({r.town: REVIEW if review[r.town] or any(p.severity == ERROR for p in r.problems)
-                        else NORMAL for r in accepted}, dtype=object)
+    status = town_statuses(accepted, result, reviewed)
     ranking = ranking_table(rules, towns, result, status, options.strict)
-    problems = [p for r in returns for p in r.problems]
+    problems = [p for r in returns for p in r.problems] + (applied.problems if applied else [])
     problems += [Problem("NOT_RETURNED", town=t) for t in towns["单位名称"] if t not in by_town]
-    pages = TownPages(rules, result, provisional={t for t, s in status.items() if s != NORMAL})
-    info = ReportInfo(maker=options.maker, made_on=options.made_on, bonuses=result.counted_bonus())
+    pages = TownPages(rules, result, provisional={t for t, s in status.items() if s not in FINAL})
+    info = ReportInfo(maker=options.maker, made_on=options.made_on, bonuses=result.counted_bonus(),
+                      stage=VERIFIED_STAGE if verified else INITIAL)
+    review_rows = review_records(rules, applied, first, result) if applied else None
+    hints = review_hints(rules, first, values, notes)
     del notes  # in the explanations now
     clock.lap("scoring")
+    write_review_table(staging / REVIEW_NAME, rules, self_texts, hints,
+                       applied.carried if applied else {}, applied.stray if applied else [])
+    clock.lap("review_table")
 
     town_dir = staging / TOWN_DIR
     town_dir.mkdir()
@@ -205,10 +263,12 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers)
                                  "说明": r.reason or counted([p.code for p in r.problems])}
                                 for r in returns], columns=["文件", "状态", "单位名称", "说明"])
     with _phase(progress, "生成汇总表", len(pages)) as bar:
-        trail = _reporting(audit_trail(rules, result.details, values), bar.update, len(rules.subrules()))
+        reviewed_values = applied.values.where(_reviewed_mask(values, reviewed)) if verified else None
+        trail = _reporting(audit_trail(rules, result.details, values, reviewed_values), bar.update,
+                           len(rules.subrules()))
         summary_path = write_summary(staging / SUMMARY_NAME, rules, ranking, trail, problems_frame(problems),
                                      files_table, pages if options.per_town_sheets else (), info,
-                                     changes_frame(changes))
+                                     changes_frame(changes), review_rows)
     clock.lap("summary")
     with _phase(progress, "生成评分细则", len(pages)) as bar:
         town_files = dict(zip(pages.towns, town_sheets.results(bar.update)))
@@ -216,7 +276,8 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers)
     with _phase(progress if requests else None, "生成修改通知（反馈）", len(requests)) as bar:
         request_files = request_sheets.results(bar.update)
     clock.lap("feedback")
-    outputs = [str(summary_path)] + [str(p) for p in town_files.values()] + [str(p) for p in request_files]
+    outputs = [str(summary_path), str(staging / REVIEW_NAME)] + [str(p) for p in town_files.values()] \
+        + [str(p) for p in request_files]
     if options.pdf:
         pdfs, failed = export_pdfs(staging, rules, ranking, town_files, info)
         outputs.extend(pdfs)
@@ -224,7 +285,7 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers)
         clock.lap("pdf")
     return Report(files=files_table, problems=problems, summary=ranking, outputs=outputs,
                   warnings=check_rules(rules), timings=clock.laps, changes=changes,
-                  requests={req.town: str(p) for req, p in zip(requests, request_files)})
+                  requests={req.town: str(p) for req, p in zip(requests, request_files)}, reviews=review_rows)
 
 
 def _request_jobs(staging: Path, requests: list[feedback.Request]) -> list[tuple[Path, feedback.Request]]:

@@ -43,6 +43,16 @@ CODES: dict[str, tuple[str, str]] = {
     "READ_FAILED": (ERROR, "读取时出现意外错误（{detail}）：请把该文件转给技术支持，其他文件不受影响"),
     "PDF_FAILED": (WARNING, "LibreOffice 未能把该表转换为 PDF：Excel 结果不受影响，可用 Excel/WPS 打开后打印"),
     "NOT_RETURNED": (WARNING, "未报送：单位名单中有该单位，但收件箱中没有它的文件"),
+    "REVIEW_INVALID_VALUE": (ERROR, "核定表：「{label}」的核定值{detail}；该行未采用，请改正后重新运行"),
+    "REVIEW_NO_REASON": (ERROR, "核定表：「{label}」的核定值“{value}”没有填写核定理由，未采用；请补上理由后重新运行"),
+    "REVIEW_UNKNOWN_TOWN": (ERROR, "核定表：单位“{town}”不在单位名单中，该行未采用；请核对单位名称"),
+    "REVIEW_UNKNOWN_INDICATOR": (ERROR, "核定表：指标“{indicator}”不在本年度规则中，该行未采用；请核对指标代码"),
+    "REVIEW_NOT_SCORED": (ERROR, "核定表：“{town}”本次没有可评分的回报文件（未报送或文件未采用），"
+                                 "「{label}」的核定值暂不采用，已保留在新的核定表中"),
+    "REVIEW_DUPLICATE": (ERROR, "核定表：「{label}」在核定表中出现了多次且内容不同，采用的是{detail}，本行未采用"),
+    "REVIEW_STALE": (WARNING, "核定表：「{label}」的自报值已变（{detail}，单位重新报送过），仍采用核定值“{value}”，请核实"),
+    "REVIEW_RULES_CHANGED": (WARNING, "核定表是按另一版规则文件生成的（指纹 {detail}）：已按当前规则采用，请核对"),
+    "REVIEW_NO_METADATA": (WARNING, "核定表缺少隐藏信息（不是 qz score 生成的，或被另存时丢失）：已按表中内容采用，请核对年度"),
 }
 
 
@@ -77,6 +87,9 @@ CODE_NAMES: dict[str, str] = {
     "UNKNOWN_TOWN": "单位不在名单中", "DUPLICATE": "重复报送", "NOT_WORKBOOK": "不是工作簿",
     "LOCK_FILE": "临时锁定文件", "TOO_LARGE": "文件过大", "UNSAFE_XML": "可疑文件", "ENCRYPTED": "设有密码",
     "CORRUPT": "文件损坏", "READ_FAILED": "读取失败", "PDF_FAILED": "PDF 未生成", "NOT_RETURNED": "未报送",
+    "REVIEW_INVALID_VALUE": "核定值无效", "REVIEW_NO_REASON": "核定无理由", "REVIEW_UNKNOWN_TOWN": "核定单位不明",
+    "REVIEW_UNKNOWN_INDICATOR": "核定指标不明", "REVIEW_NOT_SCORED": "核定单位未报送", "REVIEW_DUPLICATE": "核定重复",
+    "REVIEW_STALE": "自报值已变", "REVIEW_RULES_CHANGED": "核定表规则不同", "REVIEW_NO_METADATA": "核定表缺少信息",
 }
 
 
@@ -115,6 +128,7 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     changes: list = field(default_factory=list)  # what resubmissions changed (changes.Change)
     requests: dict[str, str] = field(default_factory=dict)  # town → its 反馈 workbook (correction request)
+    reviews: pd.DataFrame | None = None  # 核定记录: the reviewed values applied (None: no --review)
 
     @property
     def not_returned(self) -> list[str]:

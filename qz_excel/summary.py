@@ -24,13 +24,18 @@ from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, s
 
 RANKING_SHEET = "汇总排名"
 CHANGES_SHEET = "变更记录"
+REVIEWS_SHEET = "核定记录"
+REVIEW_COLUMNS = {"单位名称": 14, "考核项目": 10, "指标": 34, "自报值": 10, "核定值": 10, "核定理由": 30, "核定人": 9,
+                  "核定前该项得分": 8, "核定后该项得分": 8, "核定前总分": 7, "核定后总分": 7}
 SHEET_ROWS_MAX = 1_048_576  # Excel's limit, header row included
 
-TRAIL_COLUMNS = {"单位名称": 16, "项目": 14, "细则": 22, "填报值": 16, "得分": 6, "得分说明": 60}
+TRAIL_COLUMNS = {"单位名称": 16, "项目": 14, "细则": 22, "自报值": 16, "核定值": 12, "得分": 6, "得分说明": 60}
 
 
-def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame):
-    """评分明细: one row per town × sub-rule with the indicators and values it used —
+def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame, reviewed: pd.DataFrame | None = None):
+    """评分明细: one row per town × sub-rule with the self-reported values it used and,
+    where the 考核组 corrected one of them, the reviewed values (``reviewed``: the values
+    frame after :func:`qz_excel.review.apply_review`, NA where nothing was reviewed) —
     yielded as frames of :data:`TOWNS_PER_SLICE` towns (88,000 rows for 2,000 towns are
     written as they are made, never held at once)."""
     r = len(rules.subrules())
@@ -38,23 +43,39 @@ def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame):
     for start in range(0, len(values), TOWNS_PER_SLICE):
         part = values.iloc[start:start + TOWNS_PER_SLICE]
         rows = details.iloc[start * r:(start + len(part)) * r]
-        shown = {code: format_values(part[code], ind.type, ind.unit).to_numpy(dtype=object)
-                 for code, ind in rules.catalog.items()}
-        used = []
-        for _, rule in rules.subrules():
-            inputs = rule.inputs()
-            text = shown[inputs[0]]
-            for code in inputs[1:]:
-                text = text + "；" + shown[code]
-            used.append(text)
+        used = _used_values(rules, part)
+        if reviewed is not None:
+            checked = reviewed.iloc[start:start + TOWNS_PER_SLICE]
+            marks = checked.notna()
+            after = _used_values(rules, checked.where(marks, part))
+            any_checked = np.stack([marks[rule.inputs()].any(axis=1).to_numpy() for _, rule in rules.subrules()],
+                                   axis=1).reshape(-1)
+            verified = np.where(any_checked, np.stack(after, axis=1).reshape(-1), "")
+        else:
+            verified = np.full(len(rows), "", dtype=object)
         yield pd.DataFrame({
             "单位名称": rows["town"].astype(object).to_numpy(),
             "项目": rows["item"].map(headers).to_numpy(),
             "细则": rows["label"].astype(object).to_numpy(),
-            "填报值": np.stack(used, axis=1).reshape(-1),
+            "自报值": np.stack(used, axis=1).reshape(-1),
+            "核定值": verified,
             "得分": rows["points"].to_numpy(),
             "得分说明": rows["explanation"].astype(object).to_numpy(),
         })
+
+
+def _used_values(rules: Rules, part: pd.DataFrame) -> list[np.ndarray]:
+    """Per sub-rule, the text of the values it used (「4次；40家」), one per town."""
+    shown = {code: format_values(part[code], ind.type, ind.unit).to_numpy(dtype=object)
+             for code, ind in rules.catalog.items()}
+    used = []
+    for _, rule in rules.subrules():
+        inputs = rule.inputs()
+        text = shown[inputs[0]]
+        for code in inputs[1:]:
+            text = text + "；" + shown[code]
+        used.append(text)
+    return used
 
 
 def _write_table(ws, fmt: Formats, frame: pd.DataFrame, widths: dict[str, float], text_columns=(),
@@ -179,6 +200,7 @@ class ReportInfo:
     maker: str = "县质量技术监督局"  # 制表单位
     made_on: date | None = None  # 制表日期; None: today
     bonuses: pd.DataFrame | None = None  # town × item: bonus points inside each item score
+    stage: str = "初评"  # 初评: the self-reports as scored; 核定: with the 考核组's reviewed values
 
     @property
     def date_text(self) -> str:
@@ -186,7 +208,7 @@ class ReportInfo:
         return f"{day.year}年{day.month}月{day.day}日"
 
 
-RANKING_KEY = ("状态：正常＝数据完整；待核实＝有缺项、无效或矛盾的数据，成绩暂定；未报送＝未收到文件。"
+RANKING_KEY = ("状态：正常＝数据完整；已核定＝经考核组核定；待核实＝有缺项、无效或矛盾的数据，成绩暂定；未报送＝未收到文件。"
                "各项得分已含加分（括号内注明），故可高于标准分。颜色：各项得分由低（红）到高（绿）。")
 CHART_SHEET = "总分图"
 TOWNS_PER_CHART = 40  # bars a printed A4 page holds legibly
@@ -231,7 +253,7 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: 
     ws.fit_to_pages(1, 0)
     ws.set_margins(left=0.4, right=0.4, top=0.8, bottom=0.7)
     ws.repeat_rows(0)
-    title = f"{rules.year}年质量振兴工作考核汇总排名"
+    title = f"{rules.year}年质量振兴工作考核汇总排名（{info.stage}）"
     ws.set_header(f"&L&9 制表单位：{info.maker.replace('&', '&&')[:60]}&C&\"宋体,Bold\"&14 {title}"
                   f"&R&9 制表日期：{info.date_text}", {"margin": 0.3})
     ws.set_footer(f"&L&8 {RANKING_KEY}&R&9 第 &P 页 共 &N 页", {"margin": 0.3})
@@ -302,7 +324,7 @@ def write_ranking_print(path: Path, rules: Rules, ranking: pd.DataFrame, info: R
 
 def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, problems: pd.DataFrame,
                   files: pd.DataFrame, town_pages=(), info: ReportInfo = ReportInfo(),
-                  changes: pd.DataFrame | None = None) -> Path:
+                  changes: pd.DataFrame | None = None, reviews: pd.DataFrame | None = None) -> Path:
     """汇总.xlsx: 汇总排名, 评分明细 (``trail``: frames of rows, see :func:`audit_trail`),
     问题清单, 文件清单, 变更记录 (what each resubmission changed, :mod:`qz_excel.changes`),
     and with ``town_pages`` one 评分细则 sheet per town."""
@@ -327,6 +349,10 @@ def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, proble
                      {"单位名称": 16, "指标": 40, "原值": 17, "新值": 17, "原文件": 27, "采用的文件": 27, "指标代码": 20},
                      text_columns=("指标", "原值", "新值", "原文件", "采用的文件"), fit_rows=True)
         _print_list(ws, f"{rules.year}年质量振兴工作考核变更记录")
+        ws = wb.add_worksheet(REVIEWS_SHEET)
+        _write_table(ws, fmt, reviews if reviews is not None else pd.DataFrame(columns=list(REVIEW_COLUMNS)),
+                     REVIEW_COLUMNS, text_columns=("指标", "核定理由", "自报值", "核定值"), fit_rows=True)
+        _print_list(ws, f"{rules.year}年质量振兴工作考核核定记录")
         taken = {name.lower() for name in wb.sheetnames}
         for town, scores, explanations, total, provisional in town_pages:
             write_town_sheet(wb, fmt, safe_sheet_name(town, taken), rules, town, scores,

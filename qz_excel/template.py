@@ -84,7 +84,7 @@ class TemplateOptions:
     generated_at: str = ""  # ISO date; default today (kept to the day so reruns match)
 
 
-def _validation(ind: Indicator, cell: str) -> dict:
+def value_validation(ind: Indicator, cell: str) -> dict:
     """Excel data validation for one value cell, with a prompt and a Chinese alert."""
     title = _input_title(ind.label)
     message = ind.help or ind.label
@@ -156,7 +156,7 @@ def plan_form(rules: Rules) -> tuple[PlannedRow, ...]:
             height = row_height([(ind.label, WIDTHS["指标"]), (ind.help, WIDTHS["填报说明"] * 1.1),
                                  (item.name, WIDTHS["考核项目"])])
             planned.append(PlannedRow(row, height, number=f"{item.number}.{k}", item_name=item.name,
-                                      ind=ind, validation=_validation(ind, xl_rowcol_to_cell(row, value_col))))
+                                      ind=ind, validation=value_validation(ind, xl_rowcol_to_cell(row, value_col))))
             row += 1
     return tuple(planned)
 

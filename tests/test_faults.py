@@ -233,7 +233,7 @@ def test_a_full_disk_is_one_sentence_and_keeps_the_previous_results(tmp_path):
     assert first in (0, 1) and third in (0, 1)
     assert second == NOT_WRITTEN
     assert "磁盘空间不足" in result["stderr"] and "Traceback" not in result["stderr"]
-    assert result["same"] and result["count"] == 11  # 汇总.xlsx, 9 评分细则 and 1 反馈, untouched
+    assert result["same"] and result["count"] == 12  # 汇总.xlsx, 核定表.xlsx, 9 评分细则 and 1 反馈, untouched
     assert [n for n in result["names"] if n.startswith(TEMP_PREFIX) and n != LOCK_NAME] == []
     assert result["third_same"]  # with room again, the same results as before the failure
 

@@ -63,8 +63,8 @@ def test_file_and_sheet_names_stay_inside_out_dir(hostile_run):
     town_files = [f for f in files if f.startswith("评分细则/")]
     assert len(town_files) == 3  # three towns, none escaped upwards
     sheets = openpyxl.load_workbook(hostile_run / "汇总.xlsx").sheetnames
-    assert sheets[:6] == ["汇总排名", "总分图", "评分明细", "问题清单", "文件清单", "变更记录"]
-    assert len(sheets) == 9 and all(len(s) <= 31 and not set(s) & set("[]:*?/\\") for s in sheets)
+    assert sheets[:7] == ["汇总排名", "总分图", "评分明细", "问题清单", "文件清单", "变更记录", "核定记录"]
+    assert len(sheets) == 10 and all(len(s) <= 31 and not set(s) & set("[]:*?/\\") for s in sheets)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_audit_trail_adds_up(sample_out, rules):
                 bonus[t["项目"]] = bonus.get(t["项目"], 0) + t["得分"]
         vetoed = {h for h in bonus if row[h] == 0}
         assert row["加分合计"] == sum(v for h, v in bonus.items() if h not in vetoed)
-        assert all(t["得分说明"] and t["填报值"] for t in mine)
+        assert all(t["得分说明"] and t["自报值"] and t["核定值"] == "" for t in mine)
 
 
 def test_ranking_sheet_layout_and_chart(sample_out):
@@ -197,7 +197,7 @@ def test_audit_trail_continues_past_the_sheet_row_limit(tmp_path, monkeypatch, r
     assert trail_sheets == ["评分明细"] + [f"评分明细({k})" for k in range(2, 5)]
     rows_written = [len(book.get_sheet_by_name(s).to_python()) - 1 for s in trail_sheets]
     assert rows_written == [99, 99, 99, 9 * len(rules.subrules()) - 297]
-    assert len(book.sheet_names) == len(trail_sheets) + 5 + 9  # + 汇总排名, 总分图, 问题清单, 文件清单, 变更记录, towns
+    assert len(book.sheet_names) == len(trail_sheets) + 6 + 9  # + 汇总排名, 总分图, 问题清单, 文件清单, 变更记录, 核定记录, towns
 
 
 def test_results_do_not_depend_on_how_towns_are_sliced(tmp_path, monkeypatch):
@@ -213,7 +213,7 @@ def test_results_do_not_depend_on_how_towns_are_sliced(tmp_path, monkeypatch):
     monkeypatch.setattr("qz_excel.summary.TOWNS_PER_SLICE", 2)
     monkeypatch.setattr("qz_excel.outputs.TOWNS_PER_SLICE", 2)
     sliced = run(tmp_path / "sliced")
-    assert len(whole) == 11 and sliced == whole  # 汇总, 9 评分细则, 1 反馈
+    assert len(whole) == 12 and sliced == whole  # 汇总, 核定表, 9 评分细则, 1 反馈
 
 
 def test_sheet_names_unique_case_blind_and_within_excel_limits():
