@@ -153,6 +153,10 @@ def _write_town_chunk(jobs: list[tuple], rules: Rules) -> list[Path]:
     return [write_town_workbook(path, rules, *page) for path, page in jobs]
 
 
+def _write_review_chunk(jobs: list[tuple], rules: Rules) -> list[Path]:
+    return [write_review_table(path, rules, *parts) for path, *parts in jobs]
+
+
 def _write_request_chunk(jobs: list[tuple[Path, feedback.Request]], rules: Rules, author: str) -> list[Path]:
     return [feedback.write_request(path, rules, request, author) for path, request in jobs]
 
@@ -244,9 +248,11 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
     hints = review_hints(rules, first, values, notes)
     del notes  # in the explanations now
     clock.lap("scoring")
-    write_review_table(staging / REVIEW_NAME, rules, self_texts, hints,
-                       applied.carried if applied else {}, applied.stray if applied else [])
-    clock.lap("review_table")
+    # 核定表 is one long sheet (a row per town × indicator): one worker writes it from the
+    # start, the other takes the 评分细则, while this process writes 汇总.xlsx
+    review_table = Chunks(_write_review_chunk, [(staging / REVIEW_NAME, self_texts, hints,
+                                                 applied.carried if applied else {}, applied.stray if applied else [])],
+                          rules, workers=writers, min_parallel=1 if writers else 2)  # small runs: here
 
     town_dir = staging / TOWN_DIR
     town_dir.mkdir()
@@ -276,6 +282,8 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
     with _phase(progress if requests else None, "生成修改通知（反馈）", len(requests)) as bar:
         request_files = request_sheets.results(bar.update)
     clock.lap("feedback")
+    review_table.results()
+    clock.lap("review_table")
     outputs = [str(summary_path), str(staging / REVIEW_NAME)] + [str(p) for p in town_files.values()] \
         + [str(p) for p in request_files]
     if options.pdf:

@@ -19,23 +19,25 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from qz_excel import __version__, form
 from qz_excel.files import clean_text
-from qz_excel.review import COLUMNS, KIND, SHEET, ReviewRow
+from qz_excel.review import COLUMNS, EDITABLE, KIND, SHEET, ReviewRow
 from qz_excel.rules import Rules
 from qz_excel.scoring import ScoreResult
 from qz_excel.template import value_validation
-from qz_excel.xlsx import FONT, Formats, atomic_workbook, row_height
+from qz_excel.xlsx import FONT, FORMULA_START, Formats, atomic_workbook, row_height
 
 EXTRA = ("核查提示", "核定问题")
 WIDTHS = {"单位名称": 14, "考核项目": 10, "指标代码": 13, "指标": 32, "自报值": 9, "核定值": 9, "核定理由": 22,
           "核定人": 8, "核查提示": 16, "核定问题": 34}
 BASE = {"font_name": FONT, "font_size": 10, "valign": "vcenter"}
-EDIT = {**BASE, "locked": False, "bg_color": "#FFF2CC", "border": 1, "border_color": "#BFBFBF"}
-MARK = {"bg_color": "#FCE4D6"}  # a row to look at first
+EDIT = {**BASE, "locked": False}
 FORMATS = {
     "header": {**BASE, "bold": True, "align": "center", "bg_color": "#D9E1F2", "border": 1, "text_wrap": True},
-    "plain": BASE, "marked": {**BASE, **MARK},
+    "plain": BASE,
     "edit": EDIT, "edit_count": {**EDIT, "num_format": "0"}, "edit_percent": {**EDIT, "num_format": "0.0%"},
     "problem": {**BASE, "font_color": "#C00000", "text_wrap": True},
+    # conditional formats: the cells to fill, and the rows to check first
+    "to_fill": {"bg_color": "#FFF2CC", "border": 1, "border_color": "#BFBFBF"},
+    "to_check": {"bg_color": "#FCE4D6"},
 }
 VALUE_FORMAT = {"bool": "edit", "count": "edit_count", "percent": "edit_percent"}
 
@@ -73,41 +75,47 @@ def review_hints(rules: Rules, result: ScoreResult, values: pd.DataFrame, notes:
 def write_review_table(path: Path, rules: Rules, self_texts: pd.DataFrame, hints: pd.DataFrame,
                        carried: dict[tuple[str, str], tuple[ReviewRow, str]],
                        stray: list[tuple[ReviewRow, str]]) -> Path:
-    # constant memory: 2,000 towns make 96,000 rows
+    """2,000 towns make 96,000 rows: the sheet is streamed (constant memory), most cells are
+    written without a format of their own (the column's applies), and the yellow of the
+    cells to fill and the shade of the rows to check come from two conditional formats,
+    not from a format on each cell."""
     with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核核定表", constant_memory=True) as wb:
         fmt = Formats(wb, FORMATS)
         ws = wb.add_worksheet(SHEET)
         columns = (*COLUMNS, *EXTRA)
         for c, name in enumerate(columns):
+            ws.set_column(c, c, WIDTHS[name], fmt["edit" if name in EDITABLE else "plain"])
             ws.write_string(0, c, name, fmt["header"])
-            ws.set_column(c, c, WIDTHS[name])
         ws.set_row(0, 22)
-        towns = list(self_texts.index)
+        towns = [clean_text(t) for t in self_texts.index]
+        quoted = [fmt.quoted("plain") if t.startswith(FORMULA_START) else None for t in towns]
         row = 1
-        value_col = COLUMNS.index("核定值")
         for item in rules.items:
             for ind in item.indicators:
                 first = row
                 texts, marks = self_texts[ind.id].tolist(), hints[ind.id].tolist()
-                for town, text, mark in zip(towns, texts, marks):
-                    style = "marked" if mark else "plain"
-                    entry, problem = carried.get((town, ind.id), (None, ""))
+                blank = fmt["edit_percent"] if ind.type == "percent" else None
+                for k, (town, text, mark) in enumerate(zip(towns, texts, marks)):
+                    entry, problem = carried.get((self_texts.index[k], ind.id), (None, ""))
                     if problem:  # rows are streamed: a row's height is set before its cells
                         ws.set_row(row, row_height([(problem, WIDTHS["核定问题"], 10)]))
-                    fmt.text(ws, row, 0, town, style)
-                    ws.write_string(row, 1, item.name, fmt[style])
-                    ws.write_string(row, 2, ind.id, fmt[style])
-                    ws.write_string(row, 3, ind.label, fmt[style])
-                    fmt.text(ws, row, 4, text, style)
-                    _editable(ws, fmt, row, entry, VALUE_FORMAT[ind.type])
+                    ws.write_string(row, 0, town, quoted[k])
+                    ws.write_string(row, 1, item.name)
+                    ws.write_string(row, 2, ind.id)
+                    ws.write_string(row, 3, ind.label)
+                    ws.write_string(row, 4, text)
+                    if entry is not None:
+                        _editable(ws, fmt, row, entry, VALUE_FORMAT[ind.type])
+                    elif blank is not None:
+                        ws.write_blank(row, 5, None, blank)
                     if mark:
-                        ws.write_string(row, 8, mark, fmt[style])
+                        ws.write_string(row, 8, mark)
                     if problem:
                         fmt.text(ws, row, 9, problem, "problem")
                     row += 1
                 if row > first:
-                    spec = value_validation(ind, xl_rowcol_to_cell(first, value_col))
-                    ws.data_validation(first, value_col, row - 1, value_col, spec)
+                    spec = value_validation(ind, xl_rowcol_to_cell(first, COLUMNS.index("核定值")))
+                    ws.data_validation(first, 5, row - 1, 5, spec)
         for entry, problem in stray:  # rows that match no scored town × indicator: kept as typed
             ws.set_row(row, row_height([(problem, WIDTHS["核定问题"], 10)]))
             for c, text in enumerate((entry.town, "", entry.indicator, entry.label, entry.self_text)):
@@ -115,8 +123,13 @@ def write_review_table(path: Path, rules: Rules, self_texts: pd.DataFrame, hints
             _editable(ws, fmt, row, entry, "edit")
             fmt.text(ws, row, 9, problem, "problem")
             row += 1
+        last = max(row - 1, 1)
+        ws.conditional_format(1, 5, last, 7, {"type": "formula", "criteria": "=TRUE", "format": fmt["to_fill"]})
+        for first_col, last_col in ((0, 4), (8, 9)):
+            ws.conditional_format(1, first_col, last, last_col, {"type": "formula", "criteria": '=$I2<>""',
+                                                                 "format": fmt["to_check"]})
         ws.freeze_panes(1, 1)
-        ws.autofilter(0, 0, max(row - 1, 1), len(columns) - 1)
+        ws.autofilter(0, 0, last, len(columns) - 1)
         ws.set_paper(9)
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
@@ -129,9 +142,9 @@ def write_review_table(path: Path, rules: Rules, self_texts: pd.DataFrame, hints
     return path
 
 
-def _editable(ws, fmt: Formats, row: int, entry: ReviewRow | None, value_style: str) -> None:
-    """核定值, 核定理由, 核定人: blank and unlocked, or as the reviewer typed them."""
-    raw = entry.raw if entry else None
+def _editable(ws, fmt: Formats, row: int, entry: ReviewRow, value_style: str) -> None:
+    """核定值, 核定理由, 核定人 as the reviewer typed them."""
+    raw = entry.raw
     if raw is None or raw == "":
         ws.write_blank(row, 5, None, fmt[value_style])
     elif isinstance(raw, bool):
@@ -140,11 +153,9 @@ def _editable(ws, fmt: Formats, row: int, entry: ReviewRow | None, value_style: 
         ws.write_number(row, 5, raw, fmt[value_style])
     else:
         fmt.text(ws, row, 5, clean_text(raw), value_style)
-    for col, text in ((6, entry.reason if entry else ""), (7, entry.reviewer if entry else "")):
+    for col, text in ((6, entry.reason), (7, entry.reviewer)):
         if text:
             fmt.text(ws, row, col, text, "edit")
-        else:
-            ws.write_blank(row, col, None, fmt["edit"])
 
 
 def _meta_sheet(wb, rules: Rules) -> None:

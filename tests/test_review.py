@@ -105,8 +105,12 @@ def test_every_run_writes_a_review_table(first, rules):
     assert len(rows) == 9 * len(rules.catalog)  # nine towns scored × every indicator
     # only 核定值, 核定理由, 核定人 can be edited
     assert ws.protection.sheet and ws.protection.autoFilter is False  # filtering stays allowed
-    for row in rows[:60]:
-        assert [c.protection.locked for c in row[:8]] == [True] * 5 + [False] * 3
+    # (empty cells take their column's format, as Excel, WPS and LibreOffice read it)
+    locked = [wb._protections[ws.column_dimensions[letter]._style.protectionId].locked for letter in "ABCDEFGHIJ"]
+    assert locked == [True] * 5 + [False] * 3 + [True] * 2
+    for row in rows:
+        assert all(c.protection.locked for c in row[:5] if c.value is not None)
+        assert all(not c.protection.locked for c in row[5:8] if c.has_style and c.value is not None)
     # each indicator's 核定值 cells carry the template's validation for that indicator
     template = openpyxl.load_workbook(next((SAMPLES / "returned").glob("开发区.xlsx")))[form.FORM_SHEET]
     kinds = {str(v.sqref): (v.type, v.formula1) for v in template.data_validations.dataValidation}
@@ -132,7 +136,10 @@ def test_every_run_writes_a_review_table(first, rules):
     assert "数据矛盾" in hints[("东港街道", "r9_units_total")] and "数据矛盾" in hints[("东港街道", "r9_units_in_ledger")]
     assert "否决" in hints[("青石镇", "r6_major_accident")]
     assert hints[("城关镇", "r2_new_prov_brands")].startswith("加")
-    assert all(r[0].fill.fgColor.rgb.endswith("FCE4D6") for r in rows if r[8].value)
+    shading = {str(cf.sqref): [(r.formula, r.dxf.fill.bgColor.rgb) for r in cf.rules] for cf in ws.conditional_formatting}
+    last = len(rows) + 1
+    assert shading[f"A2:E{last}"] == shading[f"I2:J{last}"] == [(['$I2<>""'], "FFFCE4D6")]  # marked rows shaded
+    assert shading[f"F2:H{last}"] == [(["TRUE"], "FFFFF2CC")]  # the cells to fill, yellow
     assert ws.auto_filter.ref.startswith("A1:J")
 
 
