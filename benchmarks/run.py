@@ -69,7 +69,8 @@ def synthetic_values(rules, n: int, seed: int = 7) -> pd.DataFrame:
         col[empty] = pd.NA
         data[code] = col
     return pd.DataFrame(data, index=[f"单位{i:05d}" for i in range(n)]).astype(
-        {c: DTYPES[i.type] for c, i in rules.catalog.items()})
+        {c: DTYPES[i.type] for c, i in rules.catalog.items()}
+    )
 
 
 @contextmanager
@@ -103,6 +104,7 @@ def bench_score(rules, n: int, repeat: int) -> list[tuple[str, float, str]]:
     def floor():  # touch every value once, vectorised
         for code in values.columns:
             values[code].to_numpy(dtype=float, na_value=np.nan).sum()
+
     floor_t = timed(floor, repeat)
 
     subset = values.iloc[: min(n, 200)]
@@ -110,10 +112,13 @@ def bench_score(rules, n: int, repeat: int) -> list[tuple[str, float, str]]:
     def naive():
         for town in subset.index:
             score(rules, subset.loc[[town]])
+
     naive_t = timed(naive, 1) * n / len(subset)
-    return [("score: engine", engine, f"{n} towns"),
-            ("score: floor (touch every value)", floor_t, f"engine/floor = {engine / floor_t:.1f}×"),
-            ("score: naive per-town loop (scaled)", naive_t, f"naive/engine = {naive_t / engine:.0f}×")]
+    return [
+        ("score: engine", engine, f"{n} towns"),
+        ("score: floor (touch every value)", floor_t, f"engine/floor = {engine / floor_t:.1f}×"),
+        ("score: naive per-town loop (scaled)", naive_t, f"naive/engine = {naive_t / engine:.0f}×"),
+    ]
 
 
 def bare_templates(rules, towns: list[str], out: Path) -> None:
@@ -161,10 +166,23 @@ def bare_same_workbook(rules, towns: list[str], out: Path) -> None:
                 elif ind.type == "count":
                     dv = {"validate": "integer", "criteria": ">=", "value": 0}
                 else:
-                    dv = {"validate": "custom", "value": f'=OR(AND(ISNUMBER(E{row + 1}),E{row + 1}>=0,'
-                                                        f'E{row + 1}<=1),E{row + 1}="不适用")'}
-                ws.data_validation(row, 4, row, 4, {**dv, "input_title": ind.label[:32], "input_message": ind.help,
-                                                    "error_title": "填报值不正确", "error_message": "请重新填写。"})
+                    dv = {
+                        "validate": "custom",
+                        "value": f'=OR(AND(ISNUMBER(E{row + 1}),E{row + 1}>=0,E{row + 1}<=1),E{row + 1}="不适用")',
+                    }
+                ws.data_validation(
+                    row,
+                    4,
+                    row,
+                    4,
+                    {
+                        **dv,
+                        "input_title": ind.label[:32],
+                        "input_message": ind.help,
+                        "error_title": "填报值不正确",
+                        "error_message": "请重新填写。",
+                    },
+                )
                 ws.set_row(row, 30)
                 row += 1
         ws.repeat_rows(4)
@@ -184,20 +202,31 @@ def bench_templates(rules, n: int, repeat: int) -> list[tuple[str, float, str]]:
     towns = pd.DataFrame({"单位名称": [f"单位{i:05d}" for i in range(n)]})
     names = list(towns["单位名称"])
     with tempfile.TemporaryDirectory() as tmp:
-        ours = timed(lambda: write_templates(rules, towns, Path(tmp) / "ours",
-                                             TemplateOptions(generated_at="2010-12-01")), repeat)
+        ours = timed(
+            lambda: write_templates(rules, towns, Path(tmp) / "ours", TemplateOptions(generated_at="2010-12-01")),
+            repeat,
+        )
         (Path(tmp) / "bare").mkdir()
         bare = timed(lambda: bare_templates(rules, names, Path(tmp) / "bare"), repeat)
         same = timed(lambda: bare_same_workbook(rules, names, Path(tmp) / "bare"), repeat)
     with one_core(), tempfile.TemporaryDirectory() as tmp:
-        single = timed(lambda: write_templates(rules, towns, Path(tmp),
-                                               TemplateOptions(generated_at="2010-12-01")), repeat)
-    return [("template: qz template (all cores)", ours, f"{n} towns, {ours / n * 1000:.1f} ms each"),
-            ("template: qz template (one core)", single, f"{single / n * 1000:.1f} ms each"),
-            ("template: bare writer, same workbook", same, f"ours/bare = {ours / same:.2f}× "
-                                                           f"(one core: {single / same:.2f}×)"),
-            ("template: bare writer, same cells only", bare, f"ours/bare = {ours / bare:.2f}× "
-                                                             f"(one core: {single / bare:.2f}×)")]
+        single = timed(
+            lambda: write_templates(rules, towns, Path(tmp), TemplateOptions(generated_at="2010-12-01")), repeat
+        )
+    return [
+        ("template: qz template (all cores)", ours, f"{n} towns, {ours / n * 1000:.1f} ms each"),
+        ("template: qz template (one core)", single, f"{single / n * 1000:.1f} ms each"),
+        (
+            "template: bare writer, same workbook",
+            same,
+            f"ours/bare = {ours / same:.2f}× (one core: {single / same:.2f}×)",
+        ),
+        (
+            "template: bare writer, same cells only",
+            bare,
+            f"ours/bare = {ours / bare:.2f}× (one core: {single / bare:.2f}×)",
+        ),
+    ]
 
 
 # ---- the scale table ----------------------------------------------------------------
@@ -205,14 +234,24 @@ def bench_templates(rules, n: int, repeat: int) -> list[tuple[str, float, str]]:
 FORMS = {
     "bool": [("是", 80), ("否", 10), ("√", 3), ("有", 3), ("Y", 2), (None, 1), ("是的", 1)],
     "count": [(0, 20), (1, 20), (2, 20), (3, 15), (5, 10), ("3次", 5), ("２", 5), (None, 3), (2.5, 2)],
-    "percent": [(0.985, 25), (1, 25), (0.92, 15), ("98.5%", 10), (99.5, 10), ("不适用", 10), (None, 3),
-                ("百分之九十", 2)],
+    "percent": [
+        (0.985, 25),
+        (1, 25),
+        (0.92, 15),
+        ("98.5%", 10),
+        (99.5, 10),
+        ("不适用", 10),
+        (None, 3),
+        ("百分之九十", 2),
+    ],
 }
 
 
 def _make_chunk(jobs, rules):
-    return [write_template(rules, town, path, TemplateOptions(generated_at="2010-12-01"), prefill=values)
-            for town, path, values in jobs]
+    return [
+        write_template(rules, town, path, TemplateOptions(generated_at="2010-12-01"), prefill=values)
+        for town, path, values in jobs
+    ]
 
 
 def make_inbox(rules, n: int, folder: Path, seed: int = 11) -> tuple[Path, Path]:
@@ -243,7 +282,9 @@ def floor_intake(files: list[Path]) -> list:
 
 def town_pages(rules, inbox: Path):
     returns = intake.read_returns(intake.inbox_files(inbox), rules)
-    values, notes = intake.values_frames(intake.choose_among_duplicates(returns, [r.town for r in returns], rules), rules)
+    values, notes = intake.values_frames(
+        intake.choose_among_duplicates(returns, [r.town for r in returns], rules), rules
+    )
     return list(TownPages(rules, score(rules, values, notes)))
 
 
@@ -257,8 +298,18 @@ def floor_town_sheets(rules, pages, out: Path) -> None:
         ws.write_string(1, 0, f"2010年{town}质量振兴工作考核评分细则")
         ws.write_row(2, 0, ["序号", "考核内容", "评分方法", "标准分", "实得分", "得分说明"])
         for r, item in enumerate(rules.items, start=3):
-            ws.write_row(r, 0, [item.number, item.content, item.method, item.standard,
-                                int(scores[item.number]), explanations[item.number]])
+            ws.write_row(
+                r,
+                0,
+                [
+                    item.number,
+                    item.content,
+                    item.method,
+                    item.standard,
+                    int(scores[item.number]),
+                    explanations[item.number],
+                ],
+            )
         ws.write_row(13, 0, ["合计", "", "", 100, total])
         ws.write_string(15, 0, "考核人：          复核人：          日期：")
         wb.close()
@@ -331,8 +382,16 @@ def naive_openpyxl(rules, files: list[Path], out: Path) -> None:
         sheet.append(["序号", "考核内容", "评分方法", "标准分", "实得分", "得分说明"])
         for item in rules.items:
             lines = result.details[result.details["item"] == item.number]["explanation"]
-            sheet.append([item.number, item.content, item.method, item.standard,
-                          int(result.summary.loc[town, item.number]), "\n".join(map(str, lines))])
+            sheet.append(
+                [
+                    item.number,
+                    item.content,
+                    item.method,
+                    item.standard,
+                    int(result.summary.loc[town, item.number]),
+                    "\n".join(map(str, lines)),
+                ]
+            )
         book.save(out / f"{k}.xlsx")
         totals.append((town, int(result.summary.loc[town, "总分"])))
     book = openpyxl.Workbook()
@@ -403,45 +462,73 @@ def bench_scale(rules, n: int, repeat: int, naive_sample: int) -> tuple[list, di
         def e2e():
             out = tmp / f"out{len(reports)}"
             reports.append(run_score(inbox, towns_csv, out, rules))
+
         total = timed(e2e, repeat)
         laps = {k: statistics.median(r.timings[k] for r in reports) for k in reports[0].timings}
         # the towns with something to correct get a 反馈 workbook: the template again, so
         # its floor is the bare writer of the same workbook, once per such town
         requests = len(reports[0].requests)
         (tmp / "floor-requests").mkdir()
-        floor_req = timed(lambda: bare_same_workbook(rules, [f"单位{k:05d}" for k in range(requests)],
-                                                     tmp / "floor-requests"), repeat)
-        sample = files[:min(naive_sample, n)]
+        floor_req = timed(
+            lambda: bare_same_workbook(rules, [f"单位{k:05d}" for k in range(requests)], tmp / "floor-requests"), repeat
+        )
+        sample = files[: min(naive_sample, n)]
         naive = timed(lambda: naive_openpyxl(rules, sample, tmp / "naive"), 1) * n / len(sample)
-        script = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
-                  "from qz_excel.rules import load_rules; from qz_excel.pipeline import run_score;"
-                  "run_score(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), load_rules())")
+        script = (
+            "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+            "from qz_excel.rules import load_rules; from qz_excel.pipeline import run_score;"
+            "run_score(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), load_rules())"
+        )
         nan = float("nan")
-        memory, main_mib, workers_mib = peak_memory_mib(
-            [sys.executable, "-c", script, str(REPO), str(inbox), str(towns_csv), str(tmp / "mem")]
-        ) if Path("/proc/self/smaps_rollup").exists() else (nan, nan, nan)
+        memory, main_mib, workers_mib = (
+            peak_memory_mib([sys.executable, "-c", script, str(REPO), str(inbox), str(towns_csv), str(tmp / "mem")])
+            if Path("/proc/self/smaps_rollup").exists()
+            else (nan, nan, nan)
+        )
     floors = floor_in + floor_out
     rows += [
-        (f"N={n} intake (safety checks, workers)", ours_in, f"ours/floor = {ours_in / floor_in:.2f}×  (target ≤ 1.5); "
-                                                            f"on one core {ours_in_1 / floor_in:.2f}×"),
+        (
+            f"N={n} intake (safety checks, workers)",
+            ours_in,
+            f"ours/floor = {ours_in / floor_in:.2f}×  (target ≤ 1.5); on one core {ours_in_1 / floor_in:.2f}×",
+        ),
         (f"N={n} intake floor: calamine reads value column", floor_in, f"{floor_in / n * 1000:.2f} ms/file"),
-        (f"N={n} 评分细则 writing (workers)", ours_out, f"ours/floor = {ours_out / floor_out:.2f}×  (target ≤ 1.3); "
-                                                      f"on one core {ours_out_1 / floor_out:.2f}×"),
+        (
+            f"N={n} 评分细则 writing (workers)",
+            ours_out,
+            f"ours/floor = {ours_out / floor_out:.2f}×  (target ≤ 1.3); on one core {ours_out_1 / floor_out:.2f}×",
+        ),
         (f"N={n} 评分细则 floor: bare XlsxWriter", floor_out, f"{floor_out / n * 1000:.2f} ms/town"),
         (f"N={n} 汇总.xlsx writing (in qz score)", laps["summary"], f"ours/floor = {laps['summary'] / floor_sum:.2f}×"),
         (f"N={n} 汇总.xlsx floor: bare XlsxWriter, same cells", floor_sum, f"{n * len(rules.subrules())} audit rows"),
-        (f"N={n} 反馈 workbooks (in qz score, workers)", laps["feedback"],
-         f"{requests} towns with something to correct ({requests / n:.0%}); the bare same-workbook floor "
-         f"{floor_req:.2f} s"),
-        (f"N={n} qz score end to end", total, f"vs intake + 评分细则 floors = {total / floors:.2f}×  (target ≤ 1.5); "
-                                              f"+ 汇总 floor = {total / (floors + floor_sum):.2f}×; "
-                                              f"+ 反馈 floor = {total / (floors + floor_sum + floor_req):.2f}×"),
+        (
+            f"N={n} 反馈 workbooks (in qz score, workers)",
+            laps["feedback"],
+            f"{requests} towns with something to correct ({requests / n:.0%}); the bare same-workbook floor "
+            f"{floor_req:.2f} s",
+        ),
+        (
+            f"N={n} qz score end to end",
+            total,
+            f"vs intake + 评分细则 floors = {total / floors:.2f}×  (target ≤ 1.5); "
+            f"+ 汇总 floor = {total / (floors + floor_sum):.2f}×; "
+            f"+ 反馈 floor = {total / (floors + floor_sum + floor_req):.2f}×",
+        ),
         (f"N={n} naive openpyxl script (scaled from {len(sample)})", naive, f"naive/ours = {naive / total:.1f}×"),
-        (f"N={n} peak memory, whole process tree (PSS)", float("nan"),
-         f"{memory:.0f} MiB  (target < 300); main process {main_mib:.0f}, workers {workers_mib:.0f}"),
+        (
+            f"N={n} peak memory, whole process tree (PSS)",
+            float("nan"),
+            f"{memory:.0f} MiB  (target < 300); main process {main_mib:.0f}, workers {workers_mib:.0f}",
+        ),
     ]
-    phases = {"intake": ours_in, "scoring": laps["scoring"], "评分细则": ours_out,
-              "汇总.xlsx": laps["summary"], "end to end": total, "memory": memory}
+    phases = {
+        "intake": ours_in,
+        "scoring": laps["scoring"],
+        "评分细则": ours_out,
+        "汇总.xlsx": laps["summary"],
+        "end to end": total,
+        "memory": memory,
+    }
     return rows, phases
 
 
@@ -454,8 +541,10 @@ def main(argv=None) -> None:
     parser.add_argument("--naive-sample", type=int, default=100)
     args = parser.parse_args(argv)
     rules = load_rules()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"pandas {pd.__version__}, {platform.system()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"pandas {pd.__version__}, {platform.system()}"
+    )
     rows = bench_score(rules, args.score_towns, args.repeat)
     rows += bench_templates(rules, args.templates or args.n, args.repeat)
     sizes = sorted({min(200, args.n), args.n})
@@ -469,9 +558,15 @@ def main(argv=None) -> None:
         for phase in phases[big]:
             a, b = phases[small][phase], phases[big][phase]
             note = "(memory: should stay flat)" if phase == "memory" else "(1.0 = linear, < 1 better)"
-            rows.append((f"growth {small}→{big}: {phase}", float("nan"),
-                         f"{b / a:.2f}× for {factor:.0f}× the towns = {b / a / factor:.2f} per town {note}"
-                         if phase != "memory" else f"{a:.0f} → {b:.0f} MiB {note}"))
+            rows.append(
+                (
+                    f"growth {small}→{big}: {phase}",
+                    float("nan"),
+                    f"{b / a:.2f}× for {factor:.0f}× the towns = {b / a / factor:.2f} per town {note}"
+                    if phase != "memory"
+                    else f"{a:.0f} → {b:.0f} MiB {note}",
+                )
+            )
     width = max(len(r[0]) for r in rows)
     for name, seconds, note in rows:
         shown = "" if seconds != seconds else f"{seconds:8.3f} s"  # NaN: not a time

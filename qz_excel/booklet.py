@@ -24,12 +24,25 @@ from qz_excel.xlsx import FONT, Formats, atomic_workbook
 CONTENTS_ROWS = 36  # towns a contents page lists
 NUMBER_PAGE_ROWS = 40  # rows a numbering page spans (page breaks between)
 FORMATS = {
-    "cover_title": {"font_name": FONT, "font_size": 26, "bold": True, "align": "center", "valign": "vcenter",
-                    "text_wrap": True},
+    "cover_title": {
+        "font_name": FONT,
+        "font_size": 26,
+        "bold": True,
+        "align": "center",
+        "valign": "vcenter",
+        "text_wrap": True,
+    },
     "cover_line": {"font_name": FONT, "font_size": 14, "align": "center", "valign": "vcenter"},
     "contents_title": {"font_name": FONT, "font_size": 18, "bold": True, "align": "center", "valign": "vcenter"},
-    "head": {"font_name": FONT, "font_size": 11, "bold": True, "align": "center", "valign": "vcenter",
-             "border": 1, "bg_color": "#D9E1F2"},
+    "head": {
+        "font_name": FONT,
+        "font_size": 11,
+        "bold": True,
+        "align": "center",
+        "valign": "vcenter",
+        "border": 1,
+        "bg_color": "#D9E1F2",
+    },
     "cell": {"font_name": FONT, "font_size": 11, "align": "center", "valign": "vcenter", "border": 1},
     "name": {"font_name": FONT, "font_size": 11, "valign": "vcenter", "border": 1},
     "invisible": {"font_color": "#FFFFFF", "font_size": 1},

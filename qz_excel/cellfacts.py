@@ -12,8 +12,8 @@ file's own bytes: the worksheet XML of .xlsx, content.xml of .ods, and the BIFF 
 from __future__ import annotations
 
 import io
-import re
 import posixpath
+import re
 import zipfile
 from dataclasses import dataclass
 from xml.etree import ElementTree
@@ -40,14 +40,16 @@ def _cell(xml: bytes, ref: bytes) -> tuple[bytes, bytes] | None:
     at = xml.find(key)
     while at != -1:
         start = xml.rfind(b"<", 0, at)
-        if xml[at - 1:at].isspace() and _CELL_START.match(xml, start):
+        if xml[at - 1 : at].isspace() and _CELL_START.match(xml, start):
             close = xml.find(b">", at)
-            if xml[close - 1:close] == b"/":
+            if xml[close - 1 : close] == b"/":
                 return xml[start:close], b""
             end = _CELL_END.search(xml, close)
-            return xml[start:close], xml[close + 1:end.start() if end else len(xml)]
+            return xml[start:close], xml[close + 1 : end.start() if end else len(xml)]
         at = xml.find(key, at + 1)
     return None
+
+
 _FORMULA = re.compile(rb"<(?:\w+:)?f\b")
 _VALUE = re.compile(rb"<(?:\w+:)?v>(.*?)</(?:\w+:)?v>", re.S)
 _QUOTED = re.compile(r'"[^"]*"|\\.')
@@ -116,10 +118,16 @@ def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str:
     """The worksheet part of the sheet named ``sheet`` (two small parts read with regexes:
     names are XML-escaped there, so compare escaped)."""
     name = sheet.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;").encode("utf-8")
-    rel_id = next(a.get(b"r:id") or next(v for k, v in a.items() if k.endswith(b":id"))
-                  for a in _elements(archive.read("xl/workbook.xml"), _SHEET) if a.get(b"name") == name)
-    target = next(a[b"Target"].decode("utf-8") for a in _elements(archive.read("xl/_rels/workbook.xml.rels"),
-                                                                 _RELATIONSHIP) if a.get(b"Id") == rel_id)
+    rel_id = next(
+        a.get(b"r:id") or next(v for k, v in a.items() if k.endswith(b":id"))
+        for a in _elements(archive.read("xl/workbook.xml"), _SHEET)
+        if a.get(b"name") == name
+    )
+    target = next(
+        a[b"Target"].decode("utf-8")
+        for a in _elements(archive.read("xl/_rels/workbook.xml.rels"), _RELATIONSHIP)
+        if a.get(b"Id") == rel_id
+    )
     return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
 
 
@@ -135,9 +143,13 @@ def _percent_styles(archive: zipfile.ZipFile) -> set[int]:
     except KeyError:
         return set()
     percent_ids = set(PERCENT_FORMATS)
-    percent_ids |= {int(a.get(b"numFmtId", b"-1")) for a in _elements(styles, _NUM_FMT)
-                    if _percent_code(a.get(b"formatCode", b"").decode("utf-8", "replace")
-                                     .replace("&quot;", '"').replace("&amp;", "&"))}
+    percent_ids |= {
+        int(a.get(b"numFmtId", b"-1"))
+        for a in _elements(styles, _NUM_FMT)
+        if _percent_code(
+            a.get(b"formatCode", b"").decode("utf-8", "replace").replace("&quot;", '"').replace("&amp;", "&")
+        )
+    }
     block = _CELL_XFS.search(styles)
     if block is None:
         return set()
@@ -160,10 +172,12 @@ def _xlsx(archive: zipfile.ZipFile, sheet: str, cells: list[str], inflated: dict
         kind = attrs.get(b"t", b"")
         if percent_styles is None:
             percent_styles = _percent_styles(archive)
-        fact = CellFacts(formula=formula,
-                         cached=not formula or kind == b"str" or bool(value and value.group(1).strip()),
-                         error=value.group(1).decode("utf-8", "replace").strip() if kind == b"e" and value else "",
-                         percent=int(attrs.get(b"s", b"0") or 0) in percent_styles)
+        fact = CellFacts(
+            formula=formula,
+            cached=not formula or kind == b"str" or bool(value and value.group(1).strip()),
+            error=value.group(1).decode("utf-8", "replace").strip() if kind == b"e" and value else "",
+            percent=int(attrs.get(b"s", b"0") or 0) in percent_styles,
+        )
         if fact != CellFacts():
             facts[ref.decode("ascii")] = fact
     return facts
@@ -171,12 +185,14 @@ def _xlsx(archive: zipfile.ZipFile, sheet: str, cells: list[str], inflated: dict
 
 # .ods ----------------------------------------------------------------------------------
 
+
 def _ods(archive: zipfile.ZipFile, sheet: str, cells: list[str]) -> dict[str, CellFacts]:
     wanted = {xl_cell_to_rowcol(c): c for c in cells}
     last_row = max(r for r, _ in wanted)
     root = ElementTree.fromstring(archive.read("content.xml"))
     table = next(t for t in root.iter(f"{_TABLE}table") if t.get(f"{_TABLE}name") == sheet)
-    facts, row = {}, 0
+    facts: dict[str, CellFacts] = {}
+    row = 0
     for row_element in table.iter(f"{_TABLE}table-row"):
         repeat = int(row_element.get(f"{_TABLE}number-rows-repeated", 1))
         if row <= last_row:
@@ -207,11 +223,13 @@ def _ods_cell(cell) -> CellFacts:
     value_type = cell.get(f"{_OFFICE}value-type")
     text = "".join(p.text or "" for p in cell.iter(f"{_TEXT}p")).strip()
     error = text if cell.get(f"{_CALCEXT}value-type") == "error" else ""
-    return CellFacts(formula=formula, cached=not formula or value_type is not None, error=error,
-                     percent=value_type == "percentage")
+    return CellFacts(
+        formula=formula, cached=not formula or value_type is not None, error=error, percent=value_type == "percentage"
+    )
 
 
 # .xls ----------------------------------------------------------------------------------
+
 
 def _xls(data: bytes, sheet: str, cells: list[str]) -> dict[str, CellFacts]:
     """BIFF stores a formula's result with the formula, so an .xls formula is always

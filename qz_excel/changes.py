@@ -64,8 +64,15 @@ def describe(changes: list[Change], limit: int = 10) -> str:
     return f"改动了 {len(changes)} 项：{listed}{more}"
 
 
-CHANGE_COLUMNS = {"town": "单位名称", "label": "指标", "old": "原值", "new": "新值", "old_file": "原文件",
-                  "new_file": "采用的文件", "indicator": "指标代码"}
+CHANGE_COLUMNS = {
+    "town": "单位名称",
+    "label": "指标",
+    "old": "原值",
+    "new": "新值",
+    "old_file": "原文件",
+    "new_file": "采用的文件",
+    "indicator": "指标代码",
+}
 
 
 def changes_frame(changes: list[Change]) -> pd.DataFrame:

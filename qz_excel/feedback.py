@@ -16,8 +16,10 @@ marks from an earlier round cannot survive.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from qz_excel.files import clean_text
 from qz_excel.intake import Returned, as_text
@@ -30,13 +32,21 @@ from qz_excel.xlsx import FONT, Formats, atomic_workbook, print_a4, row_height
 SHEET = "请修改"
 #: problems a town fixes by editing its workbook; the others are the bureau's to resolve
 #: (another year's template, an unknown town, a rules file changed after mailing…)
-FIXABLE = ("MISSING_VALUE", "FORMULA_ERROR", "FORMULA_UNCALCULATED", "INVALID_VALUE", "OUT_OF_RANGE",
-           "INVALID_PAIR", "MISSING_INDICATOR", "DUPLICATE_INDICATOR")
+FIXABLE = (
+    "MISSING_VALUE",
+    "FORMULA_ERROR",
+    "FORMULA_UNCALCULATED",
+    "INVALID_VALUE",
+    "OUT_OF_RANGE",
+    "INVALID_PAIR",
+    "MISSING_INDICATOR",
+    "DUPLICATE_INDICATOR",
+)
 EMPTY = "（空）"
 
 COLUMNS = {"序号": 5, "单元格": 8, "指标": 34, "填写的内容": 14, "问题和改法": 52}
-BORDER = {"border": 1, "valign": "vcenter", "font_size": 10, "font_name": FONT, "text_wrap": True}
-FORMATS = {
+BORDER: dict[str, Any] = {"border": 1, "valign": "vcenter", "font_size": 10, "font_name": FONT, "text_wrap": True}
+FORMATS: dict[str, dict[str, Any]] = {
     "title": {"bold": True, "font_size": 14, "font_name": FONT, "valign": "vcenter"},
     "intro": {"font_size": 10, "font_name": FONT, "text_wrap": True, "valign": "top"},
     "header": {**BORDER, "bold": True, "align": "center", "bg_color": "#D9E1F2"},
@@ -73,15 +83,22 @@ def needs_request(ret: Returned) -> bool:
     return any(p.code in FIXABLE for p in ret.problems)
 
 
-def request_for(ret: Returned, rules: Rules, skip: set[str] = frozenset()) -> Request:
+def request_for(ret: Returned, rules: Rules, skip: AbstractSet[str] = frozenset()) -> Request:
     """The correction request of an accepted return (call before its values are released);
     problems on the indicators in ``skip`` (values the bureau has verified) are left out."""
     typed = dict(zip(ret.codes, ret.typed))
-    fixes = sorted((_fix(p, rules, typed) for p in ret.problems
-                    if p.code in FIXABLE and not set(p.indicator.split(",")) <= skip),
-                   key=lambda fix: rules.position[fix.indicators[0]])  # in the order of the form
-    return Request(town=ret.town, file=ret.file, values={k: v for k, v in typed.items() if v is not None},
-                   header=ret.header, generated_at=ret.template_made, fixes=tuple(fixes))
+    fixes = sorted(
+        (_fix(p, rules, typed) for p in ret.problems if p.code in FIXABLE and not set(p.indicator.split(",")) <= skip),
+        key=lambda fix: rules.position[fix.indicators[0]],
+    )  # in the order of the form
+    return Request(
+        town=ret.town,
+        file=ret.file,
+        values={k: v for k, v in typed.items() if v is not None},
+        header=ret.header,
+        generated_at=ret.template_made,
+        fixes=tuple(fixes),
+    )
 
 
 def _typed_text(value) -> str:
@@ -122,8 +139,15 @@ def write_request(path: Path, rules: Rules, request: Request, author: str = "县
     with atomic_workbook(path, title=f"{rules.spec.form_title}（{town}）请修改") as wb:
         fmt = Formats(wb, FORMATS)
         _fixes_sheet(wb, fmt, rules, town, request, cells)
-        add_template_sheets(wb, Formats(wb, TEMPLATE_FORMATS), rules, town, TemplateOptions(),
-                            request.generated_at or "", Filled(request.values, request.header, flagged, author))
+        add_template_sheets(
+            wb,
+            Formats(wb, TEMPLATE_FORMATS),
+            rules,
+            town,
+            TemplateOptions(),
+            request.generated_at or "",
+            Filled(request.values, request.header, flagged, author),
+        )
     return path
 
 
@@ -133,12 +157,15 @@ def _fixes_sheet(wb, fmt: Formats, rules: Rules, town: str, request: Request, ce
     for i, width in enumerate(COLUMNS.values()):
         ws.set_column(i, i, width)
     last = len(COLUMNS) - 1
-    ws.merge_range(0, 0, 0, last, f"{town}：{rules.year}年质量振兴工作考核填报表有 {len(request.fixes)} 处需要修改",
-                   fmt["title"])
+    ws.merge_range(
+        0, 0, 0, last, f"{town}：{rules.year}年质量振兴工作考核填报表有 {len(request.fixes)} 处需要修改", fmt["title"]
+    )
     ws.set_row(0, 26)
-    intro = (f"这是贵单位报送的“{request.file}”。请在“填报表”工作表中改正下列标红的单元格（鼠标移到单元格上可看批注，"
-             f"点击“单元格”一列可直接跳到该处），其他内容保持不变；改好后保存，把本文件作为附件发回即可，"
-             f"文件名可以不改，本页也不用删除。")
+    intro = (
+        f"这是贵单位报送的“{request.file}”。请在“填报表”工作表中改正下列标红的单元格（鼠标移到单元格上可看批注，"
+        f"点击“单元格”一列可直接跳到该处），其他内容保持不变；改好后保存，把本文件作为附件发回即可，"
+        f"文件名可以不改，本页也不用删除。"
+    )
     ws.merge_range(1, 0, 1, last, intro, fmt["intro"])
     ws.set_row(1, row_height([(intro, sum(COLUMNS.values()), 10)]))
     for i, name in enumerate(COLUMNS):
@@ -147,13 +174,20 @@ def _fixes_sheet(wb, fmt: Formats, rules: Rules, town: str, request: Request, ce
         row = 2 + k
         where = [cells[c] for c in fix.indicators]
         ws.write_number(row, 0, k, fmt["cell"])
-        ws.write_url(row, 1, f"internal:'填报表'!{where[0]}", fmt["link"], "、".join(where),
-                     tip="跳到该单元格")
+        ws.write_url(row, 1, f"internal:'填报表'!{where[0]}", fmt["link"], "、".join(where), tip="跳到该单元格")
         fmt.text(ws, row, 2, fix.label, "text")
         fmt.text(ws, row, 3, fix.typed, "text")
         fmt.text(ws, row, 4, fix.advice, "text")
-        ws.set_row(row, row_height([(fix.label, COLUMNS["指标"], 10), (fix.advice, COLUMNS["问题和改法"], 10),
-                                    (fix.typed, COLUMNS["填写的内容"], 10)]))
+        ws.set_row(
+            row,
+            row_height(
+                [
+                    (fix.label, COLUMNS["指标"], 10),
+                    (fix.advice, COLUMNS["问题和改法"], 10),
+                    (fix.typed, COLUMNS["填写的内容"], 10),
+                ]
+            ),
+        )
     print_a4(ws, 2)
     ws.set_landscape()
     ws.protect("")

@@ -27,8 +27,7 @@ TEMP_PREFIX = ".qz-"
 
 _FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{k}" for k in range(1, 10)),
-                     *(f"LPT{k}" for k in range(1, 10))}
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{k}" for k in range(1, 10)), *(f"LPT{k}" for k in range(1, 10))}
 #: a stem's UTF-8 bytes at most: with the template's 35-byte prefix, a "(12)" to keep it
 #: unique and ".xlsx", a name stays well below 255 bytes
 STEM_BYTES_MAX = 150
@@ -134,8 +133,9 @@ def _cut(text: str, max_bytes: int, max_units: int) -> str:
     return text[:end].rstrip(". ") + TRUNCATED
 
 
-def safe_file_stem(name: str, fallback: str = "未命名", max_bytes: int = STEM_BYTES_MAX,
-                   max_units: int = STEM_UNITS_MAX) -> str:
+def safe_file_stem(
+    name: str, fallback: str = "未命名", max_bytes: int = STEM_BYTES_MAX, max_units: int = STEM_UNITS_MAX
+) -> str:
     """A file-name stem from a town's name that every file system accepts: no separators
     or forbidden characters (so it stays inside its folder), no leading dots, no trailing
     dots or spaces, not a reserved Windows device name, at most ``max_bytes`` of UTF-8 and

@@ -54,16 +54,16 @@ def _table(book, sheet: str, path: Path, columns: tuple[str, ...]) -> list[dict[
         header = [as_text(c).replace("\n", "") for c in row]
         if all(c in header for c in columns):
             at = {c: header.index(c) for c in columns}
-            return [{c: as_text(r[at[c]]).strip() if at[c] < len(r) else "" for c in columns} for r in rows[k + 1:]]
-    raise ResultsError(f"{path} 的“{sheet}”工作表缺少表头（{'、'.join(columns)}）：请不要改动汇总表的结构，"
-                       f"或重新运行 qz score")
+            return [{c: as_text(r[at[c]]).strip() if at[c] < len(r) else "" for c in columns} for r in rows[k + 1 :]]
+    raise ResultsError(
+        f"{path} 的“{sheet}”工作表缺少表头（{'、'.join(columns)}）：请不要改动汇总表的结构，或重新运行 qz score"
+    )
 
 
 def _summary_book(results: Path):
     path = results / SUMMARY_NAME
     if not path.is_file():
-        raise ResultsError(f"{results} 中没有 {SUMMARY_NAME}：请指定 qz score 的结果目录（--out），"
-                           f"或先运行 qz score")
+        raise ResultsError(f"{results} 中没有 {SUMMARY_NAME}：请指定 qz score 的结果目录（--out），或先运行 qz score")
     try:
         return path, python_calamine.CalamineWorkbook.from_path(str(path))
     except (OSError, python_calamine.CalamineError) as exc:
@@ -74,8 +74,11 @@ def not_returned(results: Path) -> dict[str, list[Unused]]:
     """Towns listed 未报送 in the run's 汇总排名, in its order, each with the files of its
     that were received but not used (a blank template, another year's template…)."""
     path, book = _summary_book(results)
-    towns = [r["单位名称"] for r in _table(book, RANKING_SHEET, path, ("单位名称", "状态"))
-             if r["状态"] == NOT_RETURNED_STATUS and r["单位名称"]]
+    towns = [
+        r["单位名称"]
+        for r in _table(book, RANKING_SHEET, path, ("单位名称", "状态"))
+        if r["状态"] == NOT_RETURNED_STATUS and r["单位名称"]
+    ]
     unused: dict[str, list[Unused]] = {t: [] for t in towns}
     for r in _table(book, PROBLEMS_SHEET, path, ("文件", "单位名称", "问题代码", "说明")):
         if r["单位名称"] in unused and r["文件"] and r["问题代码"] != "NOT_RETURNED":
@@ -91,8 +94,11 @@ def workbooks_by_town(folder: Path) -> tuple[dict[str, Path], list[tuple[str, st
         meta = read_meta(path)
         if meta.get("town"):
             found.setdefault(meta["town"], []).append(path)
-    clashes = [(town, f"{folder} 中有 {len(paths)} 个该单位的工作簿（{'、'.join(p.name for p in paths)}），"
-                      f"请只保留一个") for town, paths in found.items() if len(paths) > 1]
+    clashes = [
+        (town, f"{folder} 中有 {len(paths)} 个该单位的工作簿（{'、'.join(p.name for p in paths)}），请只保留一个")
+        for town, paths in found.items()
+        if len(paths) > 1
+    ]
     return {t: p[0] for t, p in found.items() if len(p) == 1}, clashes
 
 

@@ -154,7 +154,7 @@ def _labelled(rows: list[list], label: str, above: int):
     for row in rows[:above]:
         texts = _texts(row)
         if label in texts:
-            for cell in row[texts.index(label) + 1:]:
+            for cell in row[texts.index(label) + 1 :]:
                 if not is_empty(cell):
                     return cell
     return None
@@ -217,15 +217,20 @@ def _read_form(book, data: bytes, rules: Rules, ret: Returned, checked: safety.C
     town_cell = ret.town_cell = clean_name(_labelled(rows, form.TOWN_LABEL, head))
     filled = _labelled(rows, form.DATE_LABEL, head)
     # to the day: Excel stores a datetime, LibreOffice's .ods a date; the same day must tie
-    ret.filled_on = (filled.date() if isinstance(filled, datetime) else filled).isoformat() \
-        if isinstance(filled, (date, datetime)) else as_text(filled)
+    ret.filled_on = (
+        (filled.date() if isinstance(filled, datetime) else filled).isoformat()
+        if isinstance(filled, (date, datetime))
+        else as_text(filled)
+    )
     ret.header = (_labelled(rows, form.FILLER_LABEL, head), _labelled(rows, form.PHONE_LABEL, head), filled)
     if meta:
         ret.town = clean_name(meta.get("town"))
         ret.template_made = meta.get("generated_at", "")
         if meta.get("year") != str(rules.year):
-            ret.problem("WRONG_TEMPLATE", detail=f"这是{meta.get('year') or '未知'}年度的模板，"
-                        f"请使用{rules.year}年度下发的模板重新填写")
+            ret.problem(
+                "WRONG_TEMPLATE",
+                detail=f"这是{meta.get('year') or '未知'}年度的模板，请使用{rules.year}年度下发的模板重新填写",
+            )
             return
         if meta.get("rules_fingerprint") != rules.fingerprint:
             ret.problem("RULES_CHANGED", detail=f"{meta.get('rules_fingerprint')}，当前 {rules.fingerprint}")
@@ -252,13 +257,11 @@ def _read_form(book, data: bytes, rules: Rules, ret: Returned, checked: safety.C
         k = position.get(text)
         if k is None:
             if text.isascii() and "_" in text:  # looks like an indicator code, not a note
-                ret.problem("UNKNOWN_INDICATOR", sheet=sheet, cell=xl_rowcol_to_cell(r, code_col),
-                            indicator=text)
+                ret.problem("UNKNOWN_INDICATOR", sheet=sheet, cell=xl_rowcol_to_cell(r, code_col), indicator=text)
             continue
         code, cell = codes[k], f"{value_letters}{r + 1}"  # the rules' own id object: shared
         if rows_of[k]:
-            ret.problem("DUPLICATE_INDICATOR", sheet=sheet, cell=cell, indicator=code,
-                        label=rules.catalog[code].label)
+            ret.problem("DUPLICATE_INDICATOR", sheet=sheet, cell=cell, indicator=code, label=rules.catalog[code].label)
             continue
         rows_of[k] = r + 1
         raw = typed[k] = row[value_col] if value_col < len(row) else None
@@ -288,8 +291,14 @@ def _has_formulas(data: bytes, sheet: str, cells: dict, checked: safety.Checked 
     return any(f.formula or f.error for f in cellfacts.inspect(data, sheet, list(cells), checked).values())
 
 
-def _check_looked_at(ret: Returned, rules: Rules, data: bytes, sheet: str,
-                     looked_at: dict[str, tuple[str, bool]], checked: safety.Checked | None = None) -> None:
+def _check_looked_at(
+    ret: Returned,
+    rules: Rules,
+    data: bytes,
+    sheet: str,
+    looked_at: dict[str, tuple[str, bool]],
+    checked: safety.Checked | None = None,
+) -> None:
     """Empty-looking cells: really empty (MISSING_VALUE), or a formula whose result is an
     error or was never calculated, each its own problem. A 1 in a rate cell formatted as a
     percentage is 100% as the town sees it: no note that it was read as a fraction."""
@@ -341,8 +350,7 @@ def _failed(job: tuple[Path, str], reason: str) -> Returned:
     return ret
 
 
-def read_returns(paths: list[Path], rules: Rules, names: list[str] | None = None,
-                 progress=None) -> list[Returned]:
+def read_returns(paths: list[Path], rules: Rules, names: list[str] | None = None, progress=None) -> list[Returned]:
     """Read many files in worker processes (memory-capped, timed); results in order."""
     jobs = list(zip(paths, names or [p.name for p in paths]))
     return map_isolated(_read_chunk, jobs, rules, on_failure=_failed, progress=progress)
@@ -396,8 +404,9 @@ def _check_file_name(ret: Returned, towns: set[str], name_lengths: list[int]) ->
     stem = Path(ret.file).stem
     if ret.town in stem:
         return
-    named = next((stem[i:i + n] for n in name_lengths for i in range(len(stem) - n + 1)
-                  if stem[i:i + n] in towns), None)
+    named = next(
+        (stem[i : i + n] for n in name_lengths for i in range(len(stem) - n + 1) if stem[i : i + n] in towns), None
+    )
     if named:
         ret.problem("TOWN_MISMATCH", detail=f"文件名指向“{named}”")
 
@@ -406,8 +415,14 @@ def values_frames(accepted: list[Returned], rules: Rules) -> tuple[pd.DataFrame,
     """The scoring engine's input: values (typed, NA where empty/invalid) and notes."""
     index = pd.Index([r.town for r in accepted], name="单位名称")
     columns = zip(*(r.found for r in accepted)) if accepted else ([] for _ in rules.codes)
-    values = pd.DataFrame({code: pd.array(list(column), dtype=DTYPES[rules.catalog[code].type])
-                           for code, column in zip(rules.codes, columns)}, index=index)
-    notes = pd.DataFrame({code: [r.notes.get(code, "") for r in accepted] for code in rules.codes},
-                         index=index, dtype=object)
+    values = pd.DataFrame(
+        {
+            code: pd.array(list(column), dtype=DTYPES[rules.catalog[code].type])
+            for code, column in zip(rules.codes, columns)
+        },
+        index=index,
+    )
+    notes = pd.DataFrame(
+        {code: [r.notes.get(code, "") for r in accepted] for code in rules.codes}, index=index, dtype=object
+    )
     return values, notes

@@ -16,13 +16,19 @@ read as a fraction is exactly 99 %.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
-import numpy as np
-import pandas as pd
+import lazy_loader
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qz_excel.values import format_number, format_values
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+else:  # loaded on first use: `qz rules check` and `qz --help` never need them
+    np = lazy_loader.load("numpy")
+    pd = lazy_loader.load("pandas")
 
 MICRO = 1_000_000
 Part = Literal["base", "deduction", "bonus", "veto"]
@@ -243,9 +249,11 @@ class PerUnit(RuleBase):
         n = np.nan_to_num(Column.number(values, self.indicator)).astype(np.int64)
         points = n * self.points
         outcome = np.where(points > 0, "gain", np.where(points < 0, "loss", "none"))
-        return Evaluation(points=points, outcome=outcome,
-                          context={"value": Column.text(values, self.indicator, catalog),
-                                   "per_unit": self.points})
+        return Evaluation(
+            points=points,
+            outcome=outcome,
+            context={"value": Column.text(values, self.indicator, catalog), "per_unit": self.points},
+        )
 
 
 class ShortfallSteps(RuleBase):
@@ -279,9 +287,11 @@ class ShortfallSteps(RuleBase):
         return Evaluation(
             points=(self.points - deduction).astype(np.int64),
             outcome=np.where(na, "na", np.where(steps > 0, "short", "met")),
-            context={"value": Column.text(values, self.indicator, catalog),
-                     "target": format_values(pd.Series([self.target]), ind.type, ind.unit)[0],
-                     "deduction": deduction},
+            context={
+                "value": Column.text(values, self.indicator, catalog),
+                "target": format_values(pd.Series([self.target]), ind.type, ind.unit)[0],
+                "deduction": deduction,
+            },
         )
 
 
@@ -302,7 +312,7 @@ class RatioSteps(RuleBase):
     templates: ClassVar[dict[str, str]] = {
         "met": "{{ label }}{{ numerator }}/{{ denominator }}，占{{ ratio }}，得{{ points }}分",
         "short": "{{ label }}{{ numerator }}/{{ denominator }}，占{{ ratio }}，"
-                 "低于{{ target }}，扣{{ deduction }}分，得{{ points }}分",
+        "低于{{ target }}，扣{{ deduction }}分，得{{ points }}分",
         "na": "{{ label }}：单位总数为0，不适用，得{{ points }}分",
         "invalid": "{{ label }}{{ numerator }}大于单位总数{{ denominator }}，数据有误，不得分（待核实）",
     }
@@ -326,11 +336,13 @@ class RatioSteps(RuleBase):
         return Evaluation(
             points=points.astype(np.int64),
             outcome=np.where(invalid, "invalid", np.where(na, "na", np.where(steps > 0, "short", "met"))),
-            context={"numerator": Column.text(values, self.numerator, catalog),
-                     "denominator": Column.text(values, self.denominator, catalog),
-                     "ratio": format_values(ratio, "percent"),
-                     "target": format_number(self.target) + "%",
-                     "deduction": deduction},
+            context={
+                "numerator": Column.text(values, self.numerator, catalog),
+                "denominator": Column.text(values, self.denominator, catalog),
+                "ratio": format_values(ratio, "percent"),
+                "target": format_number(self.target) + "%",
+                "deduction": deduction,
+            },
         )
 
 
@@ -359,9 +371,11 @@ class Veto(RuleBase):
 
     def evaluate(self, values, catalog):
         fired = Column.flag(values, self.indicator) == (self.when == "是")
-        return Evaluation(points=np.zeros(len(values), dtype=np.int64),
-                          outcome=np.where(fired, "fired", "clear"),
-                          context={"clear_label": self.clear_label})
+        return Evaluation(
+            points=np.zeros(len(values), dtype=np.int64),
+            outcome=np.where(fired, "fired", "clear"),
+            context={"clear_label": self.clear_label},
+        )
 
 
 class Achieved(BaseModel):
@@ -420,13 +434,15 @@ class ExcessOverTarget(RuleBase):
             piece = np.where(e > 0, a.label + e.astype(str) + unit, "")
             joiner = np.where((detail != "") & (piece != ""), "、", "")
             detail = detail + joiner + piece
-        return Evaluation(points=points, outcome=np.where(points > 0, "gain", "none"),
-                          context={"target": Column.text(values, self.target, catalog),
-                                   "detail": detail})
+        return Evaluation(
+            points=points,
+            outcome=np.where(points > 0, "gain", "none"),
+            context={"target": Column.text(values, self.target, catalog), "detail": detail},
+        )
 
 
 SubRule = Annotated[
-    Union[Flag, AtLeast, AllMet, PerUnit, ShortfallSteps, RatioSteps, Veto, ExcessOverTarget],
+    Flag | AtLeast | AllMet | PerUnit | ShortfallSteps | RatioSteps | Veto | ExcessOverTarget,
     Field(discriminator="kind"),
 ]
 

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email import encoders, policy
@@ -27,7 +28,6 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote
 
 import pandas as pd
@@ -51,9 +51,11 @@ SENT_TODAY = "今天已催报过（跳过）"
 # what a letter is: the template sent out, a reminder (催报), a correction request (反馈)
 TEMPLATE, REMINDER, CORRECTION = "下发", "催报", "反馈"
 #: jinja2 templates of each kind (subject, body) in templates/mail or --mail-templates
-TEMPLATE_FILES = {TEMPLATE: ("subject.txt.j2", "body.txt.j2"),
-                  REMINDER: ("remind_subject.txt.j2", "remind_body.txt.j2"),
-                  CORRECTION: ("correct_subject.txt.j2", "correct_body.txt.j2")}
+TEMPLATE_FILES = {
+    TEMPLATE: ("subject.txt.j2", "body.txt.j2"),
+    REMINDER: ("remind_subject.txt.j2", "remind_body.txt.j2"),
+    CORRECTION: ("correct_subject.txt.j2", "correct_body.txt.j2"),
+}
 #: where each kind's dry-run drafts go, under the outbox's mail/ folder
 DRAFT_DIRS = {TEMPLATE: "", REMINDER: "催报", CORRECTION: "反馈"}
 
@@ -112,26 +114,32 @@ def _templates(ctx: MailContext, kind: str):
     folders = [resources.templates_dir() / "mail"]
     if ctx.templates:
         folders.insert(0, ctx.templates)  # the clerk's own wording first, ours for the rest
-    env = Environment(loader=FileSystemLoader([str(f) for f in folders]), undefined=StrictUndefined,
-                      keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader([str(f) for f in folders]), undefined=StrictUndefined, keep_trailing_newline=True
+    )
     return tuple(env.get_template(name) for name in TEMPLATE_FILES[kind])
 
 
-def plan_letters(outbox: Path, towns: pd.DataFrame, ctx: MailContext, year: int, kind: str = TEMPLATE,
-                 results: Path | None = None) -> Plan:
+def plan_letters(
+    outbox: Path, towns: pd.DataFrame, ctx: MailContext, year: int, kind: str = TEMPLATE, results: Path | None = None
+) -> Plan:
     """Who gets what, before anything is sent. ``kind`` TEMPLATE: every town its workbook
     from ``outbox``; REMINDER: the towns ``results`` lists as 未报送, their workbook from
     ``outbox`` again; CORRECTION: the towns with a correction request in ``results``/反馈.
     Raises jinja2 errors for a broken template, ResultsError for an unreadable results folder."""
     subject_t, body_t = _templates(ctx, kind)
     extra: dict[str, dict] = {}
+    if kind != TEMPLATE and results is None:
+        raise ValueError(f"{kind}: a results folder is needed")
     if kind == CORRECTION:
+        assert results is not None
         books, clashes = followup.correction_requests(results)
         wanted = set(books)
     else:
         books, clashes = followup.workbooks_by_town(outbox)
         wanted = set(towns["单位名称"])
         if kind == REMINDER:
+            assert results is not None
             unused = followup.not_returned(results)
             wanted = set(unused)
             extra = {t: {"unused": u} for t, u in unused.items()}
@@ -148,23 +156,41 @@ def plan_letters(outbox: Path, towns: pd.DataFrame, ctx: MailContext, year: int,
             continue
         addresses, bad = split_addresses(email)
         if bad:
-            plan.excluded.append((town, f"邮箱格式不正确：{'、'.join(bad)}；“邮箱”列只填地址（如 abc@163.com），"
-                                        f"多个地址用分号隔开"))
+            plan.excluded.append(
+                (town, f"邮箱格式不正确：{'、'.join(bad)}；“邮箱”列只填地址（如 abc@163.com），多个地址用分号隔开")
+            )
             continue
         if not addresses:
             plan.excluded.append((town, "单位名单中没有邮箱：请在“邮箱”列补上"))
             continue
         path = books[town]
         data = path.read_bytes()
-        values = {"town": town, "contact": contact, "deadline": ctx.deadline, "year": year,
-                  "bureau_contact": ctx.bureau_contact, "sender_name": ctx.sender_name,
-                  "file_name": path.name, "unused": [], "fixes": [], **extra.get(town, {})}
+        values = {
+            "town": town,
+            "contact": contact,
+            "deadline": ctx.deadline,
+            "year": year,
+            "bureau_contact": ctx.bureau_contact,
+            "sender_name": ctx.sender_name,
+            "file_name": path.name,
+            "unused": [],
+            "fixes": [],
+            **extra.get(town, {}),
+        }
         if kind == CORRECTION:
             values["fixes"] = followup.fixes_listed(path)
-        plan.letters.append(Letter(town=town, to=addresses, path=path, data=data,
-                                   sha256=hashlib.sha256(data).hexdigest(),
-                                   subject=" ".join(subject_t.render(values).split()),
-                                   body=body_t.render(values), kind=kind))
+        plan.letters.append(
+            Letter(
+                town=town,
+                to=addresses,
+                path=path,
+                data=data,
+                sha256=hashlib.sha256(data).hexdigest(),
+                subject=" ".join(subject_t.render(values).split()),
+                body=body_t.render(values),
+                kind=kind,
+            )
+        )
     return plan
 
 
@@ -187,15 +213,18 @@ def attachment_part(data: bytes, filename: str) -> MIMEBase:
     encoders.encode_base64(part)
     del part["Content-Type"]
     words = Header(filename, "utf-8").encode(maxlinelen=76).split()
-    part["Content-Type"] = f"{'/'.join(XLSX_TYPE)};\r\n name=\"" + "\r\n ".join(words) + '"'
+    part["Content-Type"] = f'{"/".join(XLSX_TYPE)};\r\n name="' + "\r\n ".join(words) + '"'
     part["Content-Disposition"] = "attachment;\r\n " + ";\r\n ".join(_rfc2231("filename", filename))
     return part
 
 
 def build_message(letter: Letter, sender: str, sender_name: str) -> bytes:
     msg = MIMEMultipart()
-    msg["Subject"] = Header(letter.subject, "utf-8")
-    msg["From"] = formataddr((sender_name, sender), charset="utf-8")
+    msg["Subject"] = Header(letter.subject, "utf-8").encode()
+    if sender:  # a dry run without --sender: no made-up address, the name alone
+        msg["From"] = formataddr((sender_name, sender), charset="utf-8")
+    else:
+        msg["From"] = Header(sender_name, "utf-8").encode()
     msg["To"] = ", ".join(letter.to)
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1] if "@" in sender else None)
@@ -242,8 +271,14 @@ class SendLog:
                     self.last[(entry.get("kind", TEMPLATE), entry["town"])] = entry
 
     def record(self, letter: Letter, delivered_to: list[str]) -> None:
-        entry = {"town": letter.town, "kind": letter.kind, "to": delivered_to, "file": letter.filename,
-                 "sha256": letter.sha256, "sent_at": datetime.now().isoformat(timespec="seconds")}
+        entry = {
+            "town": letter.town,
+            "kind": letter.kind,
+            "to": delivered_to,
+            "file": letter.filename,
+            "sha256": letter.sha256,
+            "sent_at": datetime.now().isoformat(timespec="seconds"),
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
@@ -270,8 +305,14 @@ def mark_already_sent(plan: Plan, log: SendLog, resend: bool, today: date | None
             letter.status, letter.detail = CHANGED, f"上次发送于 {previous['sent_at']}，加 --resend 重发"
 
 
-def send_letters(plan: Plan, smtp: Smtp, sender: str, sender_name: str, log: SendLog,
-                 progress: Callable[[Letter], None] | None = None) -> str:
+def send_letters(
+    plan: Plan,
+    smtp: Smtp,
+    sender: str,
+    sender_name: str,
+    log: SendLog,
+    progress: Callable[[Letter], None] | None = None,
+) -> str:
     """Send every READY letter over one connection; a letter that fails is recorded and
     the rest go on. Returns "" when every letter was tried, else why the run stopped (the
     letters not tried stay READY)."""
@@ -288,7 +329,9 @@ def send_letters(plan: Plan, smtp: Smtp, sender: str, sender_name: str, log: Sen
                 else:
                     letter.status = SENT
                     if delivery.refused:
-                        letter.detail = "部分收件人未收到：" + "；".join(f"{a} {r}" for a, r in delivery.refused.items())
+                        letter.detail = "部分收件人未收到：" + "；".join(
+                            f"{a} {r}" for a, r in delivery.refused.items()
+                        )
                     log.record(letter, delivery.accepted)
             if progress:
                 progress(letter)
@@ -297,5 +340,12 @@ def send_letters(plan: Plan, smtp: Smtp, sender: str, sender_name: str, log: Sen
     return ""
 
 
-__all__ = ["plan_letters", "write_drafts", "send_letters", "mark_already_sent", "SendLog", "MailContext",
-           "split_addresses"]
+__all__ = [
+    "plan_letters",
+    "write_drafts",
+    "send_letters",
+    "mark_already_sent",
+    "SendLog",
+    "MailContext",
+    "split_addresses",
+]

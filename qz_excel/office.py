@@ -13,11 +13,17 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-FILTERS = {"pdf": "pdf:calc_pdf_Export", "xls": "xls:MS Excel 97", "ods": "ods:calc8",
-           "xlsx": "xlsx:Calc MS Excel 2007 XML"}
+FILTERS = {
+    "pdf": "pdf:calc_pdf_Export",
+    "xls": "xls:MS Excel 97",
+    "ods": "ods:calc8",
+    "xlsx": "xlsx:Calc MS Excel 2007 XML",
+}
 BATCH = 100
-WINDOWS_PATHS = (r"C:\Program Files\LibreOffice\program\soffice.exe",
-                 r"C:\Program Files (x86)\LibreOffice\program\soffice.exe")
+WINDOWS_PATHS = (
+    r"C:\Program Files\LibreOffice\program\soffice.exe",
+    r"C:\Program Files (x86)\LibreOffice\program\soffice.exe",
+)
 
 
 class OfficeMissing(RuntimeError):
@@ -35,24 +41,32 @@ def find_soffice() -> str | None:
 def _run(soffice: str, files: list[Path], target: str, out_dir: Path, timeout: float) -> None:
     # a private profile: no clash with a LibreOffice the user has open, no first-run dialogs
     with tempfile.TemporaryDirectory(prefix="qz-lo-") as profile:
-        cmd = [soffice, f"-env:UserInstallation={Path(profile).as_uri()}", "--headless", "--norestore",
-               "--nolockcheck", "--convert-to", FILTERS[target], "--outdir", str(out_dir),
-               *map(str, files)]
+        cmd = [
+            soffice,
+            f"-env:UserInstallation={Path(profile).as_uri()}",
+            "--headless",
+            "--norestore",
+            "--nolockcheck",
+            "--convert-to",
+            FILTERS[target],
+            "--outdir",
+            str(out_dir),
+            *map(str, files),
+        ]
         try:
-            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout,
-                           check=False)
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             pass  # whatever was converted is kept; the caller retries the rest
 
 
-def convert(files: list[Path], target: str, out_dir: Path, timeout_per_file: float = 30.0,
-            attempts: int = 3) -> tuple[list[Path], list[Path]]:
+def convert(
+    files: list[Path], target: str, out_dir: Path, timeout_per_file: float = 30.0, attempts: int = 3
+) -> tuple[list[Path], list[Path]]:
     """Convert ``files`` to ``target`` ('pdf', 'xls', 'ods', 'xlsx') into ``out_dir``.
     Returns (converted outputs, inputs that still failed after the retries)."""
     soffice = find_soffice()
     if soffice is None:
-        raise OfficeMissing("未找到 LibreOffice（soffice）：请安装 LibreOffice 后重试，"
-                            "或不加 --pdf 只生成 Excel 结果")
+        raise OfficeMissing("未找到 LibreOffice（soffice）：请安装 LibreOffice 后重试，或不加 --pdf 只生成 Excel 结果")
     out_dir.mkdir(parents=True, exist_ok=True)
     # convert into a fresh folder and move the results in: an old file under the same
     # name is never mistaken for a new conversion, and never half-overwritten
@@ -62,7 +76,7 @@ def convert(files: list[Path], target: str, out_dir: Path, timeout_per_file: flo
         pending, batch = list(files), BATCH
         for _ in range(attempts):
             for i in range(0, len(pending), batch):
-                chunk = pending[i:i + batch]
+                chunk = pending[i : i + batch]
                 _run(soffice, chunk, target, work, timeout=60 + timeout_per_file * len(chunk))
             pending = [f for f in pending if not expected[f].exists()]
             if not pending:

@@ -7,6 +7,7 @@ workbook is :mod:`qz_excel.summary`.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,23 @@ from qz_excel.xlsx import FONT, Formats, row_height, staged_workbook
 BODY_PT = 9  # the seed's table at 9 pt fits two A4 pages; printed at 100 %, never shrunk
 BORDER = {"border": 1, "valign": "vcenter", "font_size": 10, "font_name": FONT}
 FORMATS = {
-    "title": {"bold": True, "font_size": 16, "align": "center", "valign": "vcenter", "font_name": FONT,
-              "text_wrap": True},  # a long town name wraps the title rather than clipping it
+    "title": {
+        "bold": True,
+        "font_size": 16,
+        "align": "center",
+        "valign": "vcenter",
+        "font_name": FONT,
+        "text_wrap": True,
+    },  # a long town name wraps the title rather than clipping it
     "attachment": {"font_size": 10.5, "font_name": FONT, "valign": "bottom"},
-    "mark": {"bold": True, "font_size": 12, "font_color": "#C00000", "align": "right", "valign": "bottom",
-             "font_name": FONT},
+    "mark": {
+        "bold": True,
+        "font_size": 12,
+        "font_color": "#C00000",
+        "align": "right",
+        "valign": "bottom",
+        "font_name": FONT,
+    },
     "header": {**BORDER, "bold": True, "align": "center", "bg_color": "#D9E1F2", "text_wrap": True},
     "text": {**BORDER, "text_wrap": True, "valign": "top", "font_size": BODY_PT},
     "small": {**BORDER, "text_wrap": True, "valign": "top", "font_size": BODY_PT},
@@ -60,7 +73,7 @@ class TownPages:
     Built from the scoring result once; afterwards it holds numpy arrays and lists only, so
     a feeder thread may use it while the main thread writes the 汇总 workbook."""
 
-    def __init__(self, rules: Rules, result: ScoreResult, provisional: set[str] = frozenset()) -> None:
+    def __init__(self, rules: Rules, result: ScoreResult, provisional: AbstractSet[str] = frozenset()) -> None:
         """``provisional``: towns whose result is not final (待核实): their pages say so."""
         details, items = result.details, result.items
         self.rules, self.provisional = rules, provisional
@@ -86,18 +99,21 @@ class TownPages:
         texts = self._texts[self._codes[start:stop]]
         out, j = {}, 0
         for item in self.rules.items:
-            block, j = texts[:, j:j + len(item.rules)], j + len(item.rules)
+            block, j = texts[:, j : j + len(item.rules)], j + len(item.rules)
             # numbered as the 评分方法 numbers its lines (two sub-rules may share one)
             numbers = [self.rules.method_number[rule.id] for rule in item.rules]
             text = f"{numbers[0]}．" + block[:, 0]
             for m in range(1, block.shape[1]):
                 text = text + f"\n{numbers[m]}．" + block[:, m]
             raw, bonus, vetoed = (a[start:stop] for a in self._items[item.number])
-            tail = np.where(raw > item.standard,
-                            "\n基础分合计" + raw.astype(str) + f"分，超过标准分，按{item.standard}分计。",
-                            np.where(raw < 0, "\n扣分后为负，按0分计。", ""))
-            tail = np.where(bonus > 0, tail + np.where(tail == "", "\n", "") + "另加" + bonus.astype(str) + "分。",
-                            tail)
+            tail = np.where(
+                raw > item.standard,
+                "\n基础分合计" + raw.astype(str) + f"分，超过标准分，按{item.standard}分计。",
+                np.where(raw < 0, "\n扣分后为负，按0分计。", ""),
+            )
+            tail = np.where(
+                bonus > 0, tail + np.where(tail == "", "\n", "") + "另加" + bonus.astype(str) + "分。", tail
+            )
             tail = np.where(vetoed, "\n触发否决，本项得0分。", tail)
             out[item.number] = text + tail.astype(object)
         return out
@@ -106,10 +122,16 @@ class TownPages:
         """(town, {item: score}, {item: 得分说明}, total, provisional) for towns [start, stop)."""
         numbers = [item.number for item in self.rules.items]
         texts = self.explanations(start, stop)
-        return [(self.towns[t], dict(zip(numbers, self._scores[t].tolist())),
-                 {number: texts[number][t - start] for number in numbers}, int(self._totals[t]),
-                 self.towns[t] in self.provisional)
-                for t in range(start, stop)]
+        return [
+            (
+                self.towns[t],
+                dict(zip(numbers, self._scores[t].tolist())),
+                {number: texts[number][t - start] for number in numbers},
+                int(self._totals[t]),
+                self.towns[t] in self.provisional,
+            )
+            for t in range(start, stop)
+        ]
 
     def __iter__(self):
         for start in range(0, len(self), TOWNS_PER_SLICE):
@@ -118,8 +140,13 @@ class TownPages:
 
 def _item_height(item, explanation: str) -> float:
     widths = TOWN_COLUMNS
-    return row_height([(item.content, widths["考核内容"], BODY_PT), (item.method, widths["评分方法"], BODY_PT),
-                       (explanation, widths["得分说明"], BODY_PT)])
+    return row_height(
+        [
+            (item.content, widths["考核内容"], BODY_PT),
+            (item.method, widths["评分方法"], BODY_PT),
+            (explanation, widths["得分说明"], BODY_PT),
+        ]
+    )
 
 
 def page_breaks(heights: list[float], page: float = PAGE_BODY_PT, title_rows=TITLE_ROWS) -> list[int]:
@@ -137,8 +164,17 @@ def page_breaks(heights: list[float], page: float = PAGE_BODY_PT, title_rows=TIT
     return breaks
 
 
-def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
-                     scores: dict, explanations: dict, total: int, provisional: bool = False) -> None:
+def write_town_sheet(
+    wb,
+    fmt: Formats,
+    sheet_name: str,
+    rules: Rules,
+    town: str,
+    scores: dict,
+    explanations: dict,
+    total: int,
+    provisional: bool = False,
+) -> None:
     """One filled 评分细则 laid out like 附件2, for signing: legible (9 pt at 100 %), at
     most two A4 pages broken only between items, 合计 and the signatures with the last item."""
     ws = wb.add_worksheet(sheet_name)
@@ -151,8 +187,11 @@ def write_town_sheet(wb, fmt: Formats, sheet_name: str, rules: Rules, town: str,
     title = f"{rules.year}年{town}质量振兴工作考核评分细则"
     fmt.merged_text(ws, 1, 0, 1, last, title, "title")
     # a long name wraps the title: its row grows with it
-    title_rows = (TITLE_ROWS[0], max(TITLE_ROWS[1], row_height([(title, sum(TOWN_COLUMNS.values()), 16)])),
-                  TITLE_ROWS[2])
+    title_rows = (
+        TITLE_ROWS[0],
+        max(TITLE_ROWS[1], row_height([(title, sum(TOWN_COLUMNS.values()), 16)])),
+        TITLE_ROWS[2],
+    )
     for r, height in enumerate(title_rows):
         ws.set_row(r, height)
     for i, name in enumerate(TOWN_COLUMNS):
@@ -200,11 +239,11 @@ def _signature_block(ws, fmt: Formats, row: int) -> None:
     ws.merge_range(row + 2, 3, row + 2, 5, "年　　月　　日", fmt["date"])
 
 
-def write_town_workbook(path: Path, rules: Rules, town: str, scores: dict,
-                        explanations: dict, total: int, provisional: bool = False) -> Path:
+def write_town_workbook(
+    path: Path, rules: Rules, town: str, scores: dict, explanations: dict, total: int, provisional: bool = False
+) -> Path:
     """One town's 评分细则, written straight to ``path``: it lies in a staging folder that
     is published as a whole (:mod:`qz_excel.publish`)."""
     with staged_workbook(path, title=f"{rules.year}年{town}质量振兴工作考核评分细则") as wb:
-        write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total,
-                         provisional)
+        write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total, provisional)
     return path

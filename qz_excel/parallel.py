@@ -14,11 +14,13 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed, wait
+
 # before Python 3.11 the pool's time-out is its own class, not the built-in TimeoutError
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Callable, Sequence, TypeVar
+from contextlib import contextmanager
+from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,7 +42,7 @@ def worker_count() -> int:
 
 def _chunked(items: Sequence[T], size: int | None) -> list[list[T]]:
     size = size or chunk_size_for(len(items))
-    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def chunk_size_for(n: int) -> int:
@@ -59,8 +61,9 @@ class Workers:
         self.count = worker_count()
         self.pool = None
         if self.count > 1:
-            self.pool = ProcessPoolExecutor(max_workers=self.count, initializer=_init_worker,
-                                            initargs=(os.getpid(), background, None))
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.count, initializer=_init_worker, initargs=(os.getpid(), background, None)
+            )
             # the executor starts its workers on the first submissions (all at once under
             # fork, one per submission with no idle worker otherwise): start them now
             with _forking():
@@ -89,9 +92,17 @@ class Chunks:
     ``in_flight`` chunks (default: two per worker) submitted, so what is prepared for 2,000
     towns never lies in memory at once."""
 
-    def __init__(self, fn: Callable[..., list[R]], items: Sequence[T], *args,
-                 prepare: Callable[[list[T]], list] | None = None, chunk_size: int | None = None,
-                 min_parallel: int = MIN_PARALLEL, workers: Workers | None = None, in_flight: int | None = None):
+    def __init__(
+        self,
+        fn: Callable[..., list[R]],
+        items: Sequence[T],
+        *args,
+        prepare: Callable[[list[T]], list] | None = None,
+        chunk_size: int | None = None,
+        min_parallel: int = MIN_PARALLEL,
+        workers: Workers | None = None,
+        in_flight: int | None = None,
+    ):
         """``workers``: a pool forked earlier (see :class:`Workers`); else one is forked now
         and shut down after :meth:`results`."""
         self.fn, self.args, self.prepare = fn, args, prepare or (lambda chunk: chunk)
@@ -102,7 +113,7 @@ class Chunks:
                 # forked here, before the feeder thread starts: never fork from a thread
                 workers = self.own = Workers()
             self.pool = workers.pool
-        if self.pool:
+        if self.pool and workers is not None:
             self._submitted: queue.Queue = queue.Queue()
             self._slots = threading.BoundedSemaphore(in_flight or 2 * workers.count)
             threading.Thread(target=self._feed, name="qz-chunk-feeder", daemon=True).start()
@@ -110,6 +121,7 @@ class Chunks:
     def _feed(self) -> None:
         """Submit the chunks in order, each once a slot is free; a failure (here, or a pool
         that was shut down) is handed to :meth:`results` in place of the next future."""
+        assert self.pool is not None
         try:
             for chunk in self.chunks:
                 self._slots.acquire()
@@ -119,14 +131,14 @@ class Chunks:
         except BaseException as exc:  # noqa: BLE001 — re-raised in the caller's thread
             self._submitted.put(exc)
 
-    def _next(self):
+    def _next(self) -> list:
         item = self._submitted.get()
         if isinstance(item, BaseException):
             raise item
         return item.result()
 
-    def results(self, progress: Callable[[int], None] | None = None) -> list[R]:
-        out: list[R] = []
+    def results(self, progress: Callable[[int], None] | None = None) -> list:
+        out: list = []
         try:
             for chunk in self.chunks:
                 out.extend(self._next() if self.pool else self.fn(self.prepare(chunk), *self.args))
@@ -166,6 +178,7 @@ def _die_with_parent(creator: int) -> None:
     if sys.platform.startswith("linux"):
         try:
             import ctypes
+
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         except (OSError, AttributeError):
             pass
@@ -209,9 +222,14 @@ def _forking():
         gc.unfreeze()
 
 
-def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], *args,
-               progress: Callable[[int], None] | None = None,
-               chunk_size: int | None = None, min_parallel: int = MIN_PARALLEL) -> list[R]:
+def map_chunks(
+    fn: Callable[..., list[R]],
+    items: Sequence[T],
+    *args,
+    progress: Callable[[int], None] | None = None,
+    chunk_size: int | None = None,
+    min_parallel: int = MIN_PARALLEL,
+) -> list[R]:
     """All results of ``fn`` over ``items`` in item order, on every core for large batches."""
     return Chunks(fn, items, *args, chunk_size=chunk_size, min_parallel=min_parallel).results(progress)
 
@@ -220,6 +238,7 @@ def _limit_memory(megabytes: int) -> None:
     """Cap the address space, so a reader that tries to allocate a huge grid fails in this
     worker instead of eating the machine. (No such cap on Windows.)"""
     import faulthandler
+
     faulthandler.disable()  # a crash here is reported as a problem, not as a stack dump
     try:
         import resource
@@ -244,9 +263,16 @@ def _kill(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def map_isolated(fn: Callable[..., list[R]], items: Sequence[T], *args,
-                 on_failure: Callable[[T, str], R], item_timeout: float = 30.0, memory_mb: int = 1024,
-                 progress: Callable[[int], None] | None = None, chunk_size: int | None = None) -> list[R]:
+def map_isolated(
+    fn: Callable[..., list[R]],
+    items: Sequence[T],
+    *args,
+    on_failure: Callable[[T, str], R],
+    item_timeout: float = 30.0,
+    memory_mb: int = 1024,
+    progress: Callable[[int], None] | None = None,
+    chunk_size: int | None = None,
+) -> list[R]:
     """Like :func:`map_chunks`, but always in worker processes with a memory cap and a time
     budget, so even an abort inside a native reader costs one item, not the batch.
 

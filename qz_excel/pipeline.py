@@ -7,28 +7,27 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import Callable, ContextManager
 
 import numpy as np
 import pandas as pd
 
-from qz_excel import feedback, intake
-from qz_excel import office
-from qz_excel.changes import changes_frame
-from qz_excel.followup import FEEDBACK_DIR, SUMMARY_NAME  # what `qz mail` reads back
+from qz_excel import feedback, intake, office
 from qz_excel.booklet import BookletFailed, Entry, build_booklet
+from qz_excel.changes import changes_frame
+from qz_excel.files import safe_file_stem, unique_path
+from qz_excel.followup import FEEDBACK_DIR, SUMMARY_NAME  # what `qz mail` reads back
 from qz_excel.outputs import TownPages, write_town_workbook
 from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
-from qz_excel.files import safe_file_stem, unique_path
 from qz_excel.problems import ERROR, NOT_RETURNED_STATUS, Problem, Report, counted, problems_frame
 from qz_excel.publish import ResultsFolder
-from qz_excel.review import (INITIAL, REVIEW_NAME, VERIFIED_STAGE, Applied, Review, apply_review,
-                             self_report_texts)
+from qz_excel.review import INITIAL, REVIEW_NAME, VERIFIED_STAGE, Applied, Review, apply_review, self_report_texts
 from qz_excel.review_table import review_hints, write_review_table
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
@@ -59,8 +58,9 @@ def competition_rank(totals: pd.Series) -> pd.Series:
     return totals.rank(method="min", ascending=False).astype("Int64")
 
 
-def ranking_table(rules: Rules, towns: pd.DataFrame, result: ScoreResult,
-                  status: pd.Series, strict: bool) -> pd.DataFrame:
+def ranking_table(
+    rules: Rules, towns: pd.DataFrame, result: ScoreResult, status: pd.Series, strict: bool
+) -> pd.DataFrame:
     """汇总排名: every town in the towns file; the returned ones ranked, sorted by rank,
     ties and unranked towns in towns-file order."""
     summary = result.summary
@@ -89,9 +89,17 @@ def _pair_problems(result: ScoreResult, rules: Rules, accepted: dict[str, intake
     for row in bad.itertuples(index=False):
         ret = accepted[row.town]
         inputs, cells = rules_by_id[row.rule].inputs(), ret.cells
-        problems.append(Problem("INVALID_PAIR", file=ret.file, town=row.town, sheet=ret.sheet,
-                                cell=",".join(cells.get(i, "") for i in inputs),
-                                indicator=",".join(inputs), detail=row.explanation))
+        problems.append(
+            Problem(
+                "INVALID_PAIR",
+                file=ret.file,
+                town=row.town,
+                sheet=ret.sheet,
+                cell=",".join(cells.get(i, "") for i in inputs),
+                indicator=",".join(inputs),
+                detail=row.explanation,
+            )
+        )
     return problems
 
 
@@ -118,14 +126,37 @@ def review_records(rules: Rules, applied: Applied, before: ScoreResult, after: S
     rows = []
     for r in applied.records:
         item = item_of[r.indicator]
-        rows.append({"单位名称": r.town, "考核项目": item.name, "指标": rules.catalog[r.indicator].label,
-                     "自报值": r.self_text or "未填报", "核定值": r.value_text, "核定理由": r.reason, "核定人": r.reviewer,
-                     "核定前该项得分": int(before.summary.at[r.town, item.number]),
-                     "核定后该项得分": int(after.summary.at[r.town, item.number]),
-                     "核定前总分": int(before.summary.at[r.town, "总分"]),
-                     "核定后总分": int(after.summary.at[r.town, "总分"])})
-    return pd.DataFrame(rows, columns=["单位名称", "考核项目", "指标", "自报值", "核定值", "核定理由", "核定人",
-                                       "核定前该项得分", "核定后该项得分", "核定前总分", "核定后总分"])
+        rows.append(
+            {
+                "单位名称": r.town,
+                "考核项目": item.name,
+                "指标": rules.catalog[r.indicator].label,
+                "自报值": r.self_text or "未填报",
+                "核定值": r.value_text,
+                "核定理由": r.reason,
+                "核定人": r.reviewer,
+                "核定前该项得分": int(before.summary.at[r.town, item.number]),
+                "核定后该项得分": int(after.summary.at[r.town, item.number]),
+                "核定前总分": int(before.summary.at[r.town, "总分"]),
+                "核定后总分": int(after.summary.at[r.town, "总分"]),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "单位名称",
+            "考核项目",
+            "指标",
+            "自报值",
+            "核定值",
+            "核定理由",
+            "核定人",
+            "核定前该项得分",
+            "核定后该项得分",
+            "核定前总分",
+            "核定后总分",
+        ],
+    )
 
 
 def _reviewed_mask(values: pd.DataFrame, reviewed: set[tuple[str, str]]) -> pd.DataFrame:
@@ -182,16 +213,26 @@ def check_folders(inbox: Path, out_dir: Path) -> None:
     """Raises OutInInbox unless the results can be written without touching the inbox."""
     inbox, out_dir = inbox.resolve(), out_dir.resolve()
     if out_dir == inbox or inbox in out_dir.parents:
-        raise OutInInbox("结果目录（--out）不能是收件箱，也不能在收件箱里面：否则下次评分会把结果当作回报文件读进来；"
-                         "请换一个收件箱以外的目录，如 --out 结果")
+        raise OutInInbox(
+            "结果目录（--out）不能是收件箱，也不能在收件箱里面：否则下次评分会把结果当作回报文件读进来；"
+            "请换一个收件箱以外的目录，如 --out 结果"
+        )
     if any(out_dir / name == inbox or out_dir / name in inbox.parents for name in RESULT_NAMES):
-        raise OutInInbox(f"收件箱 {inbox} 在结果目录的“{inbox.relative_to(out_dir).parts[0]}”里，"
-                         "每次评分都会整个替换它：请把收件箱移到别处")
+        raise OutInInbox(
+            f"收件箱 {inbox} 在结果目录的“{inbox.relative_to(out_dir).parts[0]}”里，"
+            "每次评分都会整个替换它：请把收件箱移到别处"
+        )
 
 
-def run_score(inbox: Path, towns: Path | pd.DataFrame, out_dir: Path, rules: Rules,
-              options: ScoreOptions = ScoreOptions(), progress: ProgressFactory | None = None,
-              review: Review | None = None) -> Report:
+def run_score(
+    inbox: Path,
+    towns: Path | pd.DataFrame,
+    out_dir: Path,
+    rules: Rules,
+    options: ScoreOptions = ScoreOptions(),
+    progress: ProgressFactory | None = None,
+    review: Review | None = None,
+) -> Report:
     """``towns``: the towns file, or the table already read from it (:func:`read_towns`);
     ``review``: a filled 核定表 (:func:`qz_excel.review.read_review`), read before anything
     is written, so it may be the very 核定表 this run replaces.
@@ -208,7 +249,7 @@ def run_score(inbox: Path, towns: Path | pd.DataFrame, out_dir: Path, rules: Rul
         # the 评分细则 writers are forked now, while this process is small (see Workers);
         # they run at a lower priority so the 汇总 workbook, written meanwhile here, keeps
         # its core
-        with (Workers(background=True) if len(files) >= MIN_PARALLEL else nullcontext(None)) as writers:
+        with Workers(background=True) if len(files) >= MIN_PARALLEL else nullcontext(None) as writers:
             report = _run(inbox, files, towns, results.staging, rules, options, progress, clock, writers, review)
         results.publish()
     report.outputs = [str(out_dir / Path(p).relative_to(results.staging)) for p in report.outputs]
@@ -225,14 +266,17 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
     self_texts = self_report_texts(rules, values)
     first = score(rules, values, notes)  # the self-reports as scored: the 初评
     applied = apply_review(review, rules, values, notes, self_texts, set(towns["单位名称"])) if review else None
-    verified = applied is not None and bool(applied.records)
-    result = score(rules, applied.values, applied.notes) if verified else first
+    verified = applied if applied is not None and applied.records else None  # a review that changed something
+    result = score(rules, verified.values, verified.notes) if verified else first
     reviewed = applied.reviewed if applied else set()
     by_town = {r.town: r for r in accepted}
     for p in _pair_problems(result, rules, by_town):
         by_town[p.town].problems.append(p)
-    requests = [feedback.request_for(r, rules, skip={c for t, c in reviewed if t == r.town})
-                for r in accepted if feedback.needs_request(r)]
+    requests = [
+        feedback.request_for(r, rules, skip={c for t, c in reviewed if t == r.town})
+        for r in accepted
+        if feedback.needs_request(r)
+    ]
     requests = [r for r in requests if r.fixes]  # what the bureau corrected, the town need not
     changes = [c for r in returns for c in r.changes]
     for ret in returns:  # their values now live in the frames; keep memory flat in N
@@ -242,17 +286,33 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
     problems = [p for r in returns for p in r.problems] + (applied.problems if applied else [])
     problems += [Problem("NOT_RETURNED", town=t) for t in towns["单位名称"] if t not in by_town]
     pages = TownPages(rules, result, provisional={t for t, s in status.items() if s not in FINAL})
-    info = ReportInfo(maker=options.maker, made_on=options.made_on, bonuses=result.counted_bonus(),
-                      stage=VERIFIED_STAGE if verified else INITIAL)
+    info = ReportInfo(
+        maker=options.maker,
+        made_on=options.made_on,
+        bonuses=result.counted_bonus(),
+        stage=VERIFIED_STAGE if verified else INITIAL,
+    )
     review_rows = review_records(rules, applied, first, result) if applied else None
     hints = review_hints(rules, first, values, notes)
     del notes  # in the explanations now
     clock.lap("scoring")
     # 核定表 is one long sheet (a row per town × indicator): one worker writes it from the
     # start, the other takes the 评分细则, while this process writes 汇总.xlsx
-    review_table = Chunks(_write_review_chunk, [(staging / REVIEW_NAME, self_texts, hints,
-                                                 applied.carried if applied else {}, applied.stray if applied else [])],
-                          rules, workers=writers, min_parallel=1 if writers else 2)  # small runs: here
+    review_table = Chunks(
+        _write_review_chunk,
+        [
+            (
+                staging / REVIEW_NAME,
+                self_texts,
+                hints,
+                applied.carried if applied else {},
+                applied.stray if applied else [],
+            )
+        ],
+        rules,
+        workers=writers,
+        min_parallel=1 if writers else 2,
+    )  # small runs: here
 
     town_dir = staging / TOWN_DIR
     town_dir.mkdir()
@@ -261,39 +321,75 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
     # the town sheets go to worker processes while this one writes 汇总.xlsx (on its own
     # core: that workbook is the longest single task); their pages are made a chunk at
     # a time, as workers become free
-    town_sheets = Chunks(_write_town_chunk, range(len(pages)), rules, workers=writers,
-                         prepare=partial(_town_jobs, pages=pages, paths=paths))
-    request_sheets = Chunks(_write_request_chunk, _request_jobs(staging, requests), rules, options.maker,
-                            workers=writers)
-    files_table = pd.DataFrame([{"文件": r.file, "状态": r.status, "单位名称": r.town,
-                                 "说明": r.reason or counted([p.code for p in r.problems])}
-                                for r in returns], columns=["文件", "状态", "单位名称", "说明"])
+    town_sheets = Chunks(
+        _write_town_chunk,
+        range(len(pages)),
+        rules,
+        workers=writers,
+        prepare=partial(_town_jobs, pages=pages, paths=paths),
+    )
+    request_sheets = Chunks(
+        _write_request_chunk, _request_jobs(staging, requests), rules, options.maker, workers=writers
+    )
+    files_table = pd.DataFrame(
+        [
+            {
+                "文件": r.file,
+                "状态": r.status,
+                "单位名称": r.town,
+                "说明": r.reason or counted([p.code for p in r.problems]),
+            }
+            for r in returns
+        ],
+        columns=["文件", "状态", "单位名称", "说明"],
+    )
     with _phase(progress, "生成汇总表", len(pages)) as bar:
-        reviewed_values = applied.values.where(_reviewed_mask(values, reviewed)) if verified else None
-        trail = _reporting(audit_trail(rules, result.details, values, reviewed_values), bar.update,
-                           len(rules.subrules()))
-        summary_path = write_summary(staging / SUMMARY_NAME, rules, ranking, trail, problems_frame(problems),
-                                     files_table, pages if options.per_town_sheets else (), info,
-                                     changes_frame(changes), review_rows)
+        reviewed_values = verified.values.where(_reviewed_mask(values, reviewed)) if verified else None
+        trail = _reporting(
+            audit_trail(rules, result.details, values, reviewed_values), bar.update, len(rules.subrules())
+        )
+        summary_path = write_summary(
+            staging / SUMMARY_NAME,
+            rules,
+            ranking,
+            trail,
+            problems_frame(problems),
+            files_table,
+            pages if options.per_town_sheets else (),
+            info,
+            changes_frame(changes),
+            review_rows,
+        )
     clock.lap("summary")
     with _phase(progress, "生成评分细则", len(pages)) as bar:
         town_files = dict(zip(pages.towns, town_sheets.results(bar.update)))
     clock.lap("town_sheets")
     with _phase(progress if requests else None, "生成修改通知（反馈）", len(requests)) as bar:
-        request_files = request_sheets.results(bar.update)
+        request_files: list[Path] = request_sheets.results(bar.update)
     clock.lap("feedback")
     review_table.results()
     clock.lap("review_table")
-    outputs = [str(summary_path), str(staging / REVIEW_NAME)] + [str(p) for p in town_files.values()] \
+    outputs = (
+        [str(summary_path), str(staging / REVIEW_NAME)]
+        + [str(p) for p in town_files.values()]
         + [str(p) for p in request_files]
+    )
     if options.pdf:
         pdfs, failed = export_pdfs(staging, rules, ranking, town_files, info)
         outputs.extend(pdfs)
         problems.extend(Problem("PDF_FAILED", file=name) for name in failed)
         clock.lap("pdf")
-    return Report(files=files_table, problems=problems, summary=ranking, outputs=outputs,
-                  warnings=check_rules(rules), timings=clock.laps, changes=changes,
-                  requests={req.town: str(p) for req, p in zip(requests, request_files)}, reviews=review_rows)
+    return Report(
+        files=files_table,
+        problems=problems,
+        summary=ranking,
+        outputs=outputs,
+        warnings=check_rules(rules),
+        timings=clock.laps,
+        changes=changes,
+        requests={req.town: str(p) for req, p in zip(requests, request_files)},
+        reviews=review_rows,
+    )
 
 
 def _request_jobs(staging: Path, requests: list[feedback.Request]) -> list[tuple[Path, feedback.Request]]:
@@ -317,8 +413,9 @@ class _Clock:
         self._last = now
 
 
-def export_pdfs(out_dir: Path, rules: Rules, ranking: pd.DataFrame, town_files: dict[str, Path],
-                info: ReportInfo = ReportInfo()) -> tuple[list[str], list[str]]:
+def export_pdfs(
+    out_dir: Path, rules: Rules, ranking: pd.DataFrame, town_files: dict[str, Path], info: ReportInfo = ReportInfo()
+) -> tuple[list[str], list[str]]:
     """汇总排名 and each 评分细则 as PDF in DIR/pdf/, plus the booklet of the 评分细则 in
     ranking order (:mod:`qz_excel.booklet`). Returns (PDFs written, names of what
     LibreOffice did not print)."""
@@ -333,9 +430,16 @@ def export_pdfs(out_dir: Path, rules: Rules, ranking: pd.DataFrame, town_files: 
         written = [str(by_stem[src.stem]) for src in sources if src.stem in by_stem]
         failed_names = [src.name for src in failed]
         ranks = dict(zip(ranking["单位名称"], ranking["排名"]))
-        entries = [Entry("" if pd.isna(ranks[t]) else str(int(ranks[t])), t, by_stem[town_files[t].stem],
-                         len(PdfReader(by_stem[town_files[t].stem]).pages))
-                   for t in ranking["单位名称"] if t in town_files and town_files[t].stem in by_stem]
+        entries = [
+            Entry(
+                "" if pd.isna(ranks[t]) else str(int(ranks[t])),
+                t,
+                by_stem[town_files[t].stem],
+                len(PdfReader(by_stem[town_files[t].stem]).pages),
+            )
+            for t in ranking["单位名称"]
+            if t in town_files and town_files[t].stem in by_stem
+        ]
         if entries:
             try:
                 written.append(str(build_booklet(pdf_dir / BOOKLET_NAME, rules, info, entries, Path(tmp))))
@@ -344,4 +448,12 @@ def export_pdfs(out_dir: Path, rules: Rules, ranking: pd.DataFrame, town_files: 
     return written, failed_names
 
 
-__all__ = ["run_score", "check_folders", "OutInInbox", "ScoreOptions", "ranking_table", "competition_rank", "export_pdfs"]
+__all__ = [
+    "run_score",
+    "check_folders",
+    "OutInInbox",
+    "ScoreOptions",
+    "ranking_table",
+    "competition_rank",
+    "export_pdfs",
+]

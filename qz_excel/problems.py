@@ -8,8 +8,10 @@ template; the message says what to do about it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # the CLI reads these codes without loading pandas
+    import pandas as pd
 
 ERROR, WARNING, INFO = "错误", "警告", "提示"
 
@@ -17,8 +19,11 @@ ERROR, WARNING, INFO = "错误", "警告", "提示"
 CODES: dict[str, tuple[str, str]] = {
     "MISSING_VALUE": (ERROR, "「{label}」未填写：该项按0分计，请补填后重新报送"),
     "FORMULA_ERROR": (ERROR, "「{label}」公式结果为错误（{value}）：该项按0分计，请改正公式或直接填写数值后重新报送"),
-    "FORMULA_UNCALCULATED": (ERROR, "「{label}」公式未计算（文件里没有公式的结果，多见于程序生成的文件）：该项按0分计，"
-                                    "请用 Excel/WPS 打开并保存后重新报送，或直接填写数值"),
+    "FORMULA_UNCALCULATED": (
+        ERROR,
+        "「{label}」公式未计算（文件里没有公式的结果，多见于程序生成的文件）：该项按0分计，"
+        "请用 Excel/WPS 打开并保存后重新报送，或直接填写数值",
+    ),
     "INVALID_VALUE": (ERROR, "{label}：{detail}"),
     "OUT_OF_RANGE": (ERROR, "{label}：{detail}"),
     "INVALID_PAIR": (ERROR, "{detail}；请核实这两项数据后重新报送"),
@@ -47,12 +52,21 @@ CODES: dict[str, tuple[str, str]] = {
     "REVIEW_NO_REASON": (ERROR, "核定表：「{label}」的核定值“{value}”没有填写核定理由，未采用；请补上理由后重新运行"),
     "REVIEW_UNKNOWN_TOWN": (ERROR, "核定表：单位“{town}”不在单位名单中，该行未采用；请核对单位名称"),
     "REVIEW_UNKNOWN_INDICATOR": (ERROR, "核定表：指标“{indicator}”不在本年度规则中，该行未采用；请核对指标代码"),
-    "REVIEW_NOT_SCORED": (ERROR, "核定表：“{town}”本次没有可评分的回报文件（未报送或文件未采用），"
-                                 "「{label}」的核定值暂不采用，已保留在新的核定表中"),
+    "REVIEW_NOT_SCORED": (
+        ERROR,
+        "核定表：“{town}”本次没有可评分的回报文件（未报送或文件未采用），"
+        "「{label}」的核定值暂不采用，已保留在新的核定表中",
+    ),
     "REVIEW_DUPLICATE": (ERROR, "核定表：「{label}」在核定表中出现了多次且内容不同，采用的是{detail}，本行未采用"),
-    "REVIEW_STALE": (WARNING, "核定表：「{label}」的自报值已变（{detail}，单位重新报送过），仍采用核定值“{value}”，请核实"),
+    "REVIEW_STALE": (
+        WARNING,
+        "核定表：「{label}」的自报值已变（{detail}，单位重新报送过），仍采用核定值“{value}”，请核实",
+    ),
     "REVIEW_RULES_CHANGED": (WARNING, "核定表是按另一版规则文件生成的（指纹 {detail}）：已按当前规则采用，请核对"),
-    "REVIEW_NO_METADATA": (WARNING, "核定表缺少隐藏信息（不是 qz score 生成的，或被另存时丢失）：已按表中内容采用，请核对年度"),
+    "REVIEW_NO_METADATA": (
+        WARNING,
+        "核定表缺少隐藏信息（不是 qz score 生成的，或被另存时丢失）：已按表中内容采用，请核对年度",
+    ),
 }
 
 
@@ -72,24 +86,57 @@ class Problem:
 
     def __post_init__(self):
         self.severity, template = CODES[self.code]
-        self.message = template.format(code=self.code, file=self.file, sheet=self.sheet, cell=self.cell,
-                                       indicator=self.indicator, value=self.value, town=self.town,
-                                       label=self.label, detail=self.detail)
+        self.message = template.format(
+            code=self.code,
+            file=self.file,
+            sheet=self.sheet,
+            cell=self.cell,
+            indicator=self.indicator,
+            value=self.value,
+            town=self.town,
+            label=self.label,
+            detail=self.detail,
+        )
 
 
 #: code → a few words for lists and counts (「未填写 3 处」)
 CODE_NAMES: dict[str, str] = {
-    "MISSING_VALUE": "未填写", "FORMULA_ERROR": "公式结果为错误", "FORMULA_UNCALCULATED": "公式未计算",
-    "INVALID_VALUE": "数值无效", "OUT_OF_RANGE": "超出范围", "INVALID_PAIR": "数据矛盾",
-    "MISSING_INDICATOR": "缺少指标行", "DUPLICATE_INDICATOR": "指标重复", "UNKNOWN_INDICATOR": "未知指标", "UNFILLED": "模板未填写",
-    "NO_FORM_SHEET": "找不到填报表", "NO_METADATA": "缺少模板信息", "NO_TOWN": "无法识别单位",
-    "WRONG_TEMPLATE": "模板不对", "RULES_CHANGED": "规则有改动", "TOWN_MISMATCH": "单位不符",
-    "UNKNOWN_TOWN": "单位不在名单中", "DUPLICATE": "重复报送", "NOT_WORKBOOK": "不是工作簿",
-    "LOCK_FILE": "临时锁定文件", "TOO_LARGE": "文件过大", "UNSAFE_XML": "可疑文件", "ENCRYPTED": "设有密码",
-    "CORRUPT": "文件损坏", "READ_FAILED": "读取失败", "PDF_FAILED": "PDF 未生成", "NOT_RETURNED": "未报送",
-    "REVIEW_INVALID_VALUE": "核定值无效", "REVIEW_NO_REASON": "核定无理由", "REVIEW_UNKNOWN_TOWN": "核定单位不明",
-    "REVIEW_UNKNOWN_INDICATOR": "核定指标不明", "REVIEW_NOT_SCORED": "核定单位未报送", "REVIEW_DUPLICATE": "核定重复",
-    "REVIEW_STALE": "自报值已变", "REVIEW_RULES_CHANGED": "核定表规则不同", "REVIEW_NO_METADATA": "核定表缺少信息",
+    "MISSING_VALUE": "未填写",
+    "FORMULA_ERROR": "公式结果为错误",
+    "FORMULA_UNCALCULATED": "公式未计算",
+    "INVALID_VALUE": "数值无效",
+    "OUT_OF_RANGE": "超出范围",
+    "INVALID_PAIR": "数据矛盾",
+    "MISSING_INDICATOR": "缺少指标行",
+    "DUPLICATE_INDICATOR": "指标重复",
+    "UNKNOWN_INDICATOR": "未知指标",
+    "UNFILLED": "模板未填写",
+    "NO_FORM_SHEET": "找不到填报表",
+    "NO_METADATA": "缺少模板信息",
+    "NO_TOWN": "无法识别单位",
+    "WRONG_TEMPLATE": "模板不对",
+    "RULES_CHANGED": "规则有改动",
+    "TOWN_MISMATCH": "单位不符",
+    "UNKNOWN_TOWN": "单位不在名单中",
+    "DUPLICATE": "重复报送",
+    "NOT_WORKBOOK": "不是工作簿",
+    "LOCK_FILE": "临时锁定文件",
+    "TOO_LARGE": "文件过大",
+    "UNSAFE_XML": "可疑文件",
+    "ENCRYPTED": "设有密码",
+    "CORRUPT": "文件损坏",
+    "READ_FAILED": "读取失败",
+    "PDF_FAILED": "PDF 未生成",
+    "NOT_RETURNED": "未报送",
+    "REVIEW_INVALID_VALUE": "核定值无效",
+    "REVIEW_NO_REASON": "核定无理由",
+    "REVIEW_UNKNOWN_TOWN": "核定单位不明",
+    "REVIEW_UNKNOWN_INDICATOR": "核定指标不明",
+    "REVIEW_NOT_SCORED": "核定单位未报送",
+    "REVIEW_DUPLICATE": "核定重复",
+    "REVIEW_STALE": "自报值已变",
+    "REVIEW_RULES_CHANGED": "核定表规则不同",
+    "REVIEW_NO_METADATA": "核定表缺少信息",
 }
 
 
@@ -101,9 +148,17 @@ def counted(codes: list[str]) -> str:
     return "、".join(f"{CODE_NAMES.get(code, code)} {n} 处" for code, n in tally.items())
 
 
-PROBLEM_COLUMNS = {"file": "文件", "town": "单位名称", "sheet": "工作表", "cell": "单元格",
-                   "indicator": "指标代码", "value": "填报内容", "code": "问题代码",
-                   "severity": "级别", "message": "说明"}
+PROBLEM_COLUMNS = {
+    "file": "文件",
+    "town": "单位名称",
+    "sheet": "工作表",
+    "cell": "单元格",
+    "indicator": "指标代码",
+    "value": "填报内容",
+    "code": "问题代码",
+    "severity": "级别",
+    "message": "说明",
+}
 
 NOT_RETURNED_STATUS = "未报送"  # a town's status in the ranking
 
@@ -112,6 +167,8 @@ SCORED, SUPERSEDED, REJECTED, SKIPPED = "已评分", "已被取代", "未采用"
 
 
 def problems_frame(problems: list[Problem]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = [{col: getattr(p, attr) for attr, col in PROBLEM_COLUMNS.items()} for p in problems]
     return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS.values()))
 

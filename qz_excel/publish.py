@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
 
 from qz_excel.files import TEMP_PREFIX, temp_dir
 
@@ -46,17 +46,20 @@ def _lock(path: Path):
     try:
         if os.name == "nt":
             import msvcrt
+
             fh.seek(0)
-            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]  # Windows only
         else:
             import fcntl
+
             fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         fh.close()
         raise ResultsBusy(path.parent) from None
     if os.name == "nt":  # a dot does not hide a file there
         import ctypes
-        ctypes.windll.kernel32.SetFileAttributesW(str(path), 0x2)  # FILE_ATTRIBUTE_HIDDEN
+
+        ctypes.windll.kernel32.SetFileAttributesW(str(path), 0x2)  # type: ignore[attr-defined]  # hidden
     return fh
 
 

@@ -82,8 +82,9 @@ def _open(path: Path):
     except safety.Unsafe as exc:
         raise ReviewError(f"核定表 {path} 被拒收：{exc.detail}") from None
     except (OSError, python_calamine.CalamineError, ValueError) as exc:
-        raise ReviewError(f"无法读取核定表 {path}（{type(exc).__name__}）：请用 Excel/WPS/LibreOffice 打开并另存为 "
-                          f".xlsx 后重试") from None
+        raise ReviewError(
+            f"无法读取核定表 {path}（{type(exc).__name__}）：请用 Excel/WPS/LibreOffice 打开并另存为 .xlsx 后重试"
+        ) from None
 
 
 def _meta(book) -> dict[str, str]:
@@ -103,7 +104,9 @@ def read_review(path: Path, rules: Rules) -> Review:
     if meta.get("kind") and meta["kind"] != KIND:
         raise ReviewError(f"{path.name} 不是核定表（是{meta['kind'] or '其他文件'}）：请写 qz score 生成的 核定表.xlsx")
     if meta.get("year") and meta["year"] != str(rules.year):
-        raise ReviewError(f"{path.name} 是{meta['year']}年度的核定表，本次按{rules.year}年度规则评分：请使用本年度的核定表")
+        raise ReviewError(
+            f"{path.name} 是{meta['year']}年度的核定表，本次按{rules.year}年度规则评分：请使用本年度的核定表"
+        )
     sheet = SHEET if SHEET in book.sheet_names else None
     for name in ([sheet] if sheet else []) + [n for n in book.sheet_names if n not in (SHEET, form.META_SHEET)]:
         rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
@@ -114,8 +117,10 @@ def read_review(path: Path, rules: Rules) -> Review:
                 _rows(review, rows, head, texts)
                 _file_warnings(review, meta, rules)
                 return review
-    raise ReviewError(f"{path.name} 中找不到“{SHEET}”表及其表头（单位名称、指标代码、核定值、核定理由、核定人）："
-                      f"请使用 qz score 生成的 核定表.xlsx，不要删除表头")
+    raise ReviewError(
+        f"{path.name} 中找不到“{SHEET}”表及其表头（单位名称、指标代码、核定值、核定理由、核定人）："
+        f"请使用 qz score 生成的 核定表.xlsx，不要删除表头"
+    )
 
 
 def _rows(review: Review, rows: list[list], head: int, header: list[str]) -> None:
@@ -130,11 +135,16 @@ def _rows(review: Review, rows: list[list], head: int, header: list[str]) -> Non
 
     for r in range(head + 1, len(rows)):
         row = rows[r]
-        entry = ReviewRow(row=r + 1, town=clean_name(cell(row, "单位名称")),
-                          indicator=as_text(cell(row, "指标代码")).strip() or as_text(cell(row, "指标")).strip(),
-                          label=as_text(cell(row, "指标")).strip(), self_text=as_text(cell(row, "自报值")).strip(),
-                          raw=cell(row, "核定值"), reason=as_text(cell(row, "核定理由")).strip(),
-                          reviewer=as_text(cell(row, "核定人")).strip())
+        entry = ReviewRow(
+            row=r + 1,
+            town=clean_name(cell(row, "单位名称")),
+            indicator=as_text(cell(row, "指标代码")).strip() or as_text(cell(row, "指标")).strip(),
+            label=as_text(cell(row, "指标")).strip(),
+            self_text=as_text(cell(row, "自报值")).strip(),
+            raw=cell(row, "核定值"),
+            reason=as_text(cell(row, "核定理由")).strip(),
+            reviewer=as_text(cell(row, "核定人")).strip(),
+        )
         if entry.filled and (entry.town or entry.indicator):
             review.rows.append(entry)
 
@@ -143,14 +153,25 @@ def _file_warnings(review: Review, meta: dict[str, str], rules: Rules) -> None:
     if not meta:
         review.warnings.append(Problem("REVIEW_NO_METADATA", file=review.file, sheet=review.sheet))
     elif meta.get("rules_fingerprint") != rules.fingerprint:
-        review.warnings.append(Problem("REVIEW_RULES_CHANGED", file=review.file, sheet=review.sheet,
-                                       detail=f"{meta.get('rules_fingerprint')}，当前 {rules.fingerprint}"))
+        review.warnings.append(
+            Problem(
+                "REVIEW_RULES_CHANGED",
+                file=review.file,
+                sheet=review.sheet,
+                detail=f"{meta.get('rules_fingerprint')}，当前 {rules.fingerprint}",
+            )
+        )
 
 
 def self_report_texts(rules: Rules, values: pd.DataFrame) -> pd.DataFrame:
     """The 自报值 as the 核定表 shows it: each accepted value formatted, "" where none."""
-    return pd.DataFrame({code: format_values(values[code], ind.type, ind.unit).where(values[code].notna(), "")
-                         for code, ind in rules.catalog.items()}, index=values.index)
+    return pd.DataFrame(
+        {
+            code: format_values(values[code], ind.type, ind.unit).where(values[code].notna(), "")
+            for code, ind in rules.catalog.items()
+        },
+        index=values.index,
+    )
 
 
 @dataclass(frozen=True)
@@ -181,8 +202,14 @@ class Applied:
         return {(r.town, r.indicator) for r in self.records}
 
 
-def apply_review(review: Review, rules: Rules, values: pd.DataFrame, notes: pd.DataFrame,
-                 self_texts: pd.DataFrame, known_towns: set[str]) -> Applied:
+def apply_review(
+    review: Review,
+    rules: Rules,
+    values: pd.DataFrame,
+    notes: pd.DataFrame,
+    self_texts: pd.DataFrame,
+    known_towns: set[str],
+) -> Applied:
     """Reviewed values in place of the self-reported ones (only where a row is valid).
     ``known_towns``: the towns file's towns; ``values``' index: the towns scored;
     ``self_texts``: :func:`self_report_texts` of the self-reported values."""
@@ -190,12 +217,19 @@ def apply_review(review: Review, rules: Rules, values: pd.DataFrame, notes: pd.D
     by_label = {ind.label: code for code, ind in rules.catalog.items()}
     seen: dict[tuple[str, str], ReviewRow] = {}
     for row in sorted(review.rows, key=lambda r: r.row):
-        code = row.indicator if row.indicator in rules.catalog else \
-            by_label.get(row.indicator) or by_label.get(row.label)
+        code = (
+            row.indicator if row.indicator in rules.catalog else by_label.get(row.indicator) or by_label.get(row.label)
+        )
         label = rules.catalog[code].label if code else row.label or row.indicator
-        where = {"file": review.file, "sheet": review.sheet, "cell": f"{review.value_column}{row.row}",
-                 "town": row.town, "indicator": code or row.indicator, "label": label,
-                 "value": as_text(row.raw).strip()}
+        where = {
+            "file": review.file,
+            "sheet": review.sheet,
+            "cell": f"{review.value_column}{row.row}",
+            "town": row.town,
+            "indicator": code or row.indicator,
+            "label": label,
+            "value": as_text(row.raw).strip(),
+        }
         key = (row.town, code or row.indicator)
         previous = seen.get(key)
         if previous is not None and previous.raw == row.raw and previous.reason == row.reason:
@@ -213,6 +247,7 @@ def apply_review(review: Review, rules: Rules, values: pd.DataFrame, notes: pd.D
         if is_empty(row.raw):
             continue  # a reason or a name without a value: kept, nothing to apply
         seen[key] = row
+        assert code is not None  # rows without a known indicator were set aside above
         ind = rules.catalog[code]
         value = parse_value(row.raw, ind.type, rules.spec.settings.count_max).value
         applied.values.at[row.town, code] = value
@@ -224,8 +259,15 @@ def apply_review(review: Review, rules: Rules, values: pd.DataFrame, notes: pd.D
     return applied
 
 
-def _row_problem(row: ReviewRow, code: str | None, rules: Rules, self_texts: pd.DataFrame, known_towns: set[str],
-                 previous: ReviewRow | None, where: dict) -> Problem | None:
+def _row_problem(
+    row: ReviewRow,
+    code: str | None,
+    rules: Rules,
+    self_texts: pd.DataFrame,
+    known_towns: set[str],
+    previous: ReviewRow | None,
+    where: dict,
+) -> Problem | None:
     """What is wrong with one filled row, or None. REVIEW_STALE is the one problem that
     does not stop the value from applying."""
     if row.town not in known_towns:
@@ -246,6 +288,8 @@ def _row_problem(row: ReviewRow, code: str | None, rules: Rules, self_texts: pd.
         return Problem("REVIEW_DUPLICATE", **{**where, "detail": f"第{previous.row}行"})
     current = self_texts.at[row.town, code]
     if row.self_text != current:
-        return Problem("REVIEW_STALE", **{**where, "detail": f"核定表中的自报值是“{row.self_text or '空'}”，"
-                                                             f"现在是“{current or '空'}”"})
+        return Problem(
+            "REVIEW_STALE",
+            **{**where, "detail": f"核定表中的自报值是“{row.self_text or '空'}”，现在是“{current or '空'}”"},
+        )
     return None

@@ -12,6 +12,7 @@ carries the year and rules fingerprint, as the templates do.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,14 +27,26 @@ from qz_excel.template import value_validation
 from qz_excel.xlsx import FONT, FORMULA_START, Formats, atomic_workbook, row_height
 
 EXTRA = ("核查提示", "核定问题")
-WIDTHS = {"单位名称": 14, "考核项目": 10, "指标代码": 13, "指标": 32, "自报值": 9, "核定值": 9, "核定理由": 22,
-          "核定人": 8, "核查提示": 16, "核定问题": 34}
-BASE = {"font_name": FONT, "font_size": 10, "valign": "vcenter"}
-EDIT = {**BASE, "locked": False}
-FORMATS = {
+WIDTHS = {
+    "单位名称": 14,
+    "考核项目": 10,
+    "指标代码": 13,
+    "指标": 32,
+    "自报值": 9,
+    "核定值": 9,
+    "核定理由": 22,
+    "核定人": 8,
+    "核查提示": 16,
+    "核定问题": 34,
+}
+BASE: dict[str, Any] = {"font_name": FONT, "font_size": 10, "valign": "vcenter"}
+EDIT: dict[str, Any] = {**BASE, "locked": False}
+FORMATS: dict[str, dict[str, Any]] = {
     "header": {**BASE, "bold": True, "align": "center", "bg_color": "#D9E1F2", "border": 1, "text_wrap": True},
     "plain": BASE,
-    "edit": EDIT, "edit_count": {**EDIT, "num_format": "0"}, "edit_percent": {**EDIT, "num_format": "0.0%"},
+    "edit": EDIT,
+    "edit_count": {**EDIT, "num_format": "0"},
+    "edit_percent": {**EDIT, "num_format": "0.0%"},
     "problem": {**BASE, "font_color": "#C00000", "text_wrap": True},
     # conditional formats: the cells to fill, and the rows to check first
     "to_fill": {"bg_color": "#FFF2CC", "border": 1, "border_color": "#BFBFBF"},
@@ -72,9 +85,14 @@ def review_hints(rules: Rules, result: ScoreResult, values: pd.DataFrame, notes:
     return hints
 
 
-def write_review_table(path: Path, rules: Rules, self_texts: pd.DataFrame, hints: pd.DataFrame,
-                       carried: dict[tuple[str, str], tuple[ReviewRow, str]],
-                       stray: list[tuple[ReviewRow, str]]) -> Path:
+def write_review_table(
+    path: Path,
+    rules: Rules,
+    self_texts: pd.DataFrame,
+    hints: pd.DataFrame,
+    carried: dict[tuple[str, str], tuple[ReviewRow, str]],
+    stray: list[tuple[ReviewRow, str]],
+) -> Path:
     """2,000 towns make 96,000 rows: the sheet is streamed (constant memory), most cells are
     written without a format of their own (the column's applies), and the yellow of the
     cells to fill and the shade of the rows to check come from two conditional formats,
@@ -126,8 +144,9 @@ def write_review_table(path: Path, rules: Rules, self_texts: pd.DataFrame, hints
         last = max(row - 1, 1)
         ws.conditional_format(1, 5, last, 7, {"type": "formula", "criteria": "=TRUE", "format": fmt["to_fill"]})
         for first_col, last_col in ((0, 4), (8, 9)):
-            ws.conditional_format(1, first_col, last, last_col, {"type": "formula", "criteria": '=$I2<>""',
-                                                                 "format": fmt["to_check"]})
+            ws.conditional_format(
+                1, first_col, last, last_col, {"type": "formula", "criteria": '=$I2<>""', "format": fmt["to_check"]}
+            )
         ws.freeze_panes(1, 1)
         ws.autofilter(0, 0, last, len(columns) - 1)
         ws.set_paper(9)
@@ -161,9 +180,15 @@ def _editable(ws, fmt: Formats, row: int, entry: ReviewRow, value_style: str) ->
 def _meta_sheet(wb, rules: Rules) -> None:
     ws = wb.add_worksheet(form.META_SHEET)
     ws.write_string(0, 0, form.META_MARK)
-    for r, (key, value) in enumerate((("kind", KIND), ("year", str(rules.year)),
-                                      ("rules_fingerprint", rules.fingerprint), ("tool_version", __version__)),
-                                     start=1):
+    for r, (key, value) in enumerate(
+        (
+            ("kind", KIND),
+            ("year", str(rules.year)),
+            ("rules_fingerprint", rules.fingerprint),
+            ("tool_version", __version__),
+        ),
+        start=1,
+    ):
         ws.write_string(r, 0, key)
         ws.write_string(r, 1, value)
     ws.very_hidden()

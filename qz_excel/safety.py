@@ -85,17 +85,24 @@ def check_zip(data: bytes, limits: Limits = LIMITS) -> Checked:
         raise Unsafe("TOO_LARGE", f"包含 {len(infos)} 个部件，超过 {limits.parts} 个上限")
     total = sum(i.file_size for i in infos)
     if total > limits.total_bytes:
-        raise Unsafe("TOO_LARGE", f"解压后声明 {total / MiB:.0f} MB，超过 {limits.total_bytes // MiB} MB 上限（疑似压缩炸弹）")
+        raise Unsafe(
+            "TOO_LARGE", f"解压后声明 {total / MiB:.0f} MB，超过 {limits.total_bytes // MiB} MB 上限（疑似压缩炸弹）"
+        )
     for info in infos:
         if info.file_size > limits.part_bytes:
             raise Unsafe("TOO_LARGE", f"部件 {info.filename} 解压后 {info.file_size / MiB:.0f} MB，疑似压缩炸弹")
         if info.file_size > limits.ratio_grace_bytes and info.compress_size / info.file_size < limits.min_inflate_ratio:
-            raise Unsafe("TOO_LARGE", f"部件 {info.filename} 压缩比异常（{info.file_size // max(1, info.compress_size)}:1），疑似压缩炸弹")
+            raise Unsafe(
+                "TOO_LARGE",
+                f"部件 {info.filename} 压缩比异常（{info.file_size // max(1, info.compress_size)}:1），疑似压缩炸弹",
+            )
     _check_not_encrypted(data, infos)
     worksheets = {}
     for info in infos:
-        if (_XML_PART.search(info.filename) and not _UNREAD_PART.match(info.filename)) \
-                or info.filename in ("content.xml", "styles.xml"):
+        if (_XML_PART.search(info.filename) and not _UNREAD_PART.match(info.filename)) or info.filename in (
+            "content.xml",
+            "styles.xml",
+        ):
             xml = _check_xml_part(data, info)
             if xml is not None:
                 worksheets[info.filename] = xml
@@ -125,12 +132,12 @@ def _read_part(data: bytes, info: zipfile.ZipInfo, limit: int) -> bytes:
     zipfile has parsed the directory; opening each member through it costs more than the
     inflating itself on a 20 KB workbook, and this check runs on every file."""
     start = info.header_offset
-    header = data[start:start + _LOCAL_HEADER.size]
+    header = data[start : start + _LOCAL_HEADER.size]
     if len(header) < _LOCAL_HEADER.size or header[:4] != ZIP_MAGIC:
         raise zipfile.BadZipFile("局部文件头不正确")
     fields = _LOCAL_HEADER.unpack(header)
     start += _LOCAL_HEADER.size + fields[10] + fields[11]  # then the name and extra field
-    raw = memoryview(data)[start:start + info.compress_size]
+    raw = memoryview(data)[start : start + info.compress_size]
     if info.flag_bits & 0x1:
         raise NotImplementedError("部件已加密")
     if info.compress_type == zipfile.ZIP_STORED:
@@ -153,7 +160,7 @@ def _check_xml_part(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
     root = _ROOT_TAG.search(xml, 0, PROLOG_BYTES)
     if root is None and len(xml) >= PROLOG_BYTES:
         raise Unsafe("UNSAFE_XML", f"部件 {info.filename} 的 XML 开头异常（超过 {PROLOG_BYTES} 字节仍无根元素）")
-    prolog = xml[:root.start()] if root else xml
+    prolog = xml[: root.start()] if root else xml
     if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
         raise Unsafe("UNSAFE_XML", f"部件 {info.filename} 含 DOCTYPE/ENTITY 声明")
     if whole:
@@ -163,9 +170,13 @@ def _check_xml_part(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
 
 
 def _check_bounds(name: str, xml: bytes) -> None:
-    far = next((m for m in _FAR_REF.finditer(xml) if m.start() and xml[m.start() - 1] in _ATTRIBUTE_SPACE),
-               None) or _FAR_DIMENSION.search(xml, 0, 4096)
+    far = next(
+        (m for m in _FAR_REF.finditer(xml) if m.start() and xml[m.start() - 1] in _ATTRIBUTE_SPACE), None
+    ) or _FAR_DIMENSION.search(xml, 0, 4096)
     if far:
-        ref = _REF_TEXT.search(xml, far.start(), far.start() + 200).group(1).decode("ascii")
-        raise Unsafe("TOO_LARGE", f"工作表 {name.rsplit('/', 1)[-1]} 用到了单元格 {ref}，远超填报表范围"
-                                  f"（请勿在表格远处填写内容）")
+        found = _REF_TEXT.search(xml, far.start(), far.start() + 200)
+        ref = found.group(1).decode("ascii") if found else "?"
+        raise Unsafe(
+            "TOO_LARGE",
+            f"工作表 {name.rsplit('/', 1)[-1]} 用到了单元格 {ref}，远超填报表范围（请勿在表格远处填写内容）",
+        )

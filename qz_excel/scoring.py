@@ -13,10 +13,10 @@ so), or 0 when a veto fires. Total = Σ items. Rank is the competition rank (1, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -54,8 +54,12 @@ def _compile(text: str) -> Callable[[dict], str]:
     """A template as a function of its context. Templates made only of text and
     ``{{ name }}`` fields (most of them) become str.format calls, which give the same text
     as jinja at a tenth of the cost; anything else renders through jinja."""
-    if "{%" not in text and "{#" not in text and \
-            _PLAIN_FIELD.sub("", text).count("{{") == 0 and "}}" not in _PLAIN_FIELD.sub("", text):
+    if (
+        "{%" not in text
+        and "{#" not in text
+        and _PLAIN_FIELD.sub("", text).count("{{") == 0
+        and "}}" not in _PLAIN_FIELD.sub("", text)
+    ):
         names = _PLAIN_FIELD.findall(text)
         literals = _PLAIN_FIELD.split(text)[::2]  # split() interleaves literals and names
         escaped = [part.replace("{", "{{").replace("}", "}}") for part in literals]
@@ -63,6 +67,7 @@ def _compile(text: str) -> Callable[[dict], str]:
 
         def render(ctx: dict, _pattern=pattern, _names=names) -> str:
             return _pattern.format(**{n: _jinja_str(ctx[n]) for n in _names})
+
         return render
     return _ENV.from_string(text).render
 
@@ -81,9 +86,13 @@ def _combine_codes(columns: list[np.ndarray]) -> np.ndarray:
     return codes
 
 
-def render_explanations(templates: dict[str, str], outcome: np.ndarray,
-                        per_row: dict[str, np.ndarray], constants: dict,
-                        note: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def render_explanations(
+    templates: dict[str, str],
+    outcome: np.ndarray,
+    per_row: dict[str, np.ndarray],
+    constants: dict,
+    note: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Render each row's template (chosen by its outcome) once per distinct context.
 
     Returns (codes, texts): row i's explanation is ``texts[codes[i]]``. Towns share few
@@ -132,12 +141,12 @@ def score(rules: Rules, values: pd.DataFrame, notes: pd.DataFrame | None = None)
 
         missing = {"veto": MISSING_VETO_TEMPLATE, "deduction": MISSING_DEDUCTION_TEMPLATE}
         templates = {"missing": missing.get(rule.effective_part, MISSING_TEMPLATE), **rule.explain_templates()}
-        per_row = {k: np.asarray(v, dtype=object) for k, v in ev.context.items()
-                   if np.ndim(v) == 1 and len(v) == n}
+        per_row = {k: np.asarray(v, dtype=object) for k, v in ev.context.items() if np.ndim(v) == 1 and len(v) == n}
         constants = {"label": rule.label, **{k: v for k, v in ev.context.items() if k not in per_row}}
         per_row["points"] = points[:, j]
-        codes, unique_texts = render_explanations(templates, outcome, per_row, constants,
-                                                  _notes_for(notes, rule.inputs(), n))
+        codes, unique_texts = render_explanations(
+            templates, outcome, per_row, constants, _notes_for(notes, rule.inputs(), n)
+        )
         text_codes[:, j] = codes + sum(len(t) for t in texts)
         texts.append(unique_texts)
 
@@ -180,8 +189,19 @@ def _items_and_totals(rules, pairs, points, outcomes, towns):
         score = np.where(vetoed, 0, base + bonus)
         scores[item.number] = score
         bonus_total += np.where(vetoed, 0, bonus)
-        rows.append(pd.DataFrame({"town": towns, "item": item.number, "base_raw": base_raw,
-                                  "base": base, "bonus": bonus, "vetoed": vetoed, "score": score}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "town": towns,
+                    "item": item.number,
+                    "base_raw": base_raw,
+                    "base": base,
+                    "bonus": bonus,
+                    "vetoed": vetoed,
+                    "score": score,
+                }
+            )
+        )
     summary = pd.DataFrame(scores, index=towns)
     summary["加分合计"] = bonus_total
     summary["总分"] = summary[[item.number for item in rules.items]].sum(axis=1)
@@ -205,13 +225,15 @@ def _details_frame(towns, pairs, points, outcomes, text_codes, texts) -> pd.Data
         return pd.Categorical.from_codes(codes, categories=categories)
 
     text_map, unique_texts = pd.factorize(texts)
-    return pd.DataFrame({
-        "town": pd.Categorical.from_codes(np.repeat(np.arange(n), r), categories=towns),
-        "item": np.tile([item.number for item, _ in pairs], n),
-        "rule": tiled([rule.id for _, rule in pairs]),
-        "label": tiled([rule.label for _, rule in pairs]),
-        "part": tiled([rule.effective_part for _, rule in pairs]),
-        "points": points.reshape(-1),
-        "outcome": coded(outcomes.reshape(-1)),
-        "explanation": pd.Categorical.from_codes(text_map[text_codes.reshape(-1)], categories=unique_texts),
-    })
+    return pd.DataFrame(
+        {
+            "town": pd.Categorical.from_codes(np.repeat(np.arange(n), r), categories=towns),
+            "item": np.tile([item.number for item, _ in pairs], n),
+            "rule": tiled([rule.id for _, rule in pairs]),
+            "label": tiled([rule.label for _, rule in pairs]),
+            "part": tiled([rule.effective_part for _, rule in pairs]),
+            "points": points.reshape(-1),
+            "outcome": coded(outcomes.reshape(-1)),
+            "explanation": pd.Categorical.from_codes(text_map[text_codes.reshape(-1)], categories=unique_texts),
+        }
+    )

@@ -67,6 +67,7 @@ class Smtp:
         fix, OSError/SMTPException for what a retry might."""
         context = self.tls_context() if self.security in ("ssl", "starttls") else None
         try:
+            server: smtplib.SMTP
             if self.security == "ssl":
                 server = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
             else:
@@ -74,8 +75,10 @@ class Smtp:
         except ssl.SSLCertVerificationError as exc:
             raise SmtpStop(self._certificate_words(exc)) from None
         except ssl.SSLError as exc:
-            raise SmtpStop(f"与 {self.address} 建立加密连接失败（{exc.reason or exc}）：端口 465 一般用 --security ssl，"
-                           f"587 和 25 一般用 starttls，请核对") from None
+            raise SmtpStop(
+                f"与 {self.address} 建立加密连接失败（{exc.reason or exc}）：端口 465 一般用 --security ssl，"
+                f"587 和 25 一般用 starttls，请核对"
+            ) from None
         try:
             if self.security == "starttls":
                 self._starttls(server, context)
@@ -92,8 +95,9 @@ class Smtp:
         except ssl.SSLCertVerificationError as exc:
             raise SmtpStop(self._certificate_words(exc)) from None
         except smtplib.SMTPNotSupportedError:
-            raise SmtpStop(f"服务器 {self.address} 不支持 STARTTLS 加密：请改用 --security ssl（端口 465），"
-                           f"或确认服务器地址") from None
+            raise SmtpStop(
+                f"服务器 {self.address} 不支持 STARTTLS 加密：请改用 --security ssl（端口 465），或确认服务器地址"
+            ) from None
 
     def _login(self, server: smtplib.SMTP) -> None:
         try:
@@ -109,15 +113,20 @@ class Smtp:
 
     def _certificate_words(self, exc: ssl.SSLCertVerificationError) -> str:
         why = _CERTIFICATE_PROBLEMS.get(exc.verify_code, f"证书无效：{exc.verify_message or exc}")
-        return (f"无法验证服务器 {self.address} 的证书（{why}）：如果是局里自建的邮件服务器，"
-                f"请用 --ca-file 指定它的证书；确认网络可信时也可加 --no-verify 跳过验证（不推荐）")
+        return (
+            f"无法验证服务器 {self.address} 的证书（{why}）：如果是局里自建的邮件服务器，"
+            f"请用 --ca-file 指定它的证书；确认网络可信时也可加 --no-verify 跳过验证（不推荐）"
+        )
 
 
 #: OpenSSL's verify codes (x509_vfy.h) a clerk meets, in words
 _CERTIFICATE_PROBLEMS = {
-    10: "证书已过期", 9: "证书尚未生效",
-    18: "证书是自签名的，不是公认机构签发", 19: "证书链中有自签名证书，不是公认机构签发",
-    20: "证书不是系统认可的机构签发（如局里自建的 CA）", 21: "证书不是系统认可的机构签发（如局里自建的 CA）",
+    10: "证书已过期",
+    9: "证书尚未生效",
+    18: "证书是自签名的，不是公认机构签发",
+    19: "证书链中有自签名证书，不是公认机构签发",
+    20: "证书不是系统认可的机构签发（如局里自建的 CA）",
+    21: "证书不是系统认可的机构签发（如局里自建的 CA）",
     62: "证书上的名称与服务器地址不符",
 }
 
@@ -191,8 +200,10 @@ class Session:
                 break
             if not waits:
                 for address, reason in temporary.items():
-                    delivery.refused[address] = (f"暂时被拒收（{reason}），已重试 {len(self.smtp.retry_delays)} 次："
-                                                 f"请稍后重新运行 qz mail，已送达的不会重发")
+                    delivery.refused[address] = (
+                        f"暂时被拒收（{reason}），已重试 {len(self.smtp.retry_delays)} 次："
+                        f"请稍后重新运行 qz mail，已送达的不会重发"
+                    )
                 break
             self.sleep(waits.pop(0))
         if not delivery.accepted:
@@ -211,8 +222,10 @@ class Session:
             self._drop()
             if _temporary(exc.smtp_code):
                 return {r: _reply(exc.smtp_code, exc.smtp_error) for r in recipients}
-            raise SmtpStop(f"服务器拒绝以 {exc.sender} 的名义发信（{_reply(exc.smtp_code, exc.smtp_error)}）："
-                           f"请用 --sender 填写与登录账号一致的发件地址") from None
+            raise SmtpStop(
+                f"服务器拒绝以 {exc.sender} 的名义发信（{_reply(exc.smtp_code, exc.smtp_error)}）："
+                f"请用 --sender 填写与登录账号一致的发件地址"
+            ) from None
         except smtplib.SMTPResponseException as exc:  # 4xx/5xx at DATA, or 421 on connecting
             self._drop()
             if _temporary(exc.smtp_code):
@@ -222,9 +235,11 @@ class Session:
             self._drop()
             self.unreachable += 1
             if self.unreachable >= self.smtp.max_unreachable:
-                raise SmtpStop(f"邮件服务器 {self.smtp.address} 连续 {self.unreachable} 次无法连接或没有响应"
-                               f"（{_network_words(exc, self.smtp.timeout)}）：已停止发送。请检查 --smtp 地址、端口和网络，"
-                               f"稍后重新运行 qz mail，已发出的不会重发") from None
+                raise SmtpStop(
+                    f"邮件服务器 {self.smtp.address} 连续 {self.unreachable} 次无法连接或没有响应"
+                    f"（{_network_words(exc, self.smtp.timeout)}）：已停止发送。请检查 --smtp 地址、端口和网络，"
+                    f"稍后重新运行 qz mail，已发出的不会重发"
+                ) from None
             return {r: _network_words(exc, self.smtp.timeout) for r in recipients}
         except smtplib.SMTPException as exc:  # anything else smtplib says: this letter only
             self._drop()

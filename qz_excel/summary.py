@@ -8,6 +8,7 @@ prepared once, vectorised, before the loop hands its cells to the writer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,18 +16,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qz_excel.changes import changes_frame
+from qz_excel.files import clean_text
 from qz_excel.outputs import FORMATS, TOWNS_PER_SLICE, write_town_sheet
 from qz_excel.rules import Rules
-from qz_excel.changes import changes_frame
 from qz_excel.values import format_values
-from qz_excel.files import clean_text
 from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, safe_sheet_name, two_lines
 
 RANKING_SHEET = "汇总排名"
 CHANGES_SHEET = "变更记录"
 REVIEWS_SHEET = "核定记录"
-REVIEW_COLUMNS = {"单位名称": 14, "考核项目": 10, "指标": 34, "自报值": 10, "核定值": 10, "核定理由": 30, "核定人": 9,
-                  "核定前该项得分": 8, "核定后该项得分": 8, "核定前总分": 7, "核定后总分": 7}
+REVIEW_COLUMNS = {
+    "单位名称": 14,
+    "考核项目": 10,
+    "指标": 34,
+    "自报值": 10,
+    "核定值": 10,
+    "核定理由": 30,
+    "核定人": 9,
+    "核定前该项得分": 8,
+    "核定后该项得分": 8,
+    "核定前总分": 7,
+    "核定后总分": 7,
+}
 SHEET_ROWS_MAX = 1_048_576  # Excel's limit, header row included
 
 TRAIL_COLUMNS = {"单位名称": 16, "项目": 14, "细则": 22, "自报值": 16, "核定值": 12, "得分": 6, "得分说明": 60}
@@ -41,33 +53,38 @@ def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame, revie
     r = len(rules.subrules())
     headers = {i.number: i.header for i in rules.items}
     for start in range(0, len(values), TOWNS_PER_SLICE):
-        part = values.iloc[start:start + TOWNS_PER_SLICE]
-        rows = details.iloc[start * r:(start + len(part)) * r]
+        part = values.iloc[start : start + TOWNS_PER_SLICE]
+        rows = details.iloc[start * r : (start + len(part)) * r]
         used = _used_values(rules, part)
         if reviewed is not None:
-            checked = reviewed.iloc[start:start + TOWNS_PER_SLICE]
+            checked = reviewed.iloc[start : start + TOWNS_PER_SLICE]
             marks = checked.notna()
             after = _used_values(rules, checked.where(marks, part))
-            any_checked = np.stack([marks[rule.inputs()].any(axis=1).to_numpy() for _, rule in rules.subrules()],
-                                   axis=1).reshape(-1)
+            any_checked = np.stack(
+                [marks[rule.inputs()].any(axis=1).to_numpy() for _, rule in rules.subrules()], axis=1
+            ).reshape(-1)
             verified = np.where(any_checked, np.stack(after, axis=1).reshape(-1), "")
         else:
             verified = np.full(len(rows), "", dtype=object)
-        yield pd.DataFrame({
-            "单位名称": rows["town"].astype(object).to_numpy(),
-            "项目": rows["item"].map(headers).to_numpy(),
-            "细则": rows["label"].astype(object).to_numpy(),
-            "自报值": np.stack(used, axis=1).reshape(-1),
-            "核定值": verified,
-            "得分": rows["points"].to_numpy(),
-            "得分说明": rows["explanation"].astype(object).to_numpy(),
-        })
+        yield pd.DataFrame(
+            {
+                "单位名称": rows["town"].astype(object).to_numpy(),
+                "项目": rows["item"].map(headers).to_numpy(),
+                "细则": rows["label"].astype(object).to_numpy(),
+                "自报值": np.stack(used, axis=1).reshape(-1),
+                "核定值": verified,
+                "得分": rows["points"].to_numpy(),
+                "得分说明": rows["explanation"].astype(object).to_numpy(),
+            }
+        )
 
 
 def _used_values(rules: Rules, part: pd.DataFrame) -> list[np.ndarray]:
     """Per sub-rule, the text of the values it used (「4次；40家」), one per town."""
-    shown = {code: format_values(part[code], ind.type, ind.unit).to_numpy(dtype=object)
-             for code, ind in rules.catalog.items()}
+    shown = {
+        code: format_values(part[code], ind.type, ind.unit).to_numpy(dtype=object)
+        for code, ind in rules.catalog.items()
+    }
     used = []
     for _, rule in rules.subrules():
         inputs = rule.inputs()
@@ -78,8 +95,15 @@ def _used_values(rules: Rules, part: pd.DataFrame) -> list[np.ndarray]:
     return used
 
 
-def _write_table(ws, fmt: Formats, frame: pd.DataFrame, widths: dict[str, float], text_columns=(),
-                 header_height: float | None = None, fit_rows: bool = False):
+def _write_table(
+    ws,
+    fmt: Formats,
+    frame: pd.DataFrame,
+    widths: Mapping[str, float],
+    text_columns=(),
+    header_height: float | None = None,
+    fit_rows: bool = False,
+):
     """A header row and the frame's rows, top to bottom (constant-memory safe).
     ``fit_rows``: each row as tall as its wrapped text columns need (LibreOffice and WPS
     do not fit heights on opening); for the short lists that are printed."""
@@ -104,8 +128,9 @@ def _print_list(ws, title: str) -> None:
     ws.set_footer("&C第 &P 页 共 &N 页", {"margin": 0.3})
 
 
-def _write_header(ws, fmt: Formats, columns: list[str], widths: dict[str, float],
-                  header_height: float | None = None) -> None:
+def _write_header(
+    ws, fmt: Formats, columns: list[str], widths: Mapping[str, float], header_height: float | None = None
+) -> None:
     if header_height:
         ws.set_row(0, header_height)
     for c, name in enumerate(columns):
@@ -113,15 +138,15 @@ def _write_header(ws, fmt: Formats, columns: list[str], widths: dict[str, float]
         ws.set_column(c, c, widths.get(name, 10))
 
 
-def _write_rows(ws, fmt: Formats, frame: pd.DataFrame, first_row: int, text_columns=(),
-                styled: bool = True) -> None:
+def _write_rows(ws, fmt: Formats, frame: pd.DataFrame, first_row: int, text_columns=(), styled: bool = True) -> None:
     """The frame's rows from ``first_row`` down. Each column is prepared once — numbers, or
     cleaned text with the formula-like cells picked out — so the loop only hands cells to
     the writer (the audit trail of 2,000 towns is 88,000 rows). Unstyled cells carry no
     format but the quote prefix where one is needed."""
-    writers = [_column_writer(ws, fmt, frame[name],
-                              None if not styled else "plain" if name in text_columns else "center")
-               for name in frame.columns]
+    writers = [
+        _column_writer(ws, fmt, frame[name], None if not styled else "plain" if name in text_columns else "center")
+        for name in frame.columns
+    ]
     for r in range(len(frame)):
         for c, write in enumerate(writers):
             write(first_row + r, c, r)
@@ -155,12 +180,12 @@ def _write_trail(wb, fmt: Formats, slices) -> None:
                 _finish_table(ws, used, len(TRAIL_COLUMNS))
                 ws, used = new_sheet(), 0
             take = min(len(frame) - start, SHEET_ROWS_MAX - 1 - used)
-            _write_rows(ws, fmt, frame.iloc[start:start + take], used + 1, styled=False)
+            _write_rows(ws, fmt, frame.iloc[start : start + take], used + 1, styled=False)
             used, start = used + take, start + take
     _finish_table(ws, used, len(TRAIL_COLUMNS))
     # a data sheet, but printable when asked: landscape, one page wide, header repeated
     # (its cells stay unwrapped: a format on each of half a million would cost too much)
-    for sheet in wb.worksheets()[wb.worksheets().index(first):]:
+    for sheet in wb.worksheets()[wb.worksheets().index(first) :]:
         _print_list(sheet, "评分明细")
 
 
@@ -172,24 +197,27 @@ def _column_writer(ws, fmt: Formats, column: pd.Series, style: str | None):
         # scores are whole numbers: General shows them as such
         number = blank = fmt["center"] if style else None
 
-        def write(row, col, i):
+        def write_number(row, col, i):
             value = numbers[i]
             if value != value:  # NaN: no value
                 ws.write_blank(row, col, None, blank)
             else:
                 ws.write_number(row, col, value, number)
-        return write
+
+        return write_number
     # each distinct value cleaned once: the trail repeats town names, labels and
     # explanations thousands of times, and the cells then share those strings
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     texts = [clean_text(u) for u in uniques] + [""]  # code -1 (no value) → ""
-    styles = [fmt.quoted(style or "bare") if t.startswith(FORMULA_START) else fmt[style] if style else None
-              for t in texts]
+    styles = [
+        fmt.quoted(style or "bare") if t.startswith(FORMULA_START) else fmt[style] if style else None for t in texts
+    ]
     codes = codes.tolist()
 
     def write(row, col, i):
         k = codes[i]
         ws.write_string(row, col, texts[k], styles[k])
+
     return write
 
 
@@ -208,8 +236,10 @@ class ReportInfo:
         return f"{day.year}年{day.month}月{day.day}日"
 
 
-RANKING_KEY = ("状态：正常＝数据完整；已核定＝经考核组核定；待核实＝有缺项、无效或矛盾的数据，成绩暂定；未报送＝未收到文件。"
-               "各项得分已含加分（括号内注明），故可高于标准分。颜色：各项得分由低（红）到高（绿）。")
+RANKING_KEY = (
+    "状态：正常＝数据完整；已核定＝经考核组核定；待核实＝有缺项、无效或矛盾的数据，成绩暂定；未报送＝未收到文件。"
+    "各项得分已含加分（括号内注明），故可高于标准分。颜色：各项得分由低（红）到高（绿）。"
+)
 CHART_SHEET = "总分图"
 TOWNS_PER_CHART = 40  # bars a printed A4 page holds legibly
 CHART_PAGE_ROWS = 50  # default rows (20 px) a chart page spans: a page break after each
@@ -254,13 +284,16 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: 
     ws.set_margins(left=0.4, right=0.4, top=0.8, bottom=0.7)
     ws.repeat_rows(0)
     title = f"{rules.year}年质量振兴工作考核汇总排名（{info.stage}）"
-    ws.set_header(f"&L&9 制表单位：{info.maker.replace('&', '&&')[:60]}&C&\"宋体,Bold\"&14 {title}"
-                  f"&R&9 制表日期：{info.date_text}", {"margin": 0.3})
+    ws.set_header(
+        f'&L&9 制表单位：{info.maker.replace("&", "&&")[:60]}&C&"宋体,Bold"&14 {title}&R&9 制表日期：{info.date_text}',
+        {"margin": 0.3},
+    )
     ws.set_footer(f"&L&8 {RANKING_KEY}&R&9 第 &P 页 共 &N 页", {"margin": 0.3})
 
 
-def _bonus_cells(wb, ranking: pd.DataFrame, item_cols: list[str], rules: Rules,
-                 bonuses: pd.DataFrame | None) -> dict[tuple[int, int], tuple[int, object]]:
+def _bonus_cells(
+    wb, ranking: pd.DataFrame, item_cols: list[str], rules: Rules, bonuses: pd.DataFrame | None
+) -> dict[tuple[int, int], tuple[int, object]]:
     """(row, column) → (score, format) for item scores that include a bonus: a number
     format names the bonus, one format for each bonus value."""
     if bonuses is None:
@@ -293,16 +326,23 @@ def _chart_sheet(wb, rules: Rules, ranking: pd.DataFrame) -> None:
     for k in range(pages):
         first, last = k * TOWNS_PER_CHART + 1, min((k + 1) * TOWNS_PER_CHART, scored)
         chart = wb.add_chart({"type": "bar"})
-        chart.add_series({"name": "总分", "categories": [RANKING_SHEET, first, name_col, last, name_col],
-                          "values": [RANKING_SHEET, first, total_col, last, total_col],
-                          "data_labels": {"value": True}, "fill": {"color": "#4472C4"}, "gap": 60})
+        chart.add_series(
+            {
+                "name": "总分",
+                "categories": [RANKING_SHEET, first, name_col, last, name_col],
+                "values": [RANKING_SHEET, first, total_col, last, total_col],
+                "data_labels": {"value": True},
+                "fill": {"color": "#4472C4"},
+                "gap": 60,
+            }
+        )
         where = f"（第 {first}–{last} 名）" if pages > 1 else ""
-        chart.set_title({"name": f"{rules.year}年质量振兴工作考核总分{where}",
-                         "name_font": {"size": 12, "name": "宋体"}})
+        chart.set_title(
+            {"name": f"{rules.year}年质量振兴工作考核总分{where}", "name_font": {"size": 12, "name": "宋体"}}
+        )
         chart.set_legend({"none": True})
         chart.set_y_axis({"reverse": True, "num_font": {"size": 9, "name": "宋体"}})  # rank 1 at the top
-        chart.set_x_axis({"min": 0, "max": top, "major_gridlines": {"visible": True},
-                          "num_font": {"size": 9}})
+        chart.set_x_axis({"min": 0, "max": top, "major_gridlines": {"visible": True}, "num_font": {"size": 9}})
         chart.set_size({"width": 680, "height": min(CHART_PAGE_ROWS * 20 - 20, 110 + 22 * (last - first + 1))})
         ws.insert_chart(k * CHART_PAGE_ROWS, 0, chart, {"object_position": 3})
     ws.set_h_pagebreaks([k * CHART_PAGE_ROWS for k in range(1, pages)])
@@ -322,9 +362,18 @@ def write_ranking_print(path: Path, rules: Rules, ranking: pd.DataFrame, info: R
     return path
 
 
-def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, problems: pd.DataFrame,
-                  files: pd.DataFrame, town_pages=(), info: ReportInfo = ReportInfo(),
-                  changes: pd.DataFrame | None = None, reviews: pd.DataFrame | None = None) -> Path:
+def write_summary(
+    path: Path,
+    rules: Rules,
+    ranking: pd.DataFrame,
+    trail,
+    problems: pd.DataFrame,
+    files: pd.DataFrame,
+    town_pages=(),
+    info: ReportInfo = ReportInfo(),
+    changes: pd.DataFrame | None = None,
+    reviews: pd.DataFrame | None = None,
+) -> Path:
     """汇总.xlsx: 汇总排名, 评分明细 (``trail``: frames of rows, see :func:`audit_trail`),
     问题清单, 文件清单, 变更记录 (what each resubmission changed, :mod:`qz_excel.changes`),
     and with ``town_pages`` one 评分细则 sheet per town."""
@@ -335,26 +384,58 @@ def write_summary(path: Path, rules: Rules, ranking: pd.DataFrame, trail, proble
         _write_trail(wb, fmt, trail)
         # widths for A4 landscape at about 90 %: 说明 wraps rather than pushing columns off
         ws = wb.add_worksheet("问题清单")
-        _write_table(ws, fmt, problems, {"文件": 22, "单位名称": 14, "工作表": 8, "单元格": 7,
-                                          "指标代码": 20, "填报内容": 12, "问题代码": 17, "级别": 5,
-                                          "说明": 52}, text_columns=("说明", "文件", "单元格", "指标代码"),
-                     fit_rows=True)
+        _write_table(
+            ws,
+            fmt,
+            problems,
+            {
+                "文件": 22,
+                "单位名称": 14,
+                "工作表": 8,
+                "单元格": 7,
+                "指标代码": 20,
+                "填报内容": 12,
+                "问题代码": 17,
+                "级别": 5,
+                "说明": 52,
+            },
+            text_columns=("说明", "文件", "单元格", "指标代码"),
+            fit_rows=True,
+        )
         _print_list(ws, f"{rules.year}年质量振兴工作考核问题清单")
         ws = wb.add_worksheet("文件清单")
-        _write_table(ws, fmt, files, {"文件": 40, "状态": 10, "单位名称": 22, "说明": 60},
-                     text_columns=("文件", "说明"), fit_rows=True)
+        _write_table(
+            ws,
+            fmt,
+            files,
+            {"文件": 40, "状态": 10, "单位名称": 22, "说明": 60},
+            text_columns=("文件", "说明"),
+            fit_rows=True,
+        )
         _print_list(ws, f"{rules.year}年质量振兴工作考核文件清单")
         ws = wb.add_worksheet(CHANGES_SHEET)
-        _write_table(ws, fmt, changes if changes is not None else changes_frame([]),
-                     {"单位名称": 16, "指标": 40, "原值": 17, "新值": 17, "原文件": 27, "采用的文件": 27, "指标代码": 20},
-                     text_columns=("指标", "原值", "新值", "原文件", "采用的文件"), fit_rows=True)
+        _write_table(
+            ws,
+            fmt,
+            changes if changes is not None else changes_frame([]),
+            {"单位名称": 16, "指标": 40, "原值": 17, "新值": 17, "原文件": 27, "采用的文件": 27, "指标代码": 20},
+            text_columns=("指标", "原值", "新值", "原文件", "采用的文件"),
+            fit_rows=True,
+        )
         _print_list(ws, f"{rules.year}年质量振兴工作考核变更记录")
         ws = wb.add_worksheet(REVIEWS_SHEET)
-        _write_table(ws, fmt, reviews if reviews is not None else pd.DataFrame(columns=list(REVIEW_COLUMNS)),
-                     REVIEW_COLUMNS, text_columns=("指标", "核定理由", "自报值", "核定值"), fit_rows=True)
+        _write_table(
+            ws,
+            fmt,
+            reviews if reviews is not None else pd.DataFrame(columns=list(REVIEW_COLUMNS)),
+            REVIEW_COLUMNS,
+            text_columns=("指标", "核定理由", "自报值", "核定值"),
+            fit_rows=True,
+        )
         _print_list(ws, f"{rules.year}年质量振兴工作考核核定记录")
         taken = {name.lower() for name in wb.sheetnames}
         for town, scores, explanations, total, provisional in town_pages:
-            write_town_sheet(wb, fmt, safe_sheet_name(town, taken), rules, town, scores,
-                             explanations, total, provisional)
+            write_town_sheet(
+                wb, fmt, safe_sheet_name(town, taken), rules, town, scores, explanations, total, provisional
+            )
     return path

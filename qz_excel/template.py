@@ -8,35 +8,35 @@ that intake uses to identify the file whatever it has been renamed to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from qz_excel import __version__, form, resources
+from qz_excel.files import clean_text, safe_file_stem, unique_path
 from qz_excel.parallel import map_chunks
 from qz_excel.rules import Indicator, Rules
-from qz_excel.files import clean_text, safe_file_stem, unique_path
 from qz_excel.xlsx import FONT, Formats, atomic_workbook, print_a4, row_height, two_lines
 
 # Column widths in Excel character units; the row-height estimate uses the same numbers.
 # The indicator codes are for intake, not for the town: their column is hidden (and so
 # not printed); the others share the page.
-WIDTHS = {"序号": 5, form.CODE_HEADER: 21, "考核项目": 9, "指标": 34, form.VALUE_HEADER: 11,
-          "单位": 6, "填报说明": 33}
+WIDTHS = {"序号": 5, form.CODE_HEADER: 21, "考核项目": 9, "指标": 34, form.VALUE_HEADER: 11, "单位": 6, "填报说明": 33}
 COL = {name: i for i, name in enumerate(form.COLUMNS)}
 HEADER_ROW = 5  # 0-based; the rows above hold the title, the filler's details and signatures
 HINT = "黄色单元格为填报区域，选中单元格可见填写提示"
 INPUT_TITLE_MAX, ERROR_MESSAGE_MAX = 32, 224  # Excel's limits for validation prompts
 
 # Formats, declared once.
-BORDER = {"border": 1, "valign": "vcenter", "font_size": 10}
-FORMATS = {
+BORDER: dict[str, Any] = {"border": 1, "valign": "vcenter", "font_size": 10}
+FORMATS: dict[str, dict[str, Any]] = {
     "title": {"bold": True, "font_size": 16, "align": "center", "valign": "vcenter"},
     "label": {**BORDER, "bold": True, "align": "center", "bg_color": "#F2F2F2"},
     "label_wrap": {**BORDER, "bold": True, "align": "center", "bg_color": "#F2F2F2", "text_wrap": True},
@@ -48,12 +48,9 @@ FORMATS = {
     "hint": {"font_size": 9, "font_color": "#C00000", "valign": "vcenter", "text_wrap": True},
     "help": {**BORDER, "font_size": 9, "text_wrap": True, "font_color": "#404040"},
     "input": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center"},
-    "input_percent": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center",
-                      "num_format": "0.0%"},
-    "input_count": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center",
-                    "num_format": "0"},
-    "input_date": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center",
-                   "num_format": "yyyy-mm-dd"},
+    "input_percent": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center", "num_format": "0.0%"},
+    "input_count": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center", "num_format": "0"},
+    "input_date": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center", "num_format": "yyyy-mm-dd"},
     "para": {"text_wrap": True, "valign": "top", "font_size": 11},
     "para_title": {"bold": True, "font_size": 14},
 }
@@ -61,17 +58,29 @@ FORMATS = {name: {"font_name": FONT, **spec} for name, spec in FORMATS.items()}
 VALUE_FORMAT = {"bool": "input", "count": "input_count", "percent": "input_percent"}
 #: a value cell a correction request asks the town to change: red, still unlocked
 FLAGGED = "flagged_"
-FORMATS.update({FLAGGED + name: {**FORMATS[name], "bg_color": "#FFC7CE", "font_color": "#9C0006", "bold": True}
-                for name in (*VALUE_FORMAT.values(), "input_date")})
+FORMATS.update(
+    {
+        FLAGGED + name: {**FORMATS[name], "bg_color": "#FFC7CE", "font_color": "#9C0006", "bold": True}
+        for name in (*VALUE_FORMAT.values(), "input_date")
+    }
+)
 #: what to type in a value cell, by indicator type (validation alerts, correction requests)
-TYPE_ADVICE = {"bool": "请从下拉列表选择“是”或“否”。",
-               "count": "请填写0或正整数（只填数字，如 3）。",
-               "percent": "请填写0%～100%之间的百分比，如 98.5；没有相关企业或设备的填“不适用”。"}
+TYPE_ADVICE = {
+    "bool": "请从下拉列表选择“是”或“否”。",
+    "count": "请填写0或正整数（只填数字，如 3）。",
+    "percent": "请填写0%～100%之间的百分比，如 98.5；没有相关企业或设备的填“不适用”。",
+}
 UNIT_SHOWN = {"bool": "是/否", "percent": "%"}
-DATE_VALIDATION = {"validate": "date", "criteria": "between", "minimum": datetime(2000, 1, 1),
-                   "maximum": datetime(2100, 12, 31), "input_title": form.DATE_LABEL,
-                   "input_message": "如 2010-12-20", "error_title": "日期不正确",
-                   "error_message": "请填写日期，如 2010-12-20。"}
+DATE_VALIDATION = {
+    "validate": "date",
+    "criteria": "between",
+    "minimum": datetime(2000, 1, 1),
+    "maximum": datetime(2100, 12, 31),
+    "input_title": form.DATE_LABEL,
+    "input_message": "如 2010-12-20",
+    "error_title": "日期不正确",
+    "error_message": "请填写日期，如 2010-12-20。",
+}
 
 
 COMMENT = {"x_scale": 2.4, "y_scale": 1.8, "font_name": FONT, "font_size": 10}
@@ -90,17 +99,19 @@ def value_validation(ind: Indicator, cell: str) -> dict:
     message = ind.help or ind.label
     if title != ind.label:  # the whole label where the title could not hold it
         message = f"{ind.label}。{message}" if ind.help else ind.label
-    common = {"input_title": title, "input_message": message[:255],
-              "error_title": "填报值不正确", "error_type": "stop"}
+    common = {"input_title": title, "input_message": message[:255], "error_title": "填报值不正确", "error_type": "stop"}
+    spec: dict[str, Any]
     if ind.type == "bool":
         spec = {"validate": "list", "source": ["是", "否"], "error_message": TYPE_ADVICE["bool"]}
     elif ind.type == "count":
         spec = {"validate": "integer", "criteria": ">=", "value": 0, "error_message": TYPE_ADVICE["count"]}
     else:
         # 0–100 % (stored as 0–1 in a %-formatted cell), or 不适用 when nothing applies
-        spec = {"validate": "custom",
-                "value": f'=OR(AND(ISNUMBER({cell}),{cell}>=0,{cell}<=1),{cell}="不适用")',
-                "error_message": TYPE_ADVICE["percent"]}
+        spec = {
+            "validate": "custom",
+            "value": f'=OR(AND(ISNUMBER({cell}),{cell}>=0,{cell}<=1),{cell}="不适用")',
+            "error_message": TYPE_ADVICE["percent"],
+        }
     if len(spec["error_message"]) > ERROR_MESSAGE_MAX:
         raise ValueError(f"{ind.id}: error message longer than Excel's {ERROR_MESSAGE_MAX} characters")
     return {**common, **spec}
@@ -111,12 +122,12 @@ def _input_title(label: str) -> str:
     last phrase boundary that fits (a 、，（ or space) and ends in …, never mid-word."""
     if len(label) <= INPUT_TITLE_MAX:
         return label
-    room = label[:INPUT_TITLE_MAX - 1]
+    room = label[: INPUT_TITLE_MAX - 1]
     cut = max(room.rfind(mark) for mark in "、，,（(；; ")
     return (room[:cut] if cut >= 8 else room).rstrip("、，,（(；; ") + "…"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _instructions_template(templates_dir: Path):
     env = Environment(loader=FileSystemLoader(templates_dir), undefined=StrictUndefined)
     return env.get_template("instructions.txt.j2")
@@ -125,9 +136,16 @@ def _instructions_template(templates_dir: Path):
 def render_instructions(rules: Rules, town: str, options: TemplateOptions) -> str:
     spec = rules.spec
     return _instructions_template(resources.templates_dir()).render(
-        form_title=spec.form_title, title=spec.title, attachment=spec.attachment, year=spec.year,
-        town=town, items=spec.items, standard_total=sum(i.standard for i in spec.items),
-        deadline=options.deadline, contact=options.contact)
+        form_title=spec.form_title,
+        title=spec.title,
+        attachment=spec.attachment,
+        year=spec.year,
+        town=town,
+        items=spec.items,
+        standard_total=sum(i.standard for i in spec.items),
+        deadline=options.deadline,
+        contact=options.contact,
+    )
 
 
 @dataclass(frozen=True)
@@ -153,16 +171,26 @@ def plan_form(rules: Rules) -> tuple[PlannedRow, ...]:
         planned.append(PlannedRow(row, 20, text=form.item_heading(item.number, item.name, item.standard)))
         row += 1
         for k, ind in enumerate(item.indicators, start=1):
-            height = row_height([(ind.label, WIDTHS["指标"]), (ind.help, WIDTHS["填报说明"] * 1.1),
-                                 (item.name, WIDTHS["考核项目"])])
-            planned.append(PlannedRow(row, height, number=f"{item.number}.{k}", item_name=item.name,
-                                      ind=ind, validation=value_validation(ind, xl_rowcol_to_cell(row, value_col))))
+            height = row_height(
+                [(ind.label, WIDTHS["指标"]), (ind.help, WIDTHS["填报说明"] * 1.1), (item.name, WIDTHS["考核项目"])]
+            )
+            planned.append(
+                PlannedRow(
+                    row,
+                    height,
+                    number=f"{item.number}.{k}",
+                    item_name=item.name,
+                    ind=ind,
+                    validation=value_validation(ind, xl_rowcol_to_cell(row, value_col)),
+                )
+            )
             row += 1
     return tuple(planned)
 
 
-def write_template(rules: Rules, town: str, path: Path, options: TemplateOptions,
-                   prefill: dict[str, object] | None = None) -> Path:
+def write_template(
+    rules: Rules, town: str, path: Path, options: TemplateOptions, prefill: dict[str, object] | None = None
+) -> Path:
     """One town's workbook. ``prefill`` (indicator → cell value) fills value cells, e.g.
     with last year's figures, or for benchmarks that need thousands of filled returns."""
     town = clean_text(town)
@@ -185,8 +213,9 @@ class Filled:
     comment_author: str = ""
 
 
-def add_template_sheets(wb, fmt: Formats, rules: Rules, town: str, options: TemplateOptions,
-                        generated_at: str, filled: Filled) -> None:
+def add_template_sheets(
+    wb, fmt: Formats, rules: Rules, town: str, options: TemplateOptions, generated_at: str, filled: Filled
+) -> None:
     """填报表, 填报说明 and the hidden metadata, added to ``wb`` after any sheet it has."""
     _form_sheet(wb, fmt, rules, town, filled)
     _instructions_sheet(wb, fmt, render_instructions(rules, town, options), town, rules.year)
@@ -301,9 +330,14 @@ def _instructions_sheet(wb, fmt, text: str, town: str, year: int) -> None:
 def _meta_sheet(wb, rules: Rules, town: str, generated_at: str) -> None:
     ws = wb.add_worksheet(form.META_SHEET)
     ws.write_string(0, 0, form.META_MARK)
-    values = {"year": rules.year, "town": town, "rules_fingerprint": rules.fingerprint,
-              "template_version": rules.spec.template_version, "generated_at": generated_at,
-              "tool_version": __version__}
+    values = {
+        "year": rules.year,
+        "town": town,
+        "rules_fingerprint": rules.fingerprint,
+        "template_version": rules.spec.template_version,
+        "generated_at": generated_at,
+        "tool_version": __version__,
+    }
     for r, key in enumerate(form.META_KEYS, start=1):
         ws.write_string(r, 0, key)
         ws.write_string(r, 1, str(values[key]))
@@ -319,13 +353,16 @@ def _write_chunk(jobs: list[tuple[str, Path]], rules: Rules, options: TemplateOp
     return [write_template(rules, town, path, options) for town, path in jobs]
 
 
-def write_templates(rules: Rules, towns: pd.DataFrame, out_dir: Path,
-                    options: TemplateOptions = TemplateOptions(),
-                    progress: Callable[[int], None] | None = None) -> list[Path]:
+def write_templates(
+    rules: Rules,
+    towns: pd.DataFrame,
+    out_dir: Path,
+    options: TemplateOptions = TemplateOptions(),
+    progress: Callable[[int], None] | None = None,
+) -> list[Path]:
     """One workbook per town in ``out_dir``; returns the paths in towns-file order."""
     taken: set[str] = set()
-    jobs = [(town, unique_path(out_dir, template_file_name(rules, town), ".xlsx", taken))
-            for town in towns["单位名称"]]
+    jobs = [(town, unique_path(out_dir, template_file_name(rules, town), ".xlsx", taken)) for town in towns["单位名称"]]
     # the date is fixed here, not per worker, so a batch run across midnight agrees
     options = replace(options, generated_at=options.generated_at or date.today().isoformat())
     return map_chunks(_write_chunk, jobs, rules, options, progress=progress)

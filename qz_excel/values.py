@@ -13,9 +13,16 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+import lazy_loader
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+else:  # loaded on first use: `qz rules check` and `qz --help` never need them
+    np = lazy_loader.load("numpy")
+    pd = lazy_loader.load("pandas")
 
 #: 无 / 不适用 for a rate: compares as met against any threshold
 NOT_APPLICABLE = math.inf
@@ -43,7 +50,7 @@ class ValueRejected(ValueError):
 
 @dataclass(frozen=True)
 class Parsed:
-    value: object  # bool | int | float (percent units, or NOT_APPLICABLE)
+    value: Any  # bool | int | float (percent units, or NOT_APPLICABLE)
     note: str = ""  # how a non-canonical form was read; "" for the canonical form
 
 
@@ -72,14 +79,14 @@ def format_number(x: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def parse_value(raw: object, kind: str, count_max: int = COUNT_MAX) -> Parsed:
+def parse_value(raw: Any, kind: str, count_max: int = COUNT_MAX) -> Parsed:
     """One non-empty cell value → its canonical value; raises ValueRejected."""
     # the type is part of the cache key: True == 1 == 1.0 must not share an answer
-    return _parse_cached(type(raw), raw, kind, count_max)
+    return _parse_cached(type(raw).__name__, raw, kind, count_max)
 
 
 @lru_cache(maxsize=65536)
-def _parse_cached(_type: type, raw: object, kind: str, count_max: int) -> Parsed:
+def _parse_cached(_type: str, raw: Any, kind: str, count_max: int) -> Parsed:
     if kind == "bool":
         return _parse_bool(raw)
     if kind == "count":
@@ -124,8 +131,9 @@ def _parse_count(raw: object) -> Parsed:
 
 def _within(parsed: Parsed, raw: object, count_max: int) -> Parsed:
     if parsed.value > count_max:
-        raise ValueRejected("OUT_OF_RANGE", f"「{_shown(raw).strip()}」超过了合理的上限 {count_max}，"
-                                            f"请核实后填写实际数量")
+        raise ValueRejected(
+            "OUT_OF_RANGE", f"「{_shown(raw).strip()}」超过了合理的上限 {count_max}，请核实后填写实际数量"
+        )
     return parsed
 
 
@@ -159,11 +167,12 @@ def _parse_percent(raw: object) -> Parsed:
         return Parsed(pct, f"「{str(raw).strip()}」视为{format_number(pct)}%")
     if _NUMBER_RE.match(text):
         return _percent_from_number(float(text), raw, from_text=True)
-    raise ValueRejected("INVALID_VALUE",
-                        f"「{raw}」不是百分比，请填写如 98.5% 的百分比；没有相关企业或设备的填“不适用”")
+    raise ValueRejected(
+        "INVALID_VALUE", f"「{raw}」不是百分比，请填写如 98.5% 的百分比；没有相关企业或设备的填“不适用”"
+    )
 
 
-def format_one(value: object, kind: str, unit: str) -> str:
+def format_one(value: Any, kind: str, unit: str) -> str:
     if kind == "bool":
         return "是" if value else "否"
     if kind == "percent":

@@ -12,10 +12,12 @@ import math
 import os
 import re
 import unicodedata
+from collections.abc import Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import xlsxwriter
 from xlsxwriter.exceptions import FileCreateError
@@ -78,8 +80,12 @@ def line_count(text: str, width: float, font_size: float | None = None) -> int:
 def row_height(cells: list[tuple], minimum: float = 18.0) -> float:
     """Height for a row of wrapped cells: (text, column width[, font size]) each."""
     # a sized line's pitch already has room to spare: 2 pt of padding; the rough rule, 4
-    heights = [line_count(cell[0], cell[1], cell[2]) * line_height(cell[2]) + 2 if len(cell) > 2
-               else line_count(cell[0], cell[1]) * LINE_HEIGHT_PT + 4 for cell in cells]
+    heights = [
+        line_count(cell[0], cell[1], cell[2]) * line_height(cell[2]) + 2
+        if len(cell) > 2
+        else line_count(cell[0], cell[1]) * LINE_HEIGHT_PT + 4
+        for cell in cells
+    ]
     return max([minimum, *heights])
 
 
@@ -97,15 +103,16 @@ def safe_sheet_name(name: str, taken: set[str]) -> str:
     while candidate.lower() in taken:
         k += 1
         suffix = f"({k})"
-        candidate = base[:SHEET_NAME_MAX - len(suffix)] + suffix
+        candidate = base[: SHEET_NAME_MAX - len(suffix)] + suffix
     taken.add(candidate.lower())
     return candidate
 
 
 def _new_workbook(target, title: str, constant_memory: bool):
     mode = {"constant_memory": True} if constant_memory else {"in_memory": True}
-    workbook = xlsxwriter.Workbook(target, {**mode, "strings_to_numbers": False, "strings_to_formulas": False,
-                                            "strings_to_urls": False})
+    workbook = xlsxwriter.Workbook(
+        target, {**mode, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
+    )
     workbook.set_properties({"title": title, "author": "qz_excel", "created": fixed_timestamp()})
     return workbook
 
@@ -181,8 +188,9 @@ class Formats:
     ``text`` writes town-supplied strings safely: cleaned, and with a quote prefix when
     they start like a formula, so Excel shows them as typed and never evaluates them."""
 
-    def __init__(self, workbook, specs: dict[str, dict]):
-        self._wb, self._specs, self._made = workbook, specs, {}
+    def __init__(self, workbook, specs: Mapping[str, Mapping[str, Any]]):
+        self._wb, self._specs = workbook, specs
+        self._made: dict[tuple[str, bool], Any] = {}
 
     def __getitem__(self, name: str):
         return self._get(name, False)
@@ -204,5 +212,6 @@ class Formats:
 
     def merged_text(self, sheet, first_row, first_col, last_row, last_col, value, name) -> None:
         text = clean_text(value)
-        sheet.merge_range(first_row, first_col, last_row, last_col, text,
-                          self._get(name, text.startswith(FORMULA_START)))
+        sheet.merge_range(
+            first_row, first_col, last_row, last_col, text, self._get(name, text.startswith(FORMULA_START))
+        )

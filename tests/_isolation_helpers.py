@@ -12,7 +12,7 @@ def misbehave(chunk):
         if item == "hang":
             time.sleep(60)
         if item == "hog":
-            bytearray(4 * 1024 ** 3)  # 4 GiB: more than the worker may have
+            bytearray(4 * 1024**3)  # 4 GiB: more than the worker may have
         out.append(item.upper())
     return out
 

@@ -60,24 +60,43 @@ class LibreOffice:
     def __init__(self, profile: Path):
         self.soffice = find_soffice()
         self.profile = profile
-        subprocess.run([self.soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless",
-                        "--terminate_after_init"], capture_output=True, timeout=120)
+        subprocess.run(
+            [self.soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--terminate_after_init"],
+            capture_output=True,
+            timeout=120,
+        )
         (profile / "user" / "basic" / "Standard" / "Module1.xba").write_text(MODULE, encoding="utf-8")
 
     def run(self, sub: str, *args: str) -> None:
         quoted = ",".join(f'"{a}"' for a in args)
-        subprocess.run([self.soffice, f"-env:UserInstallation={self.profile.as_uri()}", "--headless", "--norestore",
-                        f"macro:///Standard.Module1.{sub}({quoted})"], capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                self.soffice,
+                f"-env:UserInstallation={self.profile.as_uri()}",
+                "--headless",
+                "--norestore",
+                f"macro:///Standard.Module1.{sub}({quoted})",
+            ],
+            capture_output=True,
+            timeout=120,
+        )
 
     def save_with_password(self, source: Path, target: Path, filter_name: str, secret: str = "1234") -> Path:
         self.run("SaveWithPassword", str(source), str(target), filter_name, secret)
         assert target.exists(), "LibreOffice did not save the file"
         return target
 
-    def correct(self, source: Path, target: Path, filter_name: str, edits: dict[str, object],
-                sheet: str = "填报表") -> Path:
+    def correct(
+        self, source: Path, target: Path, filter_name: str, edits: dict[str, object], sheet: str = "填报表"
+    ) -> Path:
         """Type ``edits`` (A1 address → value) into ``sheet`` and save as ``target``."""
-        self.run("Correct", str(source), str(target), filter_name, sheet,
-                 "|".join(f"{cell}={value}" for cell, value in edits.items()))
+        self.run(
+            "Correct",
+            str(source),
+            str(target),
+            filter_name,
+            sheet,
+            "|".join(f"{cell}={value}" for cell, value in edits.items()),
+        )
         assert target.exists(), "LibreOffice did not save the corrected file"
         return target

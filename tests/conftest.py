@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from qz_excel.intake import DTYPES
 from qz_excel.files import TEMP_PREFIX
+from qz_excel.intake import DTYPES
 from qz_excel.rules import load_rules
 from qz_excel.samples import GOOD
 from qz_excel.template import TemplateOptions, write_template
@@ -32,8 +32,10 @@ def frame(rules, towns: dict[str, dict]) -> pd.DataFrame:
     """Values frame: each town is GOOD with its overrides (None = empty cell)."""
     base = good_values(rules)
     rows = {town: {**base, **over} for town, over in towns.items()}
-    return pd.DataFrame({code: pd.array([rows[t][code] for t in rows], dtype=DTYPES[ind.type])
-                         for code, ind in rules.catalog.items()}, index=list(rows))
+    return pd.DataFrame(
+        {code: pd.array([rows[t][code] for t in rows], dtype=DTYPES[ind.type]) for code, ind in rules.catalog.items()},
+        index=list(rows),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -43,8 +45,9 @@ def big_inbox(tmp_path_factory, rules):
     towns = [f"测试镇{k:03d}" for k in range(120)]
     for k, town in enumerate(towns):
         values = {**GOOD, "r1_meetings": k % 4, "r10_info_reports": k % 7, "r6_food_pass_rate": 0.9 + k % 10 / 100}
-        write_template(rules, town, tmp / "inbox" / f"{town}.xlsx", TemplateOptions(generated_at="2010-12-01"),
-                       prefill=values)
+        write_template(
+            rules, town, tmp / "inbox" / f"{town}.xlsx", TemplateOptions(generated_at="2010-12-01"), prefill=values
+        )
     towns_csv = tmp / "towns.csv"
     towns_csv.write_text("单位名称\n" + "\n".join(towns) + "\n", encoding="utf-8")
     return tmp / "inbox", towns_csv, towns
@@ -53,6 +56,8 @@ def big_inbox(tmp_path_factory, rules):
 def result_digests(folder: Path) -> dict[str, str]:
     """Every result file under ``folder`` (relative path → sha256). Neither the run lock nor
     a killed run's staging folder (a temporary name, which the next run removes) is a result."""
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*"))
-            if p.is_file() and not any(part.startswith(TEMP_PREFIX) for part in p.relative_to(folder).parts)}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not any(part.startswith(TEMP_PREFIX) for part in p.relative_to(folder).parts)
+    }

@@ -7,10 +7,33 @@ from conftest import REPO
 
 
 def test_benchmark_runs_small():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--n", "20", "--score-towns", "20",
-                             "--repeat", "1", "--naive-sample", "3"], capture_output=True, text=True,
-                            encoding="utf-8", timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "run.py"),
+            "--n",
+            "20",
+            "--score-towns",
+            "20",
+            "--repeat",
+            "1",
+            "--naive-sample",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
-    for ratio in ("engine/floor", "ours/bare", "ours/floor", "on one core", "vs intake + 评分细则 floors", "naive/ours",
-                  "MiB", "main process"):
+    for ratio in (
+        "engine/floor",
+        "ours/bare",
+        "ours/floor",
+        "on one core",
+        "vs intake + 评分细则 floors",
+        "naive/ours",
+        "MiB",
+        "main process",
+    ):
         assert ratio in result.stdout, ratio

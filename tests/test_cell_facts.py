@@ -28,8 +28,9 @@ def problems(ret) -> dict[str, tuple[str, str]]:
 def library_saved(tmp_path_factory, rules) -> Path:
     """A town's return typed through openpyxl: formulas with no stored result."""
     tmp = tmp_path_factory.mktemp("formulas")
-    template = write_template(rules, "青石镇", tmp / "template.xlsx", TemplateOptions(generated_at="2010-12-01"),
-                              prefill=GOOD)
+    template = write_template(
+        rules, "青石镇", tmp / "template.xlsx", TemplateOptions(generated_at="2010-12-01"), prefill=GOOD
+    )
     return fill_workbook(template, tmp / "青石镇.xlsx", {**GOOD, **FORMULAS})
 
 
@@ -62,8 +63,9 @@ def test_an_office_suite_stores_results_and_errors(library_saved, rules, tmp_pat
 @needs_office
 @pytest.mark.parametrize("target", ["xlsx", "ods", "xls"])
 def test_a_bare_1_in_an_unformatted_rate_cell_is_annotated(tmp_path, rules, target):
-    template = write_template(rules, "青石镇", tmp_path / "t.xlsx", TemplateOptions(generated_at="2010-12-01"),
-                              prefill=GOOD)
+    template = write_template(
+        rules, "青石镇", tmp_path / "t.xlsx", TemplateOptions(generated_at="2010-12-01"), prefill=GOOD
+    )
     path = fill_workbook(template, tmp_path / "青石镇.xlsx", {**GOOD, "r8_registration_rate": 1})
     wb = openpyxl.load_workbook(path)
     ws = wb["填报表"]
@@ -86,8 +88,9 @@ def save_with_password(tmp_path_factory):
 
 @needs_office
 @pytest.mark.parametrize("suffix, filter_name", [(".ods", "calc8"), (".xls", "MS Excel 97")])
-def test_a_password_protected_ods_or_xls_is_encrypted_not_corrupt(library_saved, rules, tmp_path,
-                                                                  save_with_password, suffix, filter_name):
+def test_a_password_protected_ods_or_xls_is_encrypted_not_corrupt(
+    library_saved, rules, tmp_path, save_with_password, suffix, filter_name
+):
     saved = save_with_password(library_saved, tmp_path / f"加密{suffix}", filter_name)
     ret = read_return(saved, rules)
     assert ret.status == REJECTED

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO, result_digests
 
 from qz_excel.files import TEMP_PREFIX
 from qz_excel.publish import LOCK_NAME
-from conftest import REPO, result_digests
 
 SAMPLES = REPO / "sample_workbooks"
 QZ = [sys.executable, "-m", "qz_excel"]
@@ -124,8 +124,9 @@ def test_sigterm_is_an_interrupt(tmp_path, big_inbox, two_results):
 def test_a_killed_run_leaves_no_workers_and_the_next_run_cleans_up(tmp_path, big_inbox, two_results):
     inbox, towns, _ = big_inbox
     _, previous, new, _ = two_results
-    process, out = start_over_previous(tmp_path, big_inbox, two_results, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+    process, out = start_over_previous(
+        tmp_path, big_inbox, two_results, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_until_mid_run(out, process)
     process.kill()
     process.wait(timeout=30)
@@ -146,9 +147,16 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path, two_results):
     out = tmp_path / "out"
     shutil.copytree(previous_dir, out)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from qz_excel.publish import ResultsFolder\n"
-         "with ResultsFolder(Path(sys.argv[1]), []):\n    print('held', flush=True); time.sleep(60)", str(out)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from qz_excel.publish import ResultsFolder\n"
+            "with ResultsFolder(Path(sys.argv[1]), []):\n    print('held', flush=True); time.sleep(60)",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         second = qz(*score_args(SAMPLES / "returned", SAMPLES / "towns.csv", out))
@@ -165,6 +173,7 @@ def _file_size_limit(limit: int):
     def limit_writes():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return limit_writes
 
 
@@ -172,8 +181,13 @@ def test_a_write_that_fails_is_one_sentence_and_keeps_the_previous_results(tmp_p
     previous_dir, previous, _, _ = two_results
     out = tmp_path / "out"
     shutil.copytree(previous_dir, out)
-    result = subprocess.run([*QZ, *score_args(SAMPLES / "returned", SAMPLES / "towns.csv", out)],
-                            capture_output=True, text=True, timeout=300, preexec_fn=_file_size_limit(16_000))
+    result = subprocess.run(
+        [*QZ, *score_args(SAMPLES / "returned", SAMPLES / "towns.csv", out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_file_size_limit(16_000),
+    )
     assert result.returncode == NOT_WRITTEN, result.stderr
     assert "无法写入" in result.stderr and "文件超过了系统允许的大小" in result.stderr
     assert "Traceback" not in result.stderr and "FileCreateError" not in result.stderr
@@ -221,10 +235,11 @@ def test_a_full_disk_is_one_sentence_and_keeps_the_previous_results(tmp_path):
     out.mkdir()
     script = tmp_path / "full_disk.py"
     script.write_text(FULL_DISK, encoding="utf-8")
-    command = (f"mount -t tmpfs -o size=1m tmpfs '{out}' && '{sys.executable}' '{script}' '{out}' '{report}' "
-               f"'{SAMPLES / 'returned'}' '{SAMPLES / 'towns.csv'}'")
-    namespace = subprocess.run(["unshare", "-Urm", "sh", "-c", command], capture_output=True, text=True,
-                               timeout=300)
+    command = (
+        f"mount -t tmpfs -o size=1m tmpfs '{out}' && '{sys.executable}' '{script}' '{out}' '{report}' "
+        f"'{SAMPLES / 'returned'}' '{SAMPLES / 'towns.csv'}'"
+    )
+    namespace = subprocess.run(["unshare", "-Urm", "sh", "-c", command], capture_output=True, text=True, timeout=300)
     if namespace.returncode != 0 and "Operation not permitted" in namespace.stderr:
         pytest.skip("this machine does not allow a private mount namespace")
     assert namespace.returncode == 0, namespace.stderr

@@ -10,10 +10,10 @@ import subprocess
 import sys
 import zipfile
 
-from msoffcrypto.format.ooxml import OOXMLFile
 import openpyxl
 import pytest
 import xlsxwriter
+from msoffcrypto.format.ooxml import OOXMLFile
 from python_calamine import CalamineWorkbook
 
 from qz_excel import form, intake
@@ -24,25 +24,48 @@ from qz_excel.template import TemplateOptions, write_template
 
 needs_office = pytest.mark.skipif(find_soffice() is None, reason="LibreOffice is needed (.ci/run installs it)")
 
-TOWNS = ["城关镇", "南山街道", "北湖街道", "东港街道", "临河镇", "白沙镇", "青石镇", "高新技术产业园区",
-         "双桥镇", "经济开发区管委会", "未报镇"]
+TOWNS = [
+    "城关镇",
+    "南山街道",
+    "北湖街道",
+    "东港街道",
+    "临河镇",
+    "白沙镇",
+    "青石镇",
+    "高新技术产业园区",
+    "双桥镇",
+    "经济开发区管委会",
+    "未报镇",
+]
 
 # (indicator, as typed) → canonical value: accepted forms, each noted in the explanation
 ACCEPTED = {
-    "r1_dedicated_staff": ("√", True), "r2_brand_plan": ("有", True), "r4_standardization": ("Y", True),
-    "r7_responsibility": ("ｙｅｓ", True), "r6_major_accident": ("×", False),
-    "r1_meetings": ("3次", 3), "r10_info_reports": ("４条", 4), "r7_verified_leads": (" 2 ", 2),
-    "r3_excellence_training_rate": ("98.5%", 98.5), "r6_food_pass_rate": ("９２％", 92.0),
-    "r8_registration_rate": (0.995, 99.5), "r8_inspection_rate": (98.2, 98.2),
-    "r3_credit_eval_rate": ("不适用", float("inf")), "r6_rectification_rate": ("无", float("inf")),
+    "r1_dedicated_staff": ("√", True),
+    "r2_brand_plan": ("有", True),
+    "r4_standardization": ("Y", True),
+    "r7_responsibility": ("ｙｅｓ", True),
+    "r6_major_accident": ("×", False),
+    "r1_meetings": ("3次", 3),
+    "r10_info_reports": ("４条", 4),
+    "r7_verified_leads": (" 2 ", 2),
+    "r3_excellence_training_rate": ("98.5%", 98.5),
+    "r6_food_pass_rate": ("９２％", 92.0),
+    "r8_registration_rate": (0.995, 99.5),
+    "r8_inspection_rate": (98.2, 98.2),
+    "r3_credit_eval_rate": ("不适用", float("inf")),
+    "r6_rectification_rate": ("无", float("inf")),
     "r8_certified_rate": ("/", float("inf")),
 }
 # (indicator, as typed) → problem code
 REJECTED_FORMS = {
-    "r7_liaison": ("是的", "INVALID_VALUE"), "r10_trainings": (2.5, "INVALID_VALUE"),
-    "r6_refusals": (-1, "OUT_OF_RANGE"), "r6_license_pass_rate": ("百分之九十", "INVALID_VALUE"),
-    "r1_coordinators": ("三人", "INVALID_VALUE"), "r2_brand_applications": ("many", "INVALID_VALUE"),
-    "r1_annual_plan": (None, "MISSING_VALUE"), "r9_accident_ledger": (None, "MISSING_VALUE"),
+    "r7_liaison": ("是的", "INVALID_VALUE"),
+    "r10_trainings": (2.5, "INVALID_VALUE"),
+    "r6_refusals": (-1, "OUT_OF_RANGE"),
+    "r6_license_pass_rate": ("百分之九十", "INVALID_VALUE"),
+    "r1_coordinators": ("三人", "INVALID_VALUE"),
+    "r2_brand_applications": ("many", "INVALID_VALUE"),
+    "r1_annual_plan": (None, "MISSING_VALUE"),
+    "r9_accident_ledger": (None, "MISSING_VALUE"),
 }
 
 
@@ -72,13 +95,14 @@ def corpus(tmp_path_factory, rules):
     inbox, work = tmp / "inbox", tmp / "work"
     inbox.mkdir()
     work.mkdir()
-    tpl = {t: write_template(rules, t, work / "tpl" / f"{t}.xlsx", TemplateOptions(generated_at="2010-12-01"))
-           for t in TOWNS + ["外县某镇"]}
+    tpl = {
+        t: write_template(rules, t, work / "tpl" / f"{t}.xlsx", TemplateOptions(generated_at="2010-12-01"))
+        for t in TOWNS + ["外县某镇"]
+    }
     expected = {}
 
     def fill(town, name, values=None, filled_on="2010-12-20", folder=inbox):
-        return fill_workbook(tpl[town], folder / name, {**GOOD, **(values or {})}, filler="某人",
-                             filled_on=filled_on)
+        return fill_workbook(tpl[town], folder / name, {**GOOD, **(values or {})}, filler="某人", filled_on=filled_on)
 
     fill("城关镇", "城关镇.xlsx")
     expected["城关镇.xlsx"] = (SCORED, [])
@@ -138,11 +162,14 @@ def corpus(tmp_path_factory, rules):
     far.close()
     expected["远处单元格.xlsx"] = (REJECTED, ["TOO_LARGE"])
     # billion laughs in the sheet XML
-    laughs = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-              + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
-                         for i in range(1, 10))
-              + b']><worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c>'
-              + b"</row></sheetData></worksheet>")
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        + b"".join(
+            b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10)
+        )
+        + b']><worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c>'
+        + b"</row></sheetData></worksheet>"
+    )
     rezip(inbox / "城关镇.xlsx", inbox / "笑话.xlsx", {"xl/worksheets/sheet1.xml": laughs})
     expected["笑话.xlsx"] = (REJECTED, ["UNSAFE_XML"])
     # an Office lock file and a note
@@ -161,15 +188,34 @@ def run(corpus):
     inbox, towns, expected, tmp = corpus
     before = {p.name: sha(p) for p in inbox.iterdir()}
     # a wrapper process, so RUSAGE_CHILDREN measures this run alone (workers included)
-    wrapper = ("import resource, subprocess, sys;"
-               "r = subprocess.run(sys.argv[1:]);"
-               "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    wrapper = (
+        "import resource, subprocess, sys;"
+        "r = subprocess.run(sys.argv[1:]);"
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     outs = []
     for k in (1, 2):
         out = tmp / f"out{k}"
-        result = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "qz_excel", "score",
-                                 str(inbox), "--towns", str(towns), "--out", str(out)],
-                                capture_output=True, text=True, encoding="utf-8", timeout=600)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                wrapper,
+                sys.executable,
+                "-m",
+                "qz_excel",
+                "score",
+                str(inbox),
+                "--towns",
+                str(towns),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=600,
+        )
         code, peak_kib = map(int, result.stdout.strip().splitlines()[-1].split())
         outs.append((out, code, peak_kib, result.stdout))
     after = {p.name: sha(p) for p in inbox.iterdir()}
@@ -217,10 +263,12 @@ def test_value_forms_named_by_cell(run, corpus, rules):
         if typed is not None:
             assert p["填报内容"] == ("2.5" if typed == 2.5 else str(typed))
     ret = intake.read_return(inbox / "开发区.xlsx", rules)
-    for code, (typed, value) in ACCEPTED.items():
+    for code, (_typed, value) in ACCEPTED.items():
         assert ret.values[code] == value, code
     # every non-canonical form is noted; the canonical ones (不适用, a fraction in a %-cell) are not
-    canonical = {k for k, (typed, _) in ACCEPTED.items() if typed == "不适用" or (isinstance(typed, float) and typed <= 1)}
+    canonical = {
+        k for k, (typed, _) in ACCEPTED.items() if typed == "不适用" or (isinstance(typed, float) and typed <= 1)
+    }
     noted = set(ACCEPTED) - canonical
     assert set(ret.notes) & set(ACCEPTED) == noted
     # the notes reach the audit trail

@@ -17,13 +17,17 @@ TOWNS = ["城关镇", "南山街道", "新城关镇"]
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory, rules):
     tmp = tmp_path_factory.mktemp("tpl")
-    return {t: write_template(rules, t, tmp / f"{t}.xlsx", TemplateOptions(generated_at="2010-12-01"))
-            for t in TOWNS}
+    return {t: write_template(rules, t, tmp / f"{t}.xlsx", TemplateOptions(generated_at="2010-12-01")) for t in TOWNS}
 
 
 def filled(templates, tmp_path, town, name=None, values=None, filled_on="2010-12-20", edit=None):
-    path = fill_workbook(templates[town], tmp_path / (name or f"{town}.xlsx"), {**GOOD, **(values or {})},
-                         filler="某人", filled_on=filled_on)
+    path = fill_workbook(
+        templates[town],
+        tmp_path / (name or f"{town}.xlsx"),
+        {**GOOD, **(values or {})},
+        filler="某人",
+        filled_on=filled_on,
+    )
     if edit:
         wb = openpyxl.load_workbook(path)
         edit(wb)
@@ -41,6 +45,7 @@ def set_meta(key, value):
         for row in ws.iter_rows(min_row=2):
             if row[0].value == key:
                 row[1].value = value
+
     return edit
 
 
@@ -63,8 +68,9 @@ def test_rules_changed_after_mailing_is_a_warning(templates, tmp_path, rules):
 
 
 def test_lost_metadata_falls_back_to_town_cell(templates, tmp_path, rules):
-    ret = intake.read_return(filled(templates, tmp_path, "南山街道",
-                                    edit=lambda wb: wb.remove(wb[form.META_SHEET])), rules)
+    ret = intake.read_return(
+        filled(templates, tmp_path, "南山街道", edit=lambda wb: wb.remove(wb[form.META_SHEET])), rules
+    )
     assert ret.status == SCORED and ret.town == "南山街道" and codes(ret) == ["NO_METADATA"]
 
 
@@ -74,6 +80,7 @@ def test_workbook_without_form_is_rejected(templates, tmp_path, rules):
             for cell in row:
                 if cell.value == form.CODE_HEADER:
                     cell.value = "代码"
+
     ret = intake.read_return(filled(templates, tmp_path, "城关镇", edit=break_header), rules)
     assert ret.status == REJECTED and codes(ret) == ["NO_FORM_SHEET"]
 
@@ -96,8 +103,9 @@ def test_file_named_for_another_town(templates, tmp_path, rules):
 
 
 def test_duplicates_latest_filled_date_wins(templates, tmp_path, rules):
-    older = intake.read_return(filled(templates, tmp_path, "城关镇", name="a.xlsx", filled_on="2010-12-20",
-                                      values={"r1_meetings": 5}), rules)
+    older = intake.read_return(
+        filled(templates, tmp_path, "城关镇", name="a.xlsx", filled_on="2010-12-20", values={"r1_meetings": 5}), rules
+    )
     newer = intake.read_return(filled(templates, tmp_path, "城关镇", name="b.xlsx", filled_on="2010-12-22"), rules)
     accepted = intake.choose_among_duplicates([newer, older], TOWNS, rules)
     assert accepted == [newer] and older.status == SUPERSEDED
@@ -109,8 +117,9 @@ def test_duplicates_latest_filled_date_wins(templates, tmp_path, rules):
     message = older.problems[0].message
     assert f"「{label}」5次 → {old_count}次" in message and "b.xlsx" in message, message
     assert "r1_meetings" not in message
-    assert [(c.indicator, c.old, c.new, c.old_file, c.new_file) for c in older.changes] == \
-        [("r1_meetings", "5次", f"{old_count}次", "a.xlsx", "b.xlsx")]
+    assert [(c.indicator, c.old, c.new, c.old_file, c.new_file) for c in older.changes] == [
+        ("r1_meetings", "5次", f"{old_count}次", "a.xlsx", "b.xlsx")
+    ]
 
 
 def test_unfilled_template_is_one_problem(templates, tmp_path, rules):
@@ -121,8 +130,7 @@ def test_unfilled_template_is_one_problem(templates, tmp_path, rules):
     assert ret.status == REJECTED and codes(ret) == ["UNFILLED"] and ret.town == "城关镇"
     assert "模板未填写" in ret.problems[0].message
     # one value typed, even an invalid one, is a return
-    one = intake.read_return(fill_workbook(templates["城关镇"], tmp_path / "一项.xlsx", {"r1_meetings": "三次"}),
-                             rules)
+    one = intake.read_return(fill_workbook(templates["城关镇"], tmp_path / "一项.xlsx", {"r1_meetings": "三次"}), rules)
     assert one.status == SCORED and "UNFILLED" not in codes(one)
 
 
@@ -147,18 +155,22 @@ def test_values_frame_types(templates, tmp_path, rules):
     assert notes.shape == values.shape
 
 
-@pytest.mark.parametrize("xml, far", [
-    (b'<sheetData><row r="1"><c r="A1"/><c r="GR9999"/></row></sheetData>', None),
-    (b'<sheetData><row r="1"><c r="A1"/><c r="GS1"/></row></sheetData>', "GS1"),
-    (b'<sheetData><row r="1"><c r="XFD1048576"/></row></sheetData>', "XFD1048576"),
-    (b'<sheetData><row r="10000"><c r="A10000"/></row></sheetData>', "10000"),
-    (b'<dimension ref="A1:XFD1048576"/><sheetData/>', "XFD1048576"),
-    (b'<x:dimension ref="B2"/><sheetData><row r="70" spans="1:7"><c r="H70"/></row></sheetData>', None),
-    (b'<sheetData><row r="2"><c r="AA2"/><c r="ZZ2"/></row></sheetData>', "ZZ2"),
-    (b'<sheetData><row r="2"><c\tr="A2"/><c\nr="XFD1"/></row></sheetData>', "XFD1"),
-])
+@pytest.mark.parametrize(
+    "xml, far",
+    [
+        (b'<sheetData><row r="1"><c r="A1"/><c r="GR9999"/></row></sheetData>', None),
+        (b'<sheetData><row r="1"><c r="A1"/><c r="GS1"/></row></sheetData>', "GS1"),
+        (b'<sheetData><row r="1"><c r="XFD1048576"/></row></sheetData>', "XFD1048576"),
+        (b'<sheetData><row r="10000"><c r="A10000"/></row></sheetData>', "10000"),
+        (b'<dimension ref="A1:XFD1048576"/><sheetData/>', "XFD1048576"),
+        (b'<x:dimension ref="B2"/><sheetData><row r="70" spans="1:7"><c r="H70"/></row></sheetData>', None),
+        (b'<sheetData><row r="2"><c r="AA2"/><c r="ZZ2"/></row></sheetData>', "ZZ2"),
+        (b'<sheetData><row r="2"><c\tr="A2"/><c\nr="XFD1"/></row></sheetData>', "XFD1"),
+    ],
+)
 def test_bounds_check(xml, far):
     from qz_excel.safety import Unsafe, _check_bounds
+
     if far is None:
         _check_bounds("sheet1.xml", xml)
     else:
@@ -182,6 +194,7 @@ SHEET = b'<?xml version="1.0"?><worksheet><sheetData><row r="1"><c r="A1"/></row
 def test_parts_are_checked_stored_or_deflated(compression):
     """The checks inflate parts straight from the archive's bytes: both storage methods."""
     from qz_excel.safety import Unsafe, check_zip
+
     check_zip(_workbook_zip({"xl/worksheets/sheet1.xml": SHEET}, compression))
     far = SHEET.replace(b'r="A1"/>', b'r="A1"/><c r="XFD1048576"/>')
     with pytest.raises(Unsafe) as err:
@@ -195,6 +208,7 @@ def test_parts_are_checked_stored_or_deflated(compression):
 
 def test_broken_or_unsupported_parts_are_corrupt():
     from qz_excel.safety import Unsafe, check_zip
+
     data = bytearray(_workbook_zip({"xl/worksheets/sheet1.xml": SHEET}))
     data[0:4] = b"PK\x00\x00"  # the part's local header, not the directory, is broken
     with pytest.raises(Unsafe) as err:

@@ -11,8 +11,12 @@ from click.testing import CliRunner
 from qz_excel.cli import main
 from qz_excel.intake import read_meta
 
-TOWNS = {"城关镇": "chengguan@example.com", "高新技术产业园区管理委员会": "gaoxin@example.com; gx2@example.com",
-         "南山街道": "reject@example.com", "白沙镇": ""}
+TOWNS = {
+    "城关镇": "chengguan@example.com",
+    "高新技术产业园区管理委员会": "gaoxin@example.com; gx2@example.com",
+    "南山街道": "reject@example.com",
+    "白沙镇": "",
+}
 
 
 class Recorder:
@@ -50,17 +54,35 @@ def server():
 @pytest.fixture
 def outbox(tmp_path):
     towns = tmp_path / "towns.csv"
-    towns.write_text("单位名称,联系人,邮箱\n" + "".join(f"{t},联系人{k},{m}\n" for k, (t, m) in enumerate(TOWNS.items())),
-                     encoding="utf-8")
+    towns.write_text(
+        "单位名称,联系人,邮箱\n" + "".join(f"{t},联系人{k},{m}\n" for k, (t, m) in enumerate(TOWNS.items())),
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
     assert CliRunner().invoke(main, ["template", "--towns", str(towns), "--out", str(out)]).exit_code == 0
     return out, towns
 
 
 def send(outbox, towns, port, *extra):
-    return CliRunner().invoke(main, ["mail", str(outbox), "--towns", str(towns), "--send", "--smtp",
-                                     f"127.0.0.1:{port}", "--security", "none", "--sender", "bureau@example.com",
-                                     "--deadline", "2010年12月25日", *extra])
+    return CliRunner().invoke(
+        main,
+        [
+            "mail",
+            str(outbox),
+            "--towns",
+            str(towns),
+            "--send",
+            "--smtp",
+            f"127.0.0.1:{port}",
+            "--security",
+            "none",
+            "--sender",
+            "bureau@example.com",
+            "--deadline",
+            "2010年12月25日",
+            *extra,
+        ],
+    )
 
 
 def attachments(raw):
@@ -80,7 +102,7 @@ def test_each_town_gets_its_own_workbook(server, outbox, tmp_path):
         town = next(t for t, m in TOWNS.items() if rcpt[0] in m)
         assert sorted(rcpt) == sorted(a.strip() for a in TOWNS[town].split(";"))
         msg, files = attachments(raw)
-        (name, data), = files
+        ((name, data),) = files
         assert name == f"2010年质量振兴考核填报表_{town}.xlsx"  # the Chinese name decodes
         saved = tmp_path / "received.xlsx"
         saved.write_bytes(data)
@@ -113,8 +135,10 @@ def test_rerun_sends_nothing_and_resend_only_changed(server, outbox):
 def test_dry_run_eml_equals_what_is_sent(server, outbox):
     handler, port = server
     out, towns = outbox
-    dry = CliRunner().invoke(main, ["mail", str(out), "--towns", str(towns), "--deadline", "2010年12月25日",
-                                    "--sender", "bureau@example.com"])
+    dry = CliRunner().invoke(
+        main,
+        ["mail", str(out), "--towns", str(towns), "--deadline", "2010年12月25日", "--sender", "bureau@example.com"],
+    )
     assert "演练" in dry.output and not handler.messages
     drafts = {p.stem: p.read_bytes() for p in (out / "mail").glob("*.eml")}
     assert set(drafts) == {"城关镇", "高新技术产业园区管理委员会", "南山街道"}
@@ -148,8 +172,9 @@ def test_problems_listed_before_sending(server, outbox):
     handler, port = server
     out, _ = outbox
     towns = out.parent / "more-towns.csv"
-    towns.write_text("单位名称,邮箱\n城关镇,not-an-address\n双桥镇,sq@example.com\n南山街道,ok@example.com\n",
-                     encoding="utf-8")
+    towns.write_text(
+        "单位名称,邮箱\n城关镇,not-an-address\n双桥镇,sq@example.com\n南山街道,ok@example.com\n", encoding="utf-8"
+    )
     result = send(out, towns, port)
     lines = result.output.splitlines()
     assert "城关镇：邮箱格式不正确：not-an-address" in lines[0]

@@ -17,20 +17,36 @@ from qz_excel.template import TemplateOptions, write_template
 
 LONG = "青石山区" * 30  # 120 characters, 360 bytes
 NAMES = [
-    LONG + "甲镇", LONG + "乙镇",  # the same first 120 characters: cut names must stay apart
-    "镇" * 86, "镇" * 85,  # around the length that broke qz score
-    "CON", "nul", "Com1.工业园", "LPT9",  # reserved device names on Windows
-    "../../逃逸镇", "东/西\\街道", "城关:镇*?", "结尾的点...", " 前后空格 ",
-    "表情😀园区" * 20, "A" * 300, "城关镇", "城关镇 ",  # the last two: same after cleaning
+    LONG + "甲镇",
+    LONG + "乙镇",  # the same first 120 characters: cut names must stay apart
+    "镇" * 86,
+    "镇" * 85,  # around the length that broke qz score
+    "CON",
+    "nul",
+    "Com1.工业园",
+    "LPT9",  # reserved device names on Windows
+    "../../逃逸镇",
+    "东/西\\街道",
+    "城关:镇*?",
+    "结尾的点...",
+    " 前后空格 ",
+    "表情😀园区" * 20,
+    "A" * 300,
+    "城关镇",
+    "城关镇 ",  # the last two: same after cleaning
 ]
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{k}" for k in range(1, 10)), *(f"LPT{k}" for k in range(1, 10))}
 
 
 def acceptable_everywhere(name: str) -> bool:
     stem = name.split(".")[0].strip().upper()
-    return (len(name.encode("utf-8")) <= 255 and len(name.encode("utf-16-le")) // 2 <= 255
-            and stem not in WINDOWS_RESERVED and not name.endswith((".", " "))
-            and not any(ch in name for ch in '\\/:*?"<>|'))
+    return (
+        len(name.encode("utf-8")) <= 255
+        and len(name.encode("utf-16-le")) // 2 <= 255
+        and stem not in WINDOWS_RESERVED
+        and not name.endswith((".", " "))
+        and not any(ch in name for ch in '\\/:*?"<>|')
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -49,8 +65,9 @@ def test_cut_names_stay_apart(tmp_path):
 
 
 def qz(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qz_excel", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "qz_excel", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +96,9 @@ def test_template_score_and_mail_write_one_file_per_town(tmp_path, towns_file, r
 
     inbox = tmp_path / "收件箱"
     for k, town in enumerate(towns):
-        write_template(rules, town.strip(), inbox / f"{k:02d}.xlsx", TemplateOptions(generated_at="2010-12-01"),
-                       prefill=GOOD)
+        write_template(
+            rules, town.strip(), inbox / f"{k:02d}.xlsx", TemplateOptions(generated_at="2010-12-01"), prefill=GOOD
+        )
     out = tmp_path / "结果"
     scored = qz("score", inbox, "--towns", towns_file, "--out", out)
     assert scored.returncode in (0, 1), scored.stderr

@@ -15,8 +15,10 @@ from qz_excel.problems import SCORED
 from qz_excel.samples import GOOD, fill_workbook
 from qz_excel.template import TemplateOptions, write_template
 
-pytestmark = pytest.mark.skipif(find_soffice() is None or shutil.which("pdftotext") is None,
-                                reason="LibreOffice and poppler are needed (.ci/run installs them)")
+pytestmark = pytest.mark.skipif(
+    find_soffice() is None or shutil.which("pdftotext") is None,
+    reason="LibreOffice and poppler are needed (.ci/run installs them)",
+)
 
 TOWN = "城关镇"
 # a few non-canonical forms too, so the round trip carries text as well as numbers
@@ -26,8 +28,7 @@ FILLED = {**GOOD, "r8_registration_rate": 0.995, "r6_food_pass_rate": "不适用
 @pytest.fixture(scope="module")
 def original(tmp_path_factory, rules):
     tmp = tmp_path_factory.mktemp("lo")
-    template = write_template(rules, TOWN, tmp / "template" / "城关镇.xlsx",
-                              TemplateOptions(generated_at="2010-12-01"))
+    template = write_template(rules, TOWN, tmp / "template" / "城关镇.xlsx", TemplateOptions(generated_at="2010-12-01"))
     filled = fill_workbook(template, tmp / "filled" / "城关镇.xlsx", FILLED, filler="张明")
     return template, filled, tmp
 
@@ -68,8 +69,15 @@ def pdf_pages(pdf):
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
     size = re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info)
-    texts = [subprocess.run(["pdftotext", "-layout", "-f", str(k), "-l", str(k), str(pdf), "-"],
-                            capture_output=True, text=True, check=True).stdout for k in range(1, pages + 1)]
+    texts = [
+        subprocess.run(
+            ["pdftotext", "-layout", "-f", str(k), "-l", str(k), str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for k in range(1, pages + 1)
+    ]
     return (float(size.group(1)), float(size.group(2))), texts
 
 

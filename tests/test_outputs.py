@@ -9,6 +9,7 @@ import zipfile
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from conftest import REPO
 from python_calamine import CalamineWorkbook
 
 from qz_excel.cli import main
@@ -16,7 +17,6 @@ from qz_excel.office import find_soffice
 from qz_excel.samples import GOOD, fill_workbook
 from qz_excel.template import TemplateOptions, write_template
 from qz_excel.xlsx import safe_sheet_name
-from conftest import REPO
 
 SAMPLES = REPO / "sample_workbooks"
 HOSTILE = '=HYPERLINK("x")'
@@ -34,14 +34,19 @@ def hostile_run(tmp_path_factory, rules):
     tmp = tmp_path_factory.mktemp("hostile")
     names = [HOSTILE, "../上级/镇", "城关镇"]
     towns = tmp / "towns.csv"
-    towns.write_text("单位名称\n" + "\n".join(f'"{n}"' if '"' in n else n for n in names).replace(
-        '"=HYPERLINK("x")"', '"=HYPERLINK(""x"")"') + "\n", encoding="utf-8")
+    towns.write_text(
+        "单位名称\n"
+        + "\n".join(f'"{n}"' if '"' in n else n for n in names).replace('"=HYPERLINK("x")"', '"=HYPERLINK(""x"")"')
+        + "\n",
+        encoding="utf-8",
+    )
     for k, town in enumerate(names):
         template = write_template(rules, town, tmp / "tpl" / f"{k}.xlsx", TemplateOptions())
         fill_workbook(template, tmp / "inbox" / f"{k}.xlsx", {**GOOD, "r1_meetings": k})
     out = tmp / "out"
-    result = CliRunner().invoke(main, ["score", str(tmp / "inbox"), "--towns", str(towns), "--out", str(out),
-                                       "--per-town-sheets"])
+    result = CliRunner().invoke(
+        main, ["score", str(tmp / "inbox"), "--towns", str(towns), "--out", str(out), "--per-town-sheets"]
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -70,8 +75,9 @@ def test_file_and_sheet_names_stay_inside_out_dir(hostile_run):
 @pytest.fixture(scope="module")
 def sample_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
-    CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
-                              "--out", str(out)])
+    CliRunner().invoke(
+        main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"), "--out", str(out)]
+    )
     return out
 
 
@@ -128,25 +134,37 @@ def test_town_sheet_print_settings(sample_out):
         assert ws.row_dimensions[r].height >= 12 * lines
 
 
-needs_office = pytest.mark.skipif(find_soffice() is None or shutil.which("pdftotext") is None,
-                                  reason="LibreOffice and poppler are needed (.ci/run installs them)")
+needs_office = pytest.mark.skipif(
+    find_soffice() is None or shutil.which("pdftotext") is None,
+    reason="LibreOffice and poppler are needed (.ci/run installs them)",
+)
 
 
 def column_words(pdf, header):
     """Words printed below the header word ``header``, in its column, top to bottom, page
     after page (the header row repeats on every page)."""
     found, every = [], []
-    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
-                                                            text=True).stdout).group(1))
+    pages = int(
+        re.search(
+            r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+        ).group(1)
+    )
     for page in range(1, pages + 1):
-        tsv = subprocess.run(["pdftotext", "-tsv", "-f", str(page), "-l", str(page), str(pdf), "-"],
-                             capture_output=True, text=True, check=True).stdout.splitlines()
+        tsv = subprocess.run(
+            ["pdftotext", "-tsv", "-f", str(page), "-l", str(page), str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
         words = [dict(zip(tsv[0].split("\t"), line.split("\t"))) for line in tsv[1:]]
         words = [w for w in words if w["conf"] != "-1" and w["text"].strip()]
         head = next(w for w in words if w["text"] == header)
         left, right = float(head["left"]) - 4, float(head["left"]) + float(head["width"]) + 4
-        below = [w for w in words if float(w["top"]) > float(head["top"]) + 2
-                 and left <= float(w["left"]) + float(w["width"]) / 2 <= right]
+        below = [
+            w
+            for w in words
+            if float(w["top"]) > float(head["top"]) + 2 and left <= float(w["left"]) + float(w["width"]) / 2 <= right
+        ]
         found += [w["text"] for w in sorted(below, key=lambda w: float(w["top"]))]
         every += words
     return found, every
@@ -155,8 +173,9 @@ def column_words(pdf, header):
 @needs_office
 def test_printed_town_sheet_with_every_score(tmp_path, rules):
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
-                                       "--out", str(out), "--pdf"])
+    result = CliRunner().invoke(
+        main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"), "--out", str(out), "--pdf"]
+    )
     assert result.exit_code == 1, result.output
     ranking = {r["单位名称"]: r for r in rows(out / "汇总.xlsx", "汇总排名")}
     for town in ("城关镇", "青石镇", "北湖街道"):
@@ -164,13 +183,17 @@ def test_printed_town_sheet_with_every_score(tmp_path, rules):
         info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
         assert re.search(r"Page size:\s+595\.\d+ x 841\.\d+", info)  # A4 portrait
         scores, words = column_words(pdf, "实得分")
-        expected = [str(int(ranking[town][f"{i.number} {i.name}"])) for i in rules.items] + \
-            [str(int(ranking[town]["总分"]))]
+        expected = [str(int(ranking[town][f"{i.number} {i.name}"])) for i in rules.items] + [
+            str(int(ranking[town]["总分"]))
+        ]
         assert scores == expected
         assert any(w["text"] == "得分说明" for w in words)  # the rightmost column is on this page
     booklet = out / "pdf" / "评分细则汇编.pdf"
-    count = lambda pdf: int(re.search(r"Pages:\s+(\d+)", subprocess.run(  # noqa: E731
-        ["pdfinfo", str(pdf)], capture_output=True, text=True).stdout).group(1))
+
+    def count(pdf):
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+        return int(re.search(r"Pages:\s+(\d+)", info).group(1))
+
     towns = [p for p in (out / "pdf").glob("*.pdf") if p.name not in ("汇总排名.pdf", "评分细则汇编.pdf")]
     # a cover, one contents page, every town's pages once (the landscape 汇总排名 apart)
     assert len(towns) == 9 and count(booklet) == 1 + 1 + sum(count(p) for p in towns)
@@ -179,8 +202,18 @@ def test_printed_town_sheet_with_every_score(tmp_path, rules):
 def test_pdf_without_libreoffice_is_a_clear_usage_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no soffice on this PATH
     monkeypatch.setattr("qz_excel.office.WINDOWS_PATHS", ())
-    result = CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
-                                       "--out", str(tmp_path / "out"), "--pdf"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "score",
+            str(SAMPLES / "returned"),
+            "--towns",
+            str(SAMPLES / "towns.csv"),
+            "--out",
+            str(tmp_path / "out"),
+            "--pdf",
+        ],
+    )
     assert result.exit_code == 2 and "LibreOffice" in result.output
     assert not (tmp_path / "out").exists()
 
@@ -190,22 +223,45 @@ def test_audit_trail_continues_past_the_sheet_row_limit(tmp_path, monkeypatch, r
     评分明细(2), … — shown with the limit lowered to 100 rows."""
     monkeypatch.setattr("qz_excel.summary.SHEET_ROWS_MAX", 100)
     out = tmp_path / "out"
-    CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
-                              "--out", str(out), "--per-town-sheets"])
+    CliRunner().invoke(
+        main,
+        [
+            "score",
+            str(SAMPLES / "returned"),
+            "--towns",
+            str(SAMPLES / "towns.csv"),
+            "--out",
+            str(out),
+            "--per-town-sheets",
+        ],
+    )
     book = CalamineWorkbook.from_path(str(out / "汇总.xlsx"))
     trail_sheets = [s for s in book.sheet_names if s.startswith("评分明细")]
     assert trail_sheets == ["评分明细"] + [f"评分明细({k})" for k in range(2, 5)]
     rows_written = [len(book.get_sheet_by_name(s).to_python()) - 1 for s in trail_sheets]
     assert rows_written == [99, 99, 99, 9 * len(rules.subrules()) - 297]
-    assert len(book.sheet_names) == len(trail_sheets) + 6 + 9  # + 汇总排名, 总分图, 问题清单, 文件清单, 变更记录, 核定记录, towns
+    assert (
+        len(book.sheet_names) == len(trail_sheets) + 6 + 9
+    )  # + 汇总排名, 总分图, 问题清单, 文件清单, 变更记录, 核定记录, towns
 
 
 def test_results_do_not_depend_on_how_towns_are_sliced(tmp_path, monkeypatch):
     """The audit trail and the 评分细则 texts are composed a slice of towns at a time; the
     slices (here two towns, against the default 250) must not show in the results."""
+
     def run(out):
-        result = CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns",
-                                           str(SAMPLES / "towns.csv"), "--out", str(out), "--per-town-sheets"])
+        result = CliRunner().invoke(
+            main,
+            [
+                "score",
+                str(SAMPLES / "returned"),
+                "--towns",
+                str(SAMPLES / "towns.csv"),
+                "--out",
+                str(out),
+                "--per-town-sheets",
+            ],
+        )
         assert result.exit_code == 1, result.output  # the samples carry problems on purpose
         return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.xlsx"))}
 
@@ -229,8 +285,14 @@ def test_explanations_read_naturally(tmp_path, rules):
     """得分说明 as a reader needs it: what was typed when it was rejected, a deduction that
     cannot be made says so, the brand excess counts what lies beyond the target, 另加N分."""
     inbox = tmp_path / "inbox"
-    values = {**GOOD, "r1_meetings": "三次", "r6_refusals": "两个", "r2_brand_target": 2,
-              "r2_new_prov_brands": 3, "r2_new_city_brands": 1}
+    values = {
+        **GOOD,
+        "r1_meetings": "三次",
+        "r6_refusals": "两个",
+        "r2_brand_target": 2,
+        "r2_new_prov_brands": 3,
+        "r2_new_city_brands": 1,
+    }
     write_template(rules, "城关镇", inbox / "城关镇.xlsx", TemplateOptions(generated_at="2010-12-01"), prefill=values)
     towns = tmp_path / "towns.csv"
     towns.write_text("单位名称\n城关镇\n", encoding="utf-8")

@@ -9,12 +9,12 @@ import threading
 import time
 
 import pytest
+from _isolation_helpers import square_and_finish, square_slowly
+from conftest import result_digests
 
-from qz_excel.publish import LOCK_NAME
 from qz_excel.parallel import Chunks, map_chunks
 from qz_excel.pipeline import run_score
-from conftest import result_digests
-from _isolation_helpers import square_and_finish, square_slowly
+from qz_excel.publish import LOCK_NAME
 
 
 @pytest.fixture
@@ -37,8 +37,7 @@ def test_prepared_chunks_are_bounded_by_what_is_in_flight(two_workers):
         prepared_at.append(time.monotonic())
         return chunk
 
-    chunks = Chunks(square_and_finish, list(range(40)), prepare=prepare, chunk_size=2, min_parallel=1,
-                    in_flight=3)
+    chunks = Chunks(square_and_finish, list(range(40)), prepare=prepare, chunk_size=2, min_parallel=1, in_flight=3)
     time.sleep(0.3)  # the caller is busy elsewhere (as qz score is, writing 汇总.xlsx)
     results = chunks.results()
     assert [r for r, _ in results] == [x * x for x in range(40)]
@@ -81,8 +80,9 @@ def test_score_gives_the_same_bytes_on_one_core_and_on_two(tmp_path, monkeypatch
     assert digests["1"] == digests["2"]
 
 
-def test_a_failed_summary_stops_the_workers_and_leaves_nothing_behind(tmp_path, monkeypatch, rules,
-                                                                      big_inbox, two_workers):
+def test_a_failed_summary_stops_the_workers_and_leaves_nothing_behind(
+    tmp_path, monkeypatch, rules, big_inbox, two_workers
+):
     """汇总.xlsx fails while worker processes are writing the 评分细则: the error reaches
     the caller, the workers and the feeder stop, and no staging folder is left."""
     inbox, towns_csv, _ = big_inbox
@@ -105,6 +105,7 @@ def test_a_failed_summary_stops_the_workers_and_leaves_nothing_behind(tmp_path, 
 
 def test_small_batches_get_smaller_chunks(two_workers):
     from qz_excel.parallel import chunk_size_for
+
     assert chunk_size_for(2000) == 50  # the measured sweet spot, for large batches
     assert chunk_size_for(200) == 25  # four chunks a worker: no long wait for the last one
     assert chunk_size_for(30) == 10  # but never so small that per-chunk overhead dominates
@@ -138,9 +139,23 @@ def test_every_phase_reports_its_progress_to_the_end(tmp_path, rules, big_inbox,
 def test_no_progress_bar_off_a_terminal(tmp_path, big_inbox):
     """Redirected to a file or run by a scheduler, qz score prints its report, no bars."""
     inbox, towns_csv, _ = big_inbox
-    result = subprocess.run([sys.executable, "-m", "qz_excel", "score", str(inbox), "--towns", str(towns_csv),
-                             "--out", str(tmp_path / "out")], capture_output=True, text=True, encoding="utf-8",
-                            timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qz_excel",
+            "score",
+            str(inbox),
+            "--towns",
+            str(towns_csv),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "读取回报文件" not in result.stderr + result.stdout and "%" not in result.stderr
     assert "共 120 个工作簿" in result.stdout

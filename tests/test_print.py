@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import REPO
 from pypdf import PdfReader
 
 from qz_excel.office import convert, find_soffice
@@ -21,7 +22,6 @@ from qz_excel.outputs import MARGINS, PROVISIONAL
 from qz_excel.pipeline import NORMAL, run_score
 from qz_excel.samples import GOOD
 from qz_excel.template import TemplateOptions, write_template
-from conftest import REPO
 
 pytestmark = pytest.mark.skipif(find_soffice() is None, reason="LibreOffice is needed (.ci/run installs it)")
 SAMPLES = REPO / "sample_workbooks"
@@ -40,8 +40,15 @@ def worst_case(rules) -> dict:
             values[code] = f"{int(good) + 7}次"
         else:
             values[code] = "99.5％"
-    values.update({"r7_major_case": "有", "r2_new_prov_brands": "9只", "r2_new_city_brands": "9只",
-                   "r6_licensed_failures": "12个", "r6_refusals": "11个"})
+    values.update(
+        {
+            "r7_major_case": "有",
+            "r2_new_prov_brands": "9只",
+            "r2_new_city_brands": "9只",
+            "r6_licensed_failures": "12个",
+            "r6_refusals": "11个",
+        }
+    )
     return values
 
 
@@ -52,11 +59,13 @@ def printed(tmp_path_factory, rules):
     inbox.mkdir()
     for path in (SAMPLES / "returned").iterdir():
         (inbox / path.name).write_bytes(path.read_bytes())
-    write_template(rules, LONG_TOWN, inbox / "worst.xlsx", TemplateOptions(generated_at="2010-12-01"),
-                   prefill=worst_case(rules))
+    write_template(
+        rules, LONG_TOWN, inbox / "worst.xlsx", TemplateOptions(generated_at="2010-12-01"), prefill=worst_case(rules)
+    )
     towns = tmp / "towns.csv"
-    towns.write_text((SAMPLES / "towns.csv").read_text(encoding="utf-8").rstrip("\n") + f"\n{LONG_TOWN},开发区,,\n",
-                     encoding="utf-8")
+    towns.write_text(
+        (SAMPLES / "towns.csv").read_text(encoding="utf-8").rstrip("\n") + f"\n{LONG_TOWN},开发区,,\n", encoding="utf-8"
+    )
     out = tmp / "out"
     report = run_score(inbox, towns, out, rules)
     sheets = sorted((out / "评分细则").glob("*.xlsx"))
@@ -67,8 +76,12 @@ def printed(tmp_path_factory, rules):
 
 
 def page_texts(pdf: Path) -> list[str]:
-    return [subprocess.run(["pdftotext", "-raw", "-f", str(k), "-l", str(k), str(pdf), "-"], capture_output=True,
-                           text=True, check=True).stdout for k in range(1, len(PdfReader(pdf).pages) + 1)]
+    return [
+        subprocess.run(
+            ["pdftotext", "-raw", "-f", str(k), "-l", str(k), str(pdf), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        for k in range(1, len(PdfReader(pdf).pages) + 1)
+    ]
 
 
 def squeezed(text: str) -> str:
@@ -83,6 +96,7 @@ def printed_font_sizes(pdf: Path) -> list[float]:
             c = tm[2] * cm[0] + tm[3] * cm[2]
             d = tm[2] * cm[1] + tm[3] * cm[3]
             sizes.append(size * math.hypot(c, d))
+
     for page in PdfReader(pdf).pages:
         page.extract_text(visitor_text=visit)
     return sizes
@@ -172,7 +186,10 @@ def test_the_problem_and_file_lists_print_titled_numbered_and_whole(printed, tmp
     assert not failed
     texts = page_texts(pdf)
     reader = PdfReader(pdf)
-    lists = {name: [k for k, t in enumerate(texts) if f"2010年质量振兴工作考核{name}" in t] for name in ("问题清单", "文件清单")}
+    lists = {
+        name: [k for k, t in enumerate(texts) if f"2010年质量振兴工作考核{name}" in t]
+        for name in ("问题清单", "文件清单")
+    }
     for name, pages in lists.items():
         assert pages, name
         for k in pages:
@@ -190,10 +207,17 @@ def test_the_problem_and_file_lists_print_titled_numbered_and_whole(printed, tmp
 def ranking_of(rules, n: int):
     import numpy as np
     import pandas as pd
+
     rng = np.random.default_rng(n)
     items = {i.header: rng.integers(0, i.standard + 1, n) for i in rules.items}
-    table = pd.DataFrame({"排名": pd.array(np.arange(1, n + 1), dtype="Int64"),
-                          "单位名称": [f"第{k:04d}号镇" for k in range(1, n + 1)], "类别": "镇", **items})
+    table = pd.DataFrame(
+        {
+            "排名": pd.array(np.arange(1, n + 1), dtype="Int64"),
+            "单位名称": [f"第{k:04d}号镇" for k in range(1, n + 1)],
+            "类别": "镇",
+            **items,
+        }
+    )
     table["加分合计"] = 0
     table["总分"] = table[[i.header for i in rules.items]].sum(axis=1).sort_values(ascending=False).to_numpy()
     table["状态"] = NORMAL
@@ -205,6 +229,7 @@ def test_the_ranking_and_its_chart_print_apart_and_readable(rules, tmp_path, n):
     """The table's pages, then the chart's: 40 towns a page, each page with its axis and
     every town's label, never the table's header on a chart page."""
     from qz_excel.summary import TOWNS_PER_CHART, write_ranking_print
+
     book = write_ranking_print(tmp_path / "汇总排名.xlsx", rules, ranking_of(rules, n))
     (pdf,), failed = convert([book], "pdf", tmp_path)
     assert not failed
@@ -239,13 +264,15 @@ def inside_the_margins(pdf: Path, side_inches: float, pages: list[int] | None = 
 def test_the_booklet_is_bound_numbered_and_bookmarked(printed, rules, tmp_path):
     from qz_excel.booklet import Entry, build_booklet
     from qz_excel.summary import ReportInfo
+
     report = printed.report
     ranking = report.summary[report.summary["状态"] != "未报送"]
     entries = []
     for rank, town in zip(ranking["排名"], ranking["单位名称"]):
         pdf = next(p for name, p in printed.pdfs.items() if name.startswith(town[:20]))
-        entries.append(Entry("" if rank is None or str(rank) == "<NA>" else str(int(rank)), town, pdf,
-                             len(PdfReader(pdf).pages)))
+        entries.append(
+            Entry("" if rank is None or str(rank) == "<NA>" else str(int(rank)), town, pdf, len(PdfReader(pdf).pages))
+        )
     booklet = build_booklet(tmp_path / "汇编.pdf", rules, ReportInfo(maker="某县质量技术监督局"), entries, tmp_path)
     reader = PdfReader(booklet)
     texts = page_texts(booklet)
@@ -269,7 +296,10 @@ def test_the_template_prints_whole_inside_its_margins(rules, tmp_path):
     present (nothing cut at the edges: 「2010年」 once printed as 「10年」), every word inside
     the page's side margins, the town on every page."""
     from qz_excel.template import TemplateOptions, render_instructions, write_template
-    options = TemplateOptions(generated_at="2010-12-01", deadline="2010年12月25日", contact="县质监局 王科长 0512-1234567")
+
+    options = TemplateOptions(
+        generated_at="2010-12-01", deadline="2010年12月25日", contact="县质监局 王科长 0512-1234567"
+    )
     book = write_template(rules, "城关镇", tmp_path / "城关镇.xlsx", options)
     (pdf,), failed = convert([book], "pdf", tmp_path)
     assert not failed

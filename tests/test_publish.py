@@ -11,8 +11,12 @@ import pytest
 from qz_excel.publish import JOURNAL, LOCK_NAME, ResultsFolder, recover
 
 NAMES = ["汇总.xlsx", "评分细则", "pdf"]
-OLD = {"汇总.xlsx": "old summary", "评分细则/甲镇.xlsx": "old 甲", "评分细则/已撤销镇.xlsx": "old 撤",
-       "pdf/汇总排名.pdf": "old pdf"}
+OLD = {
+    "汇总.xlsx": "old summary",
+    "评分细则/甲镇.xlsx": "old 甲",
+    "评分细则/已撤销镇.xlsx": "old 撤",
+    "pdf/汇总排名.pdf": "old pdf",
+}
 NEW = {"汇总.xlsx": "new summary", "评分细则/甲镇.xlsx": "new 甲", "评分细则/乙镇.xlsx": "new 乙"}  # no pdf/
 
 
@@ -24,9 +28,11 @@ def write_tree(root: Path, files: dict[str, str]) -> None:
 
 def tree(root: Path) -> dict[str, str]:
     """What a reader of the folder sees: temporary names (.qz-*) left out."""
-    return {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
-            for p in sorted(root.rglob("*"))
-            if p.is_file() and not any(part.startswith(".qz-") for part in p.relative_to(root).parts)}
+    return {
+        p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not any(part.startswith(".qz-") for part in p.relative_to(root).parts)
+    }
 
 
 class Died(BaseException):
@@ -111,6 +117,7 @@ def test_an_unpublished_run_leaves_the_old_results(tmp_path):
 def test_an_interrupt_while_publishing_waits_for_the_publish(tmp_path, monkeypatch):
     """Ctrl-C arriving as the journal is written: the publish completes, then the interrupt."""
     import signal
+
     out = tmp_path / "out"
     write_tree(out, OLD)
     real_write = __import__("qz_excel.publish", fromlist=["_sync_write"])._sync_write

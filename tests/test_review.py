@@ -12,11 +12,11 @@ import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import REPO, frame, result_digests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
-from conftest import REPO, frame, result_digests
 from qz_excel import form
 from qz_excel.cli import main
 from qz_excel.office import find_soffice
@@ -115,8 +115,9 @@ def test_every_run_writes_a_review_table(first, rules):
     template = openpyxl.load_workbook(next((SAMPLES / "returned").glob("开发区.xlsx")))[form.FORM_SHEET]
     kinds = {str(v.sqref): (v.type, v.formula1) for v in template.data_validations.dataValidation}
     code_at = {c.row: c.value for c in template["B"] if c.value in rules.catalog}
-    by_code = {code_at[int(ref[1:])]: kind for ref, kind in kinds.items() if ref[1:].isdigit() and
-               int(ref[1:]) in code_at}
+    by_code = {
+        code_at[int(ref[1:])]: kind for ref, kind in kinds.items() if ref[1:].isdigit() and int(ref[1:]) in code_at
+    }
     validations = {min(r.min_row for r in v.sqref.ranges): v for v in ws.data_validations.dataValidation}
     for row in rows:
         if row[0].row in validations:
@@ -133,10 +134,14 @@ def test_every_run_writes_a_review_table(first, rules):
     hints = {(r[0].value, r[2].value): r[8].value for r in rows if r[8].value}
     assert hints[("东港街道", "r1_annual_plan")] == "未填写"
     assert hints[("东港街道", "r7_liaison")] == "填写“是的”，无效"
-    assert "数据矛盾" in hints[("东港街道", "r9_units_total")] and "数据矛盾" in hints[("东港街道", "r9_units_in_ledger")]
+    assert (
+        "数据矛盾" in hints[("东港街道", "r9_units_total")] and "数据矛盾" in hints[("东港街道", "r9_units_in_ledger")]
+    )
     assert "否决" in hints[("青石镇", "r6_major_accident")]
     assert hints[("城关镇", "r2_new_prov_brands")].startswith("加")
-    shading = {str(cf.sqref): [(r.formula, r.dxf.fill.bgColor.rgb) for r in cf.rules] for cf in ws.conditional_formatting}
+    shading = {
+        str(cf.sqref): [(r.formula, r.dxf.fill.bgColor.rgb) for r in cf.rules] for cf in ws.conditional_formatting
+    }
     last = len(rows) + 1
     assert shading[f"A2:E{last}"] == shading[f"I2:J{last}"] == [(['$I2<>""'], "FFFCE4D6")]  # marked rows shaded
     assert shading[f"F2:H{last}"] == [(["TRUE"], "FFFFF2CC")]  # the cells to fill, yellow
@@ -165,11 +170,16 @@ def test_reviewed_values_are_scored_and_shown_everywhere(reviewed, first, rules)
     header = openpyxl.load_workbook(out / "汇总.xlsx")["汇总排名"].oddHeader.center.text
     assert "汇总排名（核定）" in header
     records = rows_of(out / "汇总.xlsx", "核定记录")
-    assert [(r["单位名称"], r["指标"]) for r in records] == \
-        [(t, rules.catalog[c].label) for t, c in sorted(FILLED, key=lambda k: (k[0] != "城关镇", rules.position[k[1]]))]
+    assert [(r["单位名称"], r["指标"]) for r in records] == [
+        (t, rules.catalog[c].label) for t, c in sorted(FILLED, key=lambda k: (k[0] != "城关镇", rules.position[k[1]]))
+    ]
     chengguan = records[0]
-    assert (chengguan["自报值"], chengguan["核定值"], chengguan["核定理由"], chengguan["核定人"]) == \
-        ("2次", "1次", "会议记录仅1次", "王科长")
+    assert (chengguan["自报值"], chengguan["核定值"], chengguan["核定理由"], chengguan["核定人"]) == (
+        "2次",
+        "1次",
+        "会议记录仅1次",
+        "王科长",
+    )
     assert chengguan["核定后总分"] == chengguan["核定前总分"] - 2 == after["城关镇"]["总分"]
     trail = [r for r in rows_of(out / "汇总.xlsx", "评分明细") if r["单位名称"] == "城关镇" and r["核定值"]]
     assert [(r["自报值"], r["核定值"]) for r in trail] == [("2次", "1次")]
@@ -207,8 +217,9 @@ def test_the_next_round_reads_the_table_it_replaces(reviewed, tmp_path):
     assert first["核定表.xlsx"] == second["核定表.xlsx"]
     assert {k: v for k, v in first.items() if k != "汇总.xlsx"} == {k: v for k, v in second.items() if k != "汇总.xlsx"}
     # 汇总 differs only in the review file's name in 问题清单
-    assert [{**r, "文件": ""} for r in rows_of(out / "汇总.xlsx", "问题清单")] == \
-        [{**r, "文件": ""} for r in rows_of(again / "汇总.xlsx", "问题清单")]
+    assert [{**r, "文件": ""} for r in rows_of(out / "汇总.xlsx", "问题清单")] == [
+        {**r, "文件": ""} for r in rows_of(again / "汇总.xlsx", "问题清单")
+    ]
     third = tmp_path / "第三次"
     shutil.copytree(again, third)
     assert score_samples(third, "--review", third / "核定表.xlsx").exit_code == 1
@@ -225,15 +236,18 @@ def test_only_the_touched_rows_in_any_order(first, reviewed, tmp_path):
     assert rows_of(tmp_path / "结果" / "汇总.xlsx", "核定记录") == rows_of(out / "汇总.xlsx", "核定记录")
 
 
-@pytest.mark.parametrize("edit, code", [
-    (lambda ws, wb: ws.append(["不存在镇", "", "r1_meetings", "", "", 3, "理由", "某"]), "REVIEW_UNKNOWN_TOWN"),
-    (lambda ws, wb: ws.append(["城关镇", "", "r99_nothing", "", "", 3, "理由", "某"]), "REVIEW_UNKNOWN_INDICATOR"),
-    (lambda ws, wb: ws.append(["双桥镇", "", "r1_meetings", "", "", 3, "理由", "某"]), "REVIEW_NOT_SCORED"),
-    (lambda ws, wb: ws.append(["城关镇", "", "r1_meetings", "", "2次", 3, "另一个理由", "某"]), "REVIEW_DUPLICATE"),
-    (lambda ws, wb: _set_self(ws, ("城关镇", "r1_meetings"), "4次"), "REVIEW_STALE"),
-    (lambda ws, wb: _set_meta(wb, "rules_fingerprint", "0" * 16), "REVIEW_RULES_CHANGED"),
-    (lambda ws, wb: wb.remove(wb[form.META_SHEET]), "REVIEW_NO_METADATA"),
-])
+@pytest.mark.parametrize(
+    "edit, code",
+    [
+        (lambda ws, wb: ws.append(["不存在镇", "", "r1_meetings", "", "", 3, "理由", "某"]), "REVIEW_UNKNOWN_TOWN"),
+        (lambda ws, wb: ws.append(["城关镇", "", "r99_nothing", "", "", 3, "理由", "某"]), "REVIEW_UNKNOWN_INDICATOR"),
+        (lambda ws, wb: ws.append(["双桥镇", "", "r1_meetings", "", "", 3, "理由", "某"]), "REVIEW_NOT_SCORED"),
+        (lambda ws, wb: ws.append(["城关镇", "", "r1_meetings", "", "2次", 3, "另一个理由", "某"]), "REVIEW_DUPLICATE"),
+        (lambda ws, wb: _set_self(ws, ("城关镇", "r1_meetings"), "4次"), "REVIEW_STALE"),
+        (lambda ws, wb: _set_meta(wb, "rules_fingerprint", "0" * 16), "REVIEW_RULES_CHANGED"),
+        (lambda ws, wb: wb.remove(wb[form.META_SHEET]), "REVIEW_NO_METADATA"),
+    ],
+)
 def test_each_bad_review_is_named(first, tmp_path, edit, code):
     path = fill(first / "核定表.xlsx", tmp_path / "核定表.xlsx", FILLED)
     wb = openpyxl.load_workbook(path)
@@ -271,8 +285,16 @@ def test_another_years_review_is_refused_before_anything_is_written(first, tmp_p
     result = score_samples(tmp_path / "结果", "--review", path)
     assert result.exit_code == 2 and "2009年度的核定表" in result.output
     assert not (tmp_path / "结果").exists()
-    not_a_table = run("score", SAMPLES / "returned", "--towns", SAMPLES / "towns.csv", "--out", tmp_path / "r",
-                      "--review", SAMPLES / "towns.csv")
+    not_a_table = run(
+        "score",
+        SAMPLES / "returned",
+        "--towns",
+        SAMPLES / "towns.csv",
+        "--out",
+        tmp_path / "r",
+        "--review",
+        SAMPLES / "towns.csv",
+    )
     assert not_a_table.exit_code == 2 and "核定表" in not_a_table.output
 
 
@@ -287,8 +309,9 @@ def test_a_review_filled_and_saved_in_libreoffice(first, reviewed, tmp_path, suf
     edits = {}
     for key, (value, reason, who) in FILLED.items():
         edits.update({f"F{at[key]}": value, f"G{at[key]}": reason, f"H{at[key]}": who})
-    saved = LibreOffice(tmp_path / "profile").correct(first / "核定表.xlsx", tmp_path / f"核定表{suffix}",
-                                                      filter_name, edits, sheet="核定")
+    saved = LibreOffice(tmp_path / "profile").correct(
+        first / "核定表.xlsx", tmp_path / f"核定表{suffix}", filter_name, edits, sheet="核定"
+    )
     renamed = saved.rename(tmp_path / f"考核组改过的{suffix}.bin")
     result = score_samples(tmp_path / "结果", "--review", renamed)
     assert result.exit_code == 1, result.output
@@ -299,8 +322,11 @@ def test_a_review_filled_and_saved_in_libreoffice(first, reviewed, tmp_path, suf
 REVIEW_FORMS = {
     "bool": st.sampled_from(["是", "否", "√", "有", "无", True, False]),
     "count": st.one_of(st.integers(0, 30), st.integers(0, 30).map(lambda n: f"{n}次"), st.integers(0, 30).map(float)),
-    "percent": st.one_of(st.integers(0, 1000).map(lambda n: n / 1000), st.sampled_from(["不适用", "98.5%", "99%"]),
-                         st.integers(0, 100).map(float)),
+    "percent": st.one_of(
+        st.integers(0, 1000).map(lambda n: n / 1000),
+        st.sampled_from(["不适用", "98.5%", "99%"]),
+        st.integers(0, 100).map(float),
+    ),
 }
 
 
@@ -323,8 +349,16 @@ def test_a_reviewed_value_scores_exactly_as_a_reported_one(rules, data):
     values = frame(rules, {"甲镇": {blank: None} if blank else {}, "乙镇": {}})
     notes = pd.DataFrame("", index=values.index, columns=values.columns, dtype=object)
     texts = self_report_texts(rules, values)
-    row = ReviewRow(row=2, town="甲镇", indicator=code, label="", self_text=texts.at["甲镇", code], raw=raw,
-                    reason="核查", reviewer="某")
+    row = ReviewRow(
+        row=2,
+        town="甲镇",
+        indicator=code,
+        label="",
+        self_text=texts.at["甲镇", code],
+        raw=raw,
+        reason="核查",
+        reviewer="某",
+    )
     applied = apply_review(Review("核定表.xlsx", "核定", [row], "F"), rules, values, notes, texts, {"甲镇", "乙镇"})
     assert applied.problems == [] and len(applied.records) == 1
     reported = frame(rules, {"甲镇": {code: parse_value(raw, rules.catalog[code].type).value}, "乙镇": {}})

@@ -14,31 +14,46 @@ import openpyxl
 import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
-from python_calamine import CalamineWorkbook
-
 from conftest import result_digests
+from python_calamine import CalamineWorkbook
+from test_mail import Recorder, free_port
+
 from qz_excel import form
 from qz_excel.cli import main
 from qz_excel.intake import read_meta
 from qz_excel.office import convert, find_soffice
 from qz_excel.samples import GOOD, fill_workbook
 from qz_excel.template import template_file_name
-from test_mail import Recorder, free_port
 
 needs_office = pytest.mark.skipif(find_soffice() is None, reason="LibreOffice is needed (.ci/run installs it)")
 
-TOWNS = {"甲镇": "jia@example.com", "乙镇": "yi@example.com", "丙镇": "bing@example.com",
-         "丁镇": "ding@example.com", "戊镇": "wu@example.com"}
+TOWNS = {
+    "甲镇": "jia@example.com",
+    "乙镇": "yi@example.com",
+    "丙镇": "bing@example.com",
+    "丁镇": "ding@example.com",
+    "戊镇": "wu@example.com",
+}
 # 乙镇 (.xlsx) and 丙镇 (saved by LibreOffice as .ods) have problems a town can fix;
 # 丁镇 sends its blank template back; 戊镇 sends nothing
 PROBLEMS = {
-    "乙镇": {"r1_annual_plan": None, "r7_liaison": "是的", "r10_trainings": 2.5, "r9_units_in_ledger": 45,
-             "r3_credit_eval_rate": "六成"},
+    "乙镇": {
+        "r1_annual_plan": None,
+        "r7_liaison": "是的",
+        "r10_trainings": 2.5,
+        "r9_units_in_ledger": 45,
+        "r3_credit_eval_rate": "六成",
+    },
     "丙镇": {"r1_meetings": "三次", "r6_food_pass_rate": None},
 }
 FIXED = {  # what the towns type into their 反馈 workbooks, by indicator
-    "乙镇": {"r1_annual_plan": "是", "r7_liaison": "是", "r10_trainings": 3, "r9_units_in_ledger": 38,
-             "r3_credit_eval_rate": 0.6},
+    "乙镇": {
+        "r1_annual_plan": "是",
+        "r7_liaison": "是",
+        "r10_trainings": 3,
+        "r9_units_in_ledger": 38,
+        "r3_credit_eval_rate": 0.6,
+    },
     "丙镇": {"r1_meetings": 3, "r6_food_pass_rate": 0.9},
 }
 
@@ -56,8 +71,9 @@ def loop(tmp_path_factory, rules):
     """Templates made, returns filled (one as .ods), scored once."""
     tmp = tmp_path_factory.mktemp("loop")
     towns = tmp / "towns.csv"
-    towns.write_text("单位名称,联系人,邮箱\n" + "".join(f"{t},联系人{t},{m}\n" for t, m in TOWNS.items()),
-                     encoding="utf-8")
+    towns.write_text(
+        "单位名称,联系人,邮箱\n" + "".join(f"{t},联系人{t},{m}\n" for t, m in TOWNS.items()), encoding="utf-8"
+    )
     tpl, inbox = tmp / "模板", tmp / "收件箱"
     assert invoke("template", "--towns", towns, "--out", tpl, "--generated-at", "2010-12-01").exit_code == 0
     template = {t: tpl / f"{template_file_name(rules, t)}.xlsx" for t in TOWNS}
@@ -74,8 +90,15 @@ def loop(tmp_path_factory, rules):
     out = tmp / "结果"
     result = score(inbox, towns, out)
     assert result.exit_code == 1, result.output
-    return {"tmp": tmp, "towns": towns, "tpl": tpl, "inbox": inbox, "out": out, "output": result.output,
-            "template": template}
+    return {
+        "tmp": tmp,
+        "towns": towns,
+        "tpl": tpl,
+        "inbox": inbox,
+        "out": out,
+        "output": result.output,
+        "template": template,
+    }
 
 
 def value_cells(ws) -> dict[str, openpyxl.cell.Cell]:
@@ -83,8 +106,11 @@ def value_cells(ws) -> dict[str, openpyxl.cell.Cell]:
     head = next(r for r in ws.iter_rows(max_row=30) if any(c.value == form.CODE_HEADER for c in r))
     code_col = next(c.column for c in head if c.value == form.CODE_HEADER)
     value_col = next(c.column for c in head if c.value == form.VALUE_HEADER)
-    return {ws.cell(r, code_col).value: ws.cell(r, value_col) for r in range(head[0].row + 1, ws.max_row + 1)
-            if ws.cell(r, code_col).value}
+    return {
+        ws.cell(r, code_col).value: ws.cell(r, value_col)
+        for r in range(head[0].row + 1, ws.max_row + 1)
+        if ws.cell(r, code_col).value
+    }
 
 
 def test_score_names_the_towns_not_returned_and_how_to_remind_them(loop):
@@ -94,8 +120,12 @@ def test_score_names_the_towns_not_returned_and_how_to_remind_them(loop):
     assert "需要修改的 2 个单位：乙镇、丙镇" in output and "--corrections" in output
     # the .eml is skipped quietly, not counted as a return
     assert "共 4 个工作簿（另有 1 个不是工作簿，已跳过）" in output
-    ranking = {r[1]: r[-1] for r in CalamineWorkbook.from_path(str(loop["out"] / "汇总.xlsx"))
-               .get_sheet_by_name("汇总排名").to_python()[1:]}
+    ranking = {
+        r[1]: r[-1]
+        for r in CalamineWorkbook.from_path(str(loop["out"] / "汇总.xlsx"))
+        .get_sheet_by_name("汇总排名")
+        .to_python()[1:]
+    }
     assert ranking["丁镇"] == "未报送" and ranking["戊镇"] == "未报送" and ranking["甲镇"] == "正常"
 
 
@@ -124,8 +154,9 @@ def test_a_correction_request_is_the_towns_workbook_marked_up(loop, rules, town)
     assert meta == original and meta["town"] == town
     ws, tws = wb[form.FORM_SHEET], template[form.FORM_SHEET]
     assert ws.protection.sheet and ws.protection.password is None
-    assert sorted(str(v.sqref) for v in ws.data_validations.dataValidation) == \
-        sorted(str(v.sqref) for v in tws.data_validations.dataValidation)
+    assert sorted(str(v.sqref) for v in ws.data_validations.dataValidation) == sorted(
+        str(v.sqref) for v in tws.data_validations.dataValidation
+    )
     # every cell the town typed is kept, typed as typed
     typed = {**GOOD, **PROBLEMS[town]}
     cells = value_cells(ws)
@@ -154,11 +185,13 @@ def test_a_correction_request_is_the_towns_workbook_marked_up(loop, rules, town)
         key = next(k for k in listed if address in k)
         assert rules.catalog[code].label in listed[key][2]
         assert not any(code in str(v) for v in listed[key])  # labels, never internal codes
-    assert all(c.hyperlink is not None and c.hyperlink.location.startswith("'填报表'!")
-               for c in wb["请修改"]["B"][3:] if c.value)
+    assert all(
+        c.hyperlink is not None and c.hyperlink.location.startswith("'填报表'!")
+        for c in wb["请修改"]["B"][3:]
+        if c.value
+    )
     if town == "乙镇":
-        assert ("E48", "明确打假工作联络员，积极配合违法案件查处，督促帮助企业整改", "是的") == \
-            listed["E48"][1:4]
+        assert ("E48", "明确打假工作联络员，积极配合违法案件查处，督促帮助企业整改", "是的") == listed["E48"][1:4]
         assert listed[f"{cells['r9_units_total'].coordinate}、{cells['r9_units_in_ledger'].coordinate}"][3] == "40；45"
 
 
@@ -180,8 +213,19 @@ def server():
 
 
 def mail(loop, port, *extra):
-    return invoke("mail", loop["tpl"], "--towns", loop["towns"], "--smtp", f"127.0.0.1:{port}",
-                  "--security", "none", "--sender", "bureau@example.com", *extra)
+    return invoke(
+        "mail",
+        loop["tpl"],
+        "--towns",
+        loop["towns"],
+        "--smtp",
+        f"127.0.0.1:{port}",
+        "--security",
+        "none",
+        "--sender",
+        "bureau@example.com",
+        *extra,
+    )
 
 
 def received(handler, since: int) -> dict[str, tuple]:
@@ -213,7 +257,7 @@ def test_reminders_go_to_exactly_the_towns_not_returned(loop, server):
     assert sorted(got) == ["丁镇", "戊镇"]
     for town, (msg, files) in got.items():
         assert msg["Subject"].startswith("催报：") and town in msg["Subject"]
-        (name, data), = files
+        ((name, data),) = files
         assert name == loop["template"][town].name and data == loop["template"][town].read_bytes()
     body = got["丁镇"][0].get_body(("plain",)).get_content()
     assert "丁镇.xlsx" in body and "模板未填写" in body  # why the file it sent was not used
@@ -231,7 +275,7 @@ def test_correction_requests_are_mailed_once_with_their_problems(loop, server, r
     got = received(handler, before)
     assert sorted(got) == ["丙镇", "乙镇"]
     for town, (msg, files) in got.items():
-        (name, data), = files
+        ((name, data),) = files
         assert name == f"{town}.xlsx" and data == (loop["out"] / "反馈" / name).read_bytes()
         body = msg.get_body(("plain",)).get_content()
         for code in PROBLEMS[town]:
@@ -252,33 +296,46 @@ def test_corrected_in_libreoffice_and_rescored(loop, tmp_path, rules):
     cells = value_cells(openpyxl.load_workbook(loop["out"] / "反馈" / "乙镇.xlsx")[form.FORM_SHEET])
     time.sleep(1.1)  # the corrected files are newer than the first ones
     for town, suffix, filter_name in (("乙镇", ".xlsx", "Calc MS Excel 2007 XML"), ("丙镇", ".ods", "calc8")):
-        office.correct(loop["out"] / "反馈" / f"{town}.xlsx", inbox / f"{town}（已修改）{suffix}", filter_name,
-                       {cells[code].coordinate: value for code, value in FIXED[town].items()})
+        office.correct(
+            loop["out"] / "反馈" / f"{town}.xlsx",
+            inbox / f"{town}（已修改）{suffix}",
+            filter_name,
+            {cells[code].coordinate: value for code, value in FIXED[town].items()},
+        )
     out = tmp_path / "结果"
     shutil.copytree(loop["out"], out)  # the first round's results, 反馈 included, rescored in place
     result = score(inbox, loop["towns"], out)
     problems = CalamineWorkbook.from_path(str(out / "汇总.xlsx")).get_sheet_by_name("问题清单").to_python()
     header = problems[0]
-    towns_with_problems = {r[header.index("单位名称")] for r in problems[1:]
-                           if r[header.index("级别")] in ("错误", "警告")}
+    towns_with_problems = {
+        r[header.index("单位名称")] for r in problems[1:] if r[header.index("级别")] in ("错误", "警告")
+    }
     assert towns_with_problems == {"丁镇", "戊镇"}, problems  # 乙镇 and 丙镇 are clean now
     assert not (out / "反馈").exists()  # nothing left to correct, no stale request
     dry = invoke("mail", loop["tpl"], "--towns", loop["towns"], "--corrections", out)
     assert dry.exit_code == 0 and "没有要发送的修改通知" in dry.output
-    ranking = {r[1]: r[-1] for r in CalamineWorkbook.from_path(str(out / "汇总.xlsx"))
-               .get_sheet_by_name("汇总排名").to_python()[1:]}
+    ranking = {
+        r[1]: r[-1]
+        for r in CalamineWorkbook.from_path(str(out / "汇总.xlsx")).get_sheet_by_name("汇总排名").to_python()[1:]
+    }
     assert ranking["乙镇"] == ranking["丙镇"] == "正常"
     changes = CalamineWorkbook.from_path(str(out / "汇总.xlsx")).get_sheet_by_name("变更记录").to_python()
     assert changes[0] == ["单位名称", "指标", "原值", "新值", "原文件", "采用的文件", "指标代码"]
     by_key = {(r[0], r[6]): r for r in changes[1:]}
     assert set(by_key) == {(t, code) for t in FIXED for code in FIXED[t]}
     yi = by_key[("乙镇", "r10_trainings")]
-    assert yi[1] == rules.catalog["r10_trainings"].label and yi[2:6] == ["“2.5”（无效）", "3次", "乙镇.xlsx",
-                                                                         "乙镇（已修改）.xlsx"]
+    assert yi[1] == rules.catalog["r10_trainings"].label and yi[2:6] == [
+        "“2.5”（无效）",
+        "3次",
+        "乙镇.xlsx",
+        "乙镇（已修改）.xlsx",
+    ]
     assert by_key[("乙镇", "r1_annual_plan")][2:4] == ["（空）", "是"]
     assert by_key[("丙镇", "r1_meetings")][2:6] == ["“三次”（无效）", "3次", "丙镇.ods", "丙镇（已修改）.ods"]
-    files = {r[0]: r for r in CalamineWorkbook.from_path(str(out / "汇总.xlsx"))
-             .get_sheet_by_name("文件清单").to_python()[1:]}
+    files = {
+        r[0]: r
+        for r in CalamineWorkbook.from_path(str(out / "汇总.xlsx")).get_sheet_by_name("文件清单").to_python()[1:]
+    }
     assert files["乙镇.xlsx"][1] == "已被取代"
     note = files["乙镇.xlsx"][3]
     assert "乙镇（已修改）.xlsx" in note and f"「{rules.catalog['r10_trainings'].label}」“2.5”（无效） → 3次" in note
@@ -338,9 +395,9 @@ def test_a_correction_request_prints_its_list_whole(loop, tmp_path):
     """请修改 printed as a town prints it: landscape, titled, every row's cell, label and
     advice there in full, nothing outside the margins; the 填报表 after it as the template."""
     from pypdf import PdfReader
+    from test_print import inside_the_margins, page_texts, squeezed
 
     from qz_excel import feedback
-    from test_print import inside_the_margins, page_texts, squeezed
 
     request = loop["out"] / "反馈" / "乙镇.xlsx"
     (pdf,), failed = convert([request], "pdf", tmp_path)

@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import REPO
 
 from qz_excel.cli import main
 from qz_excel.rules import RulesError, check_rules, load_rules
-from conftest import REPO
 
 SEED = REPO / "templates" / "rules" / "2010.seed.txt"
 
@@ -68,15 +68,36 @@ def _broken(tmp_path: Path, mutate) -> Path:
     return path
 
 
-@pytest.mark.parametrize("mutate, expected", [
-    (lambda d: d["items"][4]["rules"][1].update(kind="no_such_kind"), "第5项（计量）细则 r5_supervision_support"),
-    (lambda d: d["items"][0]["rules"][1].update(indicator="r1_nothing"), "第1项（组织领导）细则 r1_meetings：引用了不存在的指标 r1_nothing"),
-    (lambda d: d["items"][0]["rules"][0].update(kind="at_least", threshold=1), "第1项（组织领导）细则 r1_dedicated_staff：at_least 细则不能用 bool"),
-    (lambda d: d["items"][7]["rules"][1].update(points="two"), "第8项（特种设备监管网络）细则 r8_registration_rate 的 points"),
-    (lambda d: d["items"][9]["rules"][0].update(explain={"met": "{{ label"}), "第10项（宣传）细则 r10_trainings：说明模板 met 有语法错误"),
-    (lambda d: d["items"][2]["indicators"][0].update(help="长" * 256), "第3项（质量管理）指标 r3_excellence_training_rate 的 help"),
-    (lambda d: d["items"][1]["rules"][4].update(absorb_order=["r2_new_city_brands"]), "第2项（名牌战略）细则 r2_brand_excess 的 absorb_order"),
-])
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda d: d["items"][4]["rules"][1].update(kind="no_such_kind"), "第5项（计量）细则 r5_supervision_support"),
+        (
+            lambda d: d["items"][0]["rules"][1].update(indicator="r1_nothing"),
+            "第1项（组织领导）细则 r1_meetings：引用了不存在的指标 r1_nothing",
+        ),
+        (
+            lambda d: d["items"][0]["rules"][0].update(kind="at_least", threshold=1),
+            "第1项（组织领导）细则 r1_dedicated_staff：at_least 细则不能用 bool",
+        ),
+        (
+            lambda d: d["items"][7]["rules"][1].update(points="two"),
+            "第8项（特种设备监管网络）细则 r8_registration_rate 的 points",
+        ),
+        (
+            lambda d: d["items"][9]["rules"][0].update(explain={"met": "{{ label"}),
+            "第10项（宣传）细则 r10_trainings：说明模板 met 有语法错误",
+        ),
+        (
+            lambda d: d["items"][2]["indicators"][0].update(help="长" * 256),
+            "第3项（质量管理）指标 r3_excellence_training_rate 的 help",
+        ),
+        (
+            lambda d: d["items"][1]["rules"][4].update(absorb_order=["r2_new_city_brands"]),
+            "第2项（名牌战略）细则 r2_brand_excess 的 absorb_order",
+        ),
+    ],
+)
 def test_invalid_rules_name_item_and_rule(tmp_path, mutate, expected):
     with pytest.raises(RulesError) as err:
         load_rules(_broken(tmp_path, mutate))
@@ -91,9 +112,18 @@ def test_rules_check_cli_fails_with_usage_code(tmp_path):
 
 
 # which 评分方法 line each sub-rule scores, read off the official text (附件2)
-SEED_LINES = {1: [1, 2, 3, 4, 5], 2: [1, 2, 3, 4, 5], 3: [1, 2, 3, 3], 4: [1, 2, 3, 4, 4],
-              5: [1, 2, 3, 4, 5], 6: [1, 2, 3, 4, 5, 5], 7: [1, 2, 3, 4], 8: [1, 2, 2, 2],
-              9: [1, 1, 2, 3], 10: [1, 2]}
+SEED_LINES = {
+    1: [1, 2, 3, 4, 5],
+    2: [1, 2, 3, 4, 5],
+    3: [1, 2, 3, 3],
+    4: [1, 2, 3, 4, 4],
+    5: [1, 2, 3, 4, 5],
+    6: [1, 2, 3, 4, 5, 5],
+    7: [1, 2, 3, 4],
+    8: [1, 2, 2, 2],
+    9: [1, 1, 2, 3],
+    10: [1, 2],
+}
 
 
 def test_each_sub_rule_is_numbered_as_its_method_line(rules):
@@ -103,7 +133,9 @@ def test_each_sub_rule_is_numbered_as_its_method_line(rules):
 
 def test_a_sub_rules_line_can_be_set_in_the_rules_file(tmp_path):
     import yaml
+
     from qz_excel.rules import load_rules
+
     data = yaml.safe_load((REPO / "templates" / "rules" / "2010.yaml").read_text(encoding="utf-8"))
     item9 = next(i for i in data["items"] if i["number"] == 9)
     for rule in item9["rules"]:

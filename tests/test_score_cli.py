@@ -9,6 +9,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from conftest import REPO
 from python_calamine import CalamineWorkbook
 
 from qz_excel import intake
@@ -17,7 +18,6 @@ from qz_excel.publish import LOCK_NAME
 from qz_excel.samples import GOOD, SAMPLE_TOWNS, fill_workbook, make_samples
 from qz_excel.scoring import score
 from qz_excel.template import TemplateOptions, write_template
-from conftest import REPO
 
 SAMPLES = REPO / "sample_workbooks"
 
@@ -30,8 +30,9 @@ def digest(folder: Path) -> dict:
 def sample_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     before = digest(SAMPLES)
-    result = CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns",
-                                       str(SAMPLES / "towns.csv"), "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"), "--out", str(out)]
+    )
     assert digest(SAMPLES) == before, "inputs must never be modified"
     return result, out
 
@@ -125,7 +126,9 @@ def test_problem_list_names_file_sheet_cell(sample_run):
     problems = table(out / "汇总.xlsx", "问题清单")
     missing = [p for p in problems if p["问题代码"] == "MISSING_VALUE"]
     assert {(p["文件"], p["工作表"], p["指标代码"]) for p in missing} == {
-        ("东港街道报表.xlsx", "填报表", "r1_annual_plan"), ("东港街道报表.xlsx", "填报表", "r3_credit_eval_rate")}
+        ("东港街道报表.xlsx", "填报表", "r1_annual_plan"),
+        ("东港街道报表.xlsx", "填报表", "r3_credit_eval_rate"),
+    }
     assert all(p["单元格"].startswith("E") for p in missing)
     invalid = {p["指标代码"]: p for p in problems if p["问题代码"] == "INVALID_VALUE"}
     assert invalid["r7_liaison"]["填报内容"] == "是的" and invalid["r10_trainings"]["填报内容"] == "2.5"
@@ -133,7 +136,8 @@ def test_problem_list_names_file_sheet_cell(sample_run):
     # two cells that contradict each other: both named, on the sheet the form was read from
     pair = [p for p in problems if p["问题代码"] == "INVALID_PAIR"]
     assert [(p["文件"], p["工作表"], p["指标代码"]) for p in pair] == [
-        ("东港街道报表.xlsx", "填报表", "r9_units_in_ledger,r9_units_total")]
+        ("东港街道报表.xlsx", "填报表", "r9_units_in_ledger,r9_units_total")
+    ]
     assert re.fullmatch(r"E\d+,E\d+", pair[0]["单元格"])
 
 
@@ -168,23 +172,28 @@ def test_all_good_inbox_exits_zero(tmp_path, rules):
     for town in ("甲镇", "乙镇"):
         template = write_template(rules, town, tmp_path / "tpl" / f"{town}.xlsx", TemplateOptions())
         fill_workbook(template, tmp_path / "inbox" / f"{town}.xlsx", GOOD, filler="某人")
-    result = CliRunner().invoke(main, ["score", str(tmp_path / "inbox"), "--towns", str(towns),
-                                       "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        main, ["score", str(tmp_path / "inbox"), "--towns", str(towns), "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 0, result.output
     ranking = table(tmp_path / "out" / "汇总.xlsx", "汇总排名")
     assert [r["排名"] for r in ranking] == [1, 1] and {r["状态"] for r in ranking} == {"正常"}
 
 
-@pytest.mark.parametrize("towns_text, message", [
-    ("名称\n甲镇\n", "缺少“单位名称”列"),
-    ("单位名称\n甲镇\n甲镇\n", "单位名称重复"),
-])
+@pytest.mark.parametrize(
+    "towns_text, message",
+    [
+        ("区县\n甲镇\n", "找不到“单位名称”列"),
+        ("单位名称\n甲镇\n甲镇\n", "单位名称重复"),
+    ],
+)
 def test_bad_towns_file_is_a_usage_error(tmp_path, towns_text, message):
     towns = tmp_path / "towns.csv"
     towns.write_text(towns_text, encoding="utf-8")
     (tmp_path / "inbox").mkdir()
-    result = CliRunner().invoke(main, ["score", str(tmp_path / "inbox"), "--towns", str(towns),
-                                       "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        main, ["score", str(tmp_path / "inbox"), "--towns", str(towns), "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "out").exists()
 
@@ -200,32 +209,42 @@ def test_samples_do_not_drift_from_the_template(tmp_path, rules):
         b = CalamineWorkbook.from_path(str(SAMPLES / "returned" / name))
         assert a.sheet_names == b.sheet_names
         for sheet in a.sheet_names:
-            assert a.get_sheet_by_name(sheet).to_python() == b.get_sheet_by_name(sheet).to_python(), \
+            assert a.get_sheet_by_name(sheet).to_python() == b.get_sheet_by_name(sheet).to_python(), (
                 f"{name}!{sheet} drifted: run python scripts/make_samples.py"
+            )
 
 
 def test_module_entry_point_from_another_folder(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "qz_excel", "rules", "check"], cwd=tmp_path,
-                            capture_output=True, text=True, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "qz_excel", "rules", "check"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
     assert result.returncode == 0 and "2010 年，10 项" in result.stdout
 
 
 def test_wheel_carries_templates(tmp_path):
     """A non-editable install must find the rules and jinja2 files inside the package."""
     import zipfile
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
-                   check=True, capture_output=True)
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
     wheel = next(tmp_path.glob("qz_excel-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("qz_excel/templates/rules/2010.yaml", "qz_excel/templates/instructions.txt.j2",
-                   "qz_excel/cli.py"):
+    for needed in ("qz_excel/templates/rules/2010.yaml", "qz_excel/templates/instructions.txt.j2", "qz_excel/cli.py"):
         assert needed in names
 
 
 def test_strict_leaves_towns_with_errors_unranked(tmp_path):
     out = tmp_path / "strict"
-    result = CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
-                                       "--out", str(out), "--strict"])
+    result = CliRunner().invoke(
+        main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"), "--out", str(out), "--strict"]
+    )
     assert result.exit_code == 1
     by_town = {row["单位名称"]: row for row in table(out / "汇总.xlsx", "汇总排名")}
     assert by_town["东港街道"]["状态"] == "待核实" and by_town["东港街道"]["排名"] == ""
@@ -237,8 +256,9 @@ def test_strict_leaves_towns_with_errors_unranked(tmp_path):
 
 
 def test_missing_inbox_is_a_chinese_usage_error(tmp_path):
-    result = CliRunner().invoke(main, ["score", str(tmp_path / "nope"), "--towns", str(SAMPLES / "towns.csv"),
-                                       "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        main, ["score", str(tmp_path / "nope"), "--towns", str(SAMPLES / "towns.csv"), "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 2 and "找不到收件箱" in result.output
 
 
@@ -249,10 +269,9 @@ def test_rerun_replaces_the_town_folder_whole(tmp_path):
     stale = out / "评分细则" / "已撤销的镇.xlsx"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
-    CliRunner().invoke(main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"),
-                              "--out", str(out)])
+    CliRunner().invoke(
+        main, ["score", str(SAMPLES / "returned"), "--towns", str(SAMPLES / "towns.csv"), "--out", str(out)]
+    )
     assert not stale.exists()
     assert len(list((out / "评分细则").glob("*.xlsx"))) == 9
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [LOCK_NAME]
-
-

@@ -3,12 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qz_excel.intake import DTYPES
 from qz_excel.scoring import score
 from qz_excel.values import NOT_APPLICABLE, parse_value
-from conftest import frame
 
 
 def one(rules, **overrides):
@@ -28,10 +29,21 @@ def test_good_town_total(rules):
     assert summary["总分"] == 96 and summary[5] == 6 and not summary["待核实"]
 
 
-@pytest.mark.parametrize("rate, expected", [
-    (100, 2), (99.999999, 1), (99.9999999, 2), (99.5, 1), (99, 1), (98.5, 0), (98.2, 0), (98, 0),
-    (50, 0), (NOT_APPLICABLE, 2),
-])
+@pytest.mark.parametrize(
+    "rate, expected",
+    [
+        (100, 2),
+        (99.999999, 1),
+        (99.9999999, 2),
+        (99.5, 1),
+        (99, 1),
+        (98.5, 0),
+        (98.2, 0),
+        (98, 0),
+        (50, 0),
+        (NOT_APPLICABLE, 2),
+    ],
+)
 def test_special_equipment_rate_steps(rules, rate, expected):
     """「每项指标降一个百分点扣1分」: ceil(100 − rate) after rounding to 6 decimals."""
     assert points(rules, "r8_registration_rate", r8_registration_rate=rate) == expected
@@ -67,9 +79,20 @@ def spec_brand_bonus(target, prov, city):
     return 2 * min(excess, prov) + 1 * (excess - min(excess, prov))
 
 
-@pytest.mark.parametrize("target, prov, city", [
-    (0, 0, 0), (2, 1, 1), (2, 3, 2), (2, 1, 3), (3, 1, 1), (0, 2, 1), (1, 0, 4), (5, 5, 0), (1, 2, 0),
-])
+@pytest.mark.parametrize(
+    "target, prov, city",
+    [
+        (0, 0, 0),
+        (2, 1, 1),
+        (2, 3, 2),
+        (2, 1, 3),
+        (3, 1, 1),
+        (0, 2, 1),
+        (1, 0, 4),
+        (5, 5, 0),
+        (1, 2, 0),
+    ],
+)
 def test_brand_task_and_excess(rules, target, prov, city):
     details, _, _ = one(rules, r2_brand_target=target, r2_new_prov_brands=prov, r2_new_city_brands=city)
     assert int(details.loc["r2_brand_task", "points"]) == (5 if prov + city >= target else 0)
@@ -81,21 +104,33 @@ def test_brand_bonus_goes_above_standard(rules):
     assert summary[2] == 15 + 6
 
 
-@pytest.mark.parametrize("over, expected", [
-    ({}, 5), ({"r6_license_pass_rate": 92.0}, 5), ({"r6_license_pass_rate": 91.999999}, 0),
-    ({"r6_license_pass_rate": 91.9999999}, 5), ({"r6_food_pass_rate": 89.9}, 0),
-    ({"r6_rectification_rate": 99.9}, 0), ({"r6_rectification_rate": NOT_APPLICABLE}, 5),
-    ({"r6_license_pass_rate": NOT_APPLICABLE, "r6_food_pass_rate": NOT_APPLICABLE}, 5),
-])
+@pytest.mark.parametrize(
+    "over, expected",
+    [
+        ({}, 5),
+        ({"r6_license_pass_rate": 92.0}, 5),
+        ({"r6_license_pass_rate": 91.999999}, 0),
+        ({"r6_license_pass_rate": 91.9999999}, 5),
+        ({"r6_food_pass_rate": 89.9}, 0),
+        ({"r6_rectification_rate": 99.9}, 0),
+        ({"r6_rectification_rate": NOT_APPLICABLE}, 5),
+        ({"r6_license_pass_rate": NOT_APPLICABLE, "r6_food_pass_rate": NOT_APPLICABLE}, 5),
+    ],
+)
 def test_rates_all_met(rules, over, expected):
     assert points(rules, "r6_rates", **over) == expected
 
 
-@pytest.mark.parametrize("rate, threshold_rule, expected", [
-    (90.0, "r3_excellence_training_rate", 5), (89.999999, "r3_excellence_training_rate", 0),
-    (NOT_APPLICABLE, "r3_excellence_training_rate", 5), (50.0, "r3_credit_eval_rate", 5),
-    (49.5, "r3_credit_eval_rate", 0),
-])
+@pytest.mark.parametrize(
+    "rate, threshold_rule, expected",
+    [
+        (90.0, "r3_excellence_training_rate", 5),
+        (89.999999, "r3_excellence_training_rate", 0),
+        (NOT_APPLICABLE, "r3_excellence_training_rate", 5),
+        (50.0, "r3_credit_eval_rate", 5),
+        (49.5, "r3_credit_eval_rate", 0),
+    ],
+)
 def test_quality_management_rates(rules, rate, threshold_rule, expected):
     assert points(rules, threshold_rule, **{threshold_rule: rate}) == expected
 
@@ -131,11 +166,22 @@ def test_deduction_within_item(rules):
     assert summary[6] == 8
 
 
-@pytest.mark.parametrize("total, in_ledger, expected, outcome", [
-    (0, 0, 2, "na"), (100, 100, 2, "met"), (100, 96, 1, "short"), (100, 95, 1, "short"),
-    (100, 94, 0, "short"), (100, 90, 0, "short"), (3, 2, 0, "short"), (40, 39, 1, "short"),
-    (100, 101, 0, "invalid"), (0, 3, 0, "invalid"), (0, 1, 0, "invalid"),  # wrong data, not 不适用
-])
+@pytest.mark.parametrize(
+    "total, in_ledger, expected, outcome",
+    [
+        (0, 0, 2, "na"),
+        (100, 100, 2, "met"),
+        (100, 96, 1, "short"),
+        (100, 95, 1, "short"),
+        (100, 94, 0, "short"),
+        (100, 90, 0, "short"),
+        (3, 2, 0, "short"),
+        (40, 39, 1, "short"),
+        (100, 101, 0, "invalid"),
+        (0, 3, 0, "invalid"),
+        (0, 1, 0, "invalid"),  # wrong data, not 不适用
+    ],
+)
 def test_coverage_every_five_percent(rules, total, in_ledger, expected, outcome):
     details, summary, _ = one(rules, r9_units_total=total, r9_units_in_ledger=in_ledger)
     assert int(details.loc["r9_coverage", "points"]) == expected
@@ -172,8 +218,16 @@ def test_notes_prefix_explanations(rules):
 
 
 def test_competition_ranking(rules):
-    values = frame(rules, {"a": {}, "b": {"r1_meetings": 0}, "c": {"r1_annual_plan": False},
-                           "d": {"r1_accountability": False}, "e": {"r5_prov_demo_units": 1}})
+    values = frame(
+        rules,
+        {
+            "a": {},
+            "b": {"r1_meetings": 0},
+            "c": {"r1_annual_plan": False},
+            "d": {"r1_accountability": False},
+            "e": {"r5_prov_demo_units": 1},
+        },
+    )
     summary = score(rules, values).summary
     assert summary["总分"].to_dict() == {"a": 96, "b": 94, "c": 94, "d": 93, "e": 97}
     assert summary["排名"].to_dict() == {"e": 1, "a": 2, "b": 3, "c": 3, "d": 5}
@@ -187,20 +241,22 @@ def test_values_frame_must_have_every_indicator(rules):
 
 # ---- properties ---------------------------------------------------------------------
 
+
 def column(kind):
     if kind == "bool":
         return st.sampled_from([True, False, None])
     if kind == "count":
         return st.one_of(st.none(), st.integers(0, 30))
-    return st.one_of(st.none(), st.just(NOT_APPLICABLE),
-                     st.integers(0, 100_000_000).map(lambda m: m / 1_000_000))
+    return st.one_of(st.none(), st.just(NOT_APPLICABLE), st.integers(0, 100_000_000).map(lambda m: m / 1_000_000))
 
 
 @st.composite
 def towns_frames(draw, rules):
     n = draw(st.integers(1, 12))
-    data = {code: pd.array([draw(column(ind.type)) for _ in range(n)], dtype=DTYPES[ind.type])
-            for code, ind in rules.catalog.items()}
+    data = {
+        code: pd.array([draw(column(ind.type)) for _ in range(n)], dtype=DTYPES[ind.type])
+        for code, ind in rules.catalog.items()
+    }
     return pd.DataFrame(data, index=[f"t{i}" for i in range(n)])
 
 
@@ -235,19 +291,28 @@ def test_score_invariants(rules, data):
 @given(target=st.integers(0, 20), prov=st.integers(0, 20), city=st.integers(0, 20))
 @settings(max_examples=80, deadline=None)
 def test_brand_excess_matches_spec_formula(rules, target, prov, city):
-    values = frame(rules, {"t": {"r2_brand_target": target, "r2_new_prov_brands": prov,
-                                 "r2_new_city_brands": city}})
+    values = frame(rules, {"t": {"r2_brand_target": target, "r2_new_prov_brands": prov, "r2_new_city_brands": city}})
     got = score(rules, values).details.set_index("rule").loc["r2_brand_excess", "points"]
     assert int(got) == spec_brand_bonus(target, prov, city)
 
 
-@given(label=st.text(max_size=8), value=st.one_of(st.text(max_size=8), st.integers()),
-       points=st.integers(-5, 20))
+@given(label=st.text(max_size=8), value=st.one_of(st.text(max_size=8), st.integers()), points=st.integers(-5, 20))
 @settings(max_examples=50, deadline=None)
 def test_plain_template_fast_path_equals_jinja(rules, label, value, points):
     from qz_excel.scoring import _ENV, _compile
-    ctx = {"label": label, "value": value, "points": points, "threshold": "2次", "target": "100%",
-           "deduction": 1, "detail": "x{y}", "numerator": "1家", "denominator": "2家", "ratio": "50%"}
+
+    ctx = {
+        "label": label,
+        "value": value,
+        "points": points,
+        "threshold": "2次",
+        "target": "100%",
+        "deduction": 1,
+        "detail": "x{y}",
+        "numerator": "1家",
+        "denominator": "2家",
+        "ratio": "50%",
+    }
     texts = {t for _, rule in rules.subrules() for t in rule.explain_templates().values()}
     texts |= {"{{ label }}{literal}}}{{value}}", "{{ label }}：未填报或填报无效，不得分（待核实）"}
     for text in texts:
@@ -260,8 +325,10 @@ def test_plain_template_fast_path_equals_jinja(rules, label, value, points):
 
 def test_bonus_cap_from_the_rules_file(tmp_path):
     import yaml
-    from qz_excel.rules import load_rules
     from conftest import REPO
+
+    from qz_excel.rules import load_rules
+
     data = yaml.safe_load((REPO / "templates" / "rules" / "2010.yaml").read_text(encoding="utf-8"))
     data["settings"]["bonus_cap"] = 3
     path = tmp_path / "capped.yaml"
@@ -276,7 +343,7 @@ def test_every_flag_rule_in_both_directions(rules):
     """Each 是/否 sub-rule gives its points for the scoring answer and nothing otherwise."""
     flags = [(item, rule) for item, rule in rules.subrules() if rule.kind == "flag"]
     assert len(flags) == 18  # 3 + 2 + 2 + 4 + 1 + 2 + 1 + 3 across items 1, 2, 4–9
-    for item, rule in flags:
+    for _item, rule in flags:
         scoring_answer = rule.when == "是"
         for answer, expected in ((scoring_answer, rule.points), (not scoring_answer, 0)):
             details, _, _ = one(rules, **{rule.indicator: answer})
@@ -285,12 +352,18 @@ def test_every_flag_rule_in_both_directions(rules):
 
 def test_an_invalid_pair_with_no_units_is_a_problem_not_full_points(rules, tmp_path):
     """单位总数 0 and 纳入台帐 3, end to end: INVALID_PAIR, 0 points, 待核实."""
-    from qz_excel.intake import read_returns, choose_among_duplicates, values_frames
+    from qz_excel.intake import choose_among_duplicates, read_returns, values_frames
     from qz_excel.pipeline import _pair_problems
     from qz_excel.samples import GOOD
     from qz_excel.template import TemplateOptions, write_template
-    path = write_template(rules, "甲镇", tmp_path / "甲镇.xlsx", TemplateOptions(generated_at="2010-12-01"),
-                          prefill={**GOOD, "r9_units_total": 0, "r9_units_in_ledger": 3})
+
+    path = write_template(
+        rules,
+        "甲镇",
+        tmp_path / "甲镇.xlsx",
+        TemplateOptions(generated_at="2010-12-01"),
+        prefill={**GOOD, "r9_units_total": 0, "r9_units_in_ledger": 3},
+    )
     accepted = choose_among_duplicates(read_returns([path], rules), ["甲镇"], rules)
     result = score(rules, *values_frames(accepted, rules))
     row = result.details.set_index("rule").loc["r9_coverage"]
@@ -310,9 +383,15 @@ def test_counts_beyond_the_bound_are_out_of_range_never_points(rules, tmp_path, 
     from qz_excel.intake import read_return
     from qz_excel.samples import GOOD
     from qz_excel.template import TemplateOptions, write_template
+
     for raw in (count, float(count), f"{count}次"):
-        path = write_template(rules, "甲镇", tmp_path / "甲镇.xlsx", TemplateOptions(generated_at="2010-12-01"),
-                              prefill={**GOOD, "r1_meetings": raw})
+        path = write_template(
+            rules,
+            "甲镇",
+            tmp_path / "甲镇.xlsx",
+            TemplateOptions(generated_at="2010-12-01"),
+            prefill={**GOOD, "r1_meetings": raw},
+        )
         ret = read_return(path, rules)
         (problem,) = [p for p in ret.problems if p.indicator == "r1_meetings"]
         assert problem.code == "OUT_OF_RANGE" and "上限 1000000" in problem.message
@@ -328,9 +407,11 @@ def test_the_count_bound_itself_is_accepted_and_scored_exactly(rules):
 
 def test_count_max_is_a_rules_setting_bounded_to_stay_exact(tmp_path):
     import yaml
-    from pydantic import ValidationError
-    from qz_excel.rules import RulesError, load_rules
     from conftest import REPO
+    from pydantic import ValidationError
+
+    from qz_excel.rules import RulesError, load_rules
+
     data = yaml.safe_load((REPO / "templates" / "rules" / "2010.yaml").read_text(encoding="utf-8"))
     data["settings"]["count_max"] = 5000
     path = tmp_path / "small.yaml"

@@ -14,18 +14,23 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from click.testing import CliRunner
+from test_mail import Recorder, free_port
 
 from qz_excel.cli import main
 from qz_excel.mail import split_addresses
 from qz_excel.smtp import LetterFailed, Session, Smtp, SmtpStop
-from test_mail import Recorder, free_port
 
 # the implicit-TLS server is encrypted although aiosmtpd cannot tell (see tls_server)
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 USER, PASSWORD = "bureau@example.com", "授权码-Ü-2010"  # not ASCII: sent as UTF-8
-TOWNS = {"城关镇": "chengguan@example.com", "南山街道": "张三 <nanshan@example.com>",
-         "白沙镇": "baisha@example.com；bs2@example.com", "青石镇": "张三", "东港街道": "donggang@example.com"}
+TOWNS = {
+    "城关镇": "chengguan@example.com",
+    "南山街道": "张三 <nanshan@example.com>",
+    "白沙镇": "baisha@example.com；bs2@example.com",
+    "青石镇": "张三",
+    "东港街道": "donggang@example.com",
+}
 
 
 class Authenticator:
@@ -54,10 +59,14 @@ def tls_server(certificates, implicit: bool):
     context, _ = certificates
     # aiosmtpd cannot tell that an implicit-TLS connection is encrypted: it would never
     # offer AUTH there if it required TLS for it
-    tls = ({"ssl_context": context, "auth_require_tls": False} if implicit
-           else {"tls_context": context, "require_starttls": True})
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), auth_required=True,
-                            authenticator=auth, **tls)
+    tls = (
+        {"ssl_context": context, "auth_require_tls": False}
+        if implicit
+        else {"tls_context": context, "require_starttls": True}
+    )
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), auth_required=True, authenticator=auth, **tls
+    )
     controller.start()
     return controller, handler, auth
 
@@ -83,9 +92,25 @@ def mail(outbox, port, security, *extra, password=PASSWORD):
     out, towns = outbox
     (out / "mail" / "sent-log.jsonl").unlink(missing_ok=True)
     env = {"QZ_SMTP_PASSWORD": password} if password else {}
-    return CliRunner(env=env).invoke(main, ["mail", str(out), "--towns", str(towns), "--send", "--smtp",
-                                            f"127.0.0.1:{port}", "--security", security, "--user", USER,
-                                            "--timeout", "5", *extra])
+    return CliRunner(env=env).invoke(
+        main,
+        [
+            "mail",
+            str(out),
+            "--towns",
+            str(towns),
+            "--send",
+            "--smtp",
+            f"127.0.0.1:{port}",
+            "--security",
+            security,
+            "--user",
+            USER,
+            "--timeout",
+            "5",
+            *extra,
+        ],
+    )
 
 
 def test_the_bureaus_own_ca_is_trusted_when_given(secure_server, outbox, certificates):
@@ -93,8 +118,14 @@ def test_the_bureaus_own_ca_is_trusted_when_given(secure_server, outbox, certifi
     result = mail(outbox, port, security, "--ca-file", str(certificates[1]))
     assert result.exit_code == 1, result.output  # 青石镇's 邮箱 is a name, not an address
     assert sorted(r for rcpt, _ in handler.messages for r in rcpt) == sorted(
-        ["chengguan@example.com", "nanshan@example.com", "baisha@example.com", "bs2@example.com",
-         "donggang@example.com"])
+        [
+            "chengguan@example.com",
+            "nanshan@example.com",
+            "baisha@example.com",
+            "bs2@example.com",
+            "donggang@example.com",
+        ]
+    )
     assert auth.attempts == 1  # one login for the whole run
     assert "青石镇：邮箱格式不正确：张三；“邮箱”列只填地址" in result.output
 
@@ -126,22 +157,26 @@ def test_a_wrong_password_stops_after_one_login(secure_server, outbox, certifica
 
 def test_no_password_without_a_terminal_is_a_sentence_not_a_prompt(outbox, certificates):
     out, towns = outbox
-    result = CliRunner().invoke(main, ["mail", str(out), "--towns", str(towns), "--send", "--smtp",
-                                       "127.0.0.1:9", "--user", USER])
+    result = CliRunner().invoke(
+        main, ["mail", str(out), "--towns", str(towns), "--send", "--smtp", "127.0.0.1:9", "--user", USER]
+    )
     assert result.exit_code == 2
     assert "没有授权码：请先设置环境变量 QZ_SMTP_PASSWORD" in result.output
     assert "Aborted" not in result.output and "Warning" not in result.output
 
 
-@pytest.mark.parametrize("text, good, bad", [
-    ("张三 <a@b.cn>", ["a@b.cn"], []),
-    ("张三＜a@b.cn＞；李四 <c@d.cn>", ["a@b.cn", "c@d.cn"], []),
-    ("a@b.cn, c@d.cn  e@f.cn", ["a@b.cn", "c@d.cn", "e@f.cn"], []),
-    ("ａ＠ｂ.ｃｎ", ["a@b.cn"], []),
-    ("张三", [], ["张三"]),
-    ("张三 a@b.cn", ["a@b.cn"], ["张三"]),
-    ("", [], []),
-])
+@pytest.mark.parametrize(
+    "text, good, bad",
+    [
+        ("张三 <a@b.cn>", ["a@b.cn"], []),
+        ("张三＜a@b.cn＞；李四 <c@d.cn>", ["a@b.cn", "c@d.cn"], []),
+        ("a@b.cn, c@d.cn  e@f.cn", ["a@b.cn", "c@d.cn", "e@f.cn"], []),
+        ("ａ＠ｂ.ｃｎ", ["a@b.cn"], []),
+        ("张三", [], ["张三"]),
+        ("张三 a@b.cn", ["a@b.cn"], ["张三"]),
+        ("", [], []),
+    ],
+)
 def test_addresses_in_a_cell(text, good, bad):
     assert split_addresses(text) == (good, bad)
 
@@ -252,7 +287,22 @@ def test_an_unreachable_server_through_the_command(outbox):
     assert result.exit_code in (2, 3)
     out, towns = outbox
     result = CliRunner(env={"QZ_SMTP_PASSWORD": "x"}).invoke(
-        main, ["mail", str(out), "--towns", str(towns), "--send", "--smtp", "127.0.0.1:1", "--security", "none",
-               "--sender", USER, "--timeout", "1"])
+        main,
+        [
+            "mail",
+            str(out),
+            "--towns",
+            str(towns),
+            "--send",
+            "--smtp",
+            "127.0.0.1:1",
+            "--security",
+            "none",
+            "--sender",
+            USER,
+            "--timeout",
+            "1",
+        ],
+    )
     assert result.exit_code == 3
     assert "无法连接或没有响应（连接被拒绝，端口可能不对）" in result.output and "Traceback" not in result.output

@@ -1,6 +1,5 @@
 """Generated templates read back with openpyxl: contract, validation, protection, print."""
 
-
 import openpyxl
 import pandas as pd
 import pytest
@@ -14,9 +13,12 @@ from qz_excel.template import TemplateOptions, write_template, write_templates
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory, rules):
     out = tmp_path_factory.mktemp("tpl")
-    path = write_template(rules, "城关镇", out / "t.xlsx",
-                          TemplateOptions(deadline="2010年12月25日", contact="王科长 0512-1234567",
-                                          generated_at="2010-12-01"))
+    path = write_template(
+        rules,
+        "城关镇",
+        out / "t.xlsx",
+        TemplateOptions(deadline="2010年12月25日", contact="王科长 0512-1234567", generated_at="2010-12-01"),
+    )
     return path
 
 
@@ -24,8 +26,7 @@ def value_rows(ws):
     """(row, indicator id) for every indicator row under the header."""
     header = next(r for r in range(1, 30) if ws.cell(r, 2).value == form.CODE_HEADER)
     assert ws.cell(header, 5).value == form.VALUE_HEADER
-    return header, [(r, ws.cell(r, 2).value) for r in range(header + 1, ws.max_row + 1)
-                    if ws.cell(r, 2).value]
+    return header, [(r, ws.cell(r, 2).value) for r in range(header + 1, ws.max_row + 1) if ws.cell(r, 2).value]
 
 
 def test_every_indicator_once_with_empty_value(generated, rules):
@@ -143,9 +144,19 @@ def test_template_cli_reads_gbk_towns(tmp_path):
 
 def test_prefilled_values_read_back(tmp_path, rules):
     from qz_excel import intake
-    path = write_template(rules, "城关镇", tmp_path / "p.xlsx", TemplateOptions(),
-                          prefill={"r1_meetings": 3, "r1_dedicated_staff": "是", "r8_registration_rate": 0.995,
-                                   "r3_credit_eval_rate": "不适用"})
+
+    path = write_template(
+        rules,
+        "城关镇",
+        tmp_path / "p.xlsx",
+        TemplateOptions(),
+        prefill={
+            "r1_meetings": 3,
+            "r1_dedicated_staff": "是",
+            "r8_registration_rate": 0.995,
+            "r3_credit_eval_rate": "不适用",
+        },
+    )
     ret = intake.read_return(path, rules)
     assert ret.values["r1_meetings"] == 3 and ret.values["r1_dedicated_staff"] is True
     assert ret.values["r8_registration_rate"] == 99.5 and ret.values["r3_credit_eval_rate"] == float("inf")

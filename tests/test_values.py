@@ -1,17 +1,40 @@
 import math
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qz_excel.values import NOT_APPLICABLE, Parsed, ValueRejected, format_number, parse_value
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("是", True), ("否", False), ("有", True), ("无", False), ("√", True), ("×", False),
-    ("✓", True), ("✗", False), ("Y", True), ("n", False), ("yes", True), ("No", False),
-    ("true", True), ("FALSE", False), ("1", True), ("0", False), (1, True), (0.0, False),
-    (True, True), (False, False), (" 是 ", True), ("ｙｅｓ", True), ("Ｙ", True),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("是", True),
+        ("否", False),
+        ("有", True),
+        ("无", False),
+        ("√", True),
+        ("×", False),
+        ("✓", True),
+        ("✗", False),
+        ("Y", True),
+        ("n", False),
+        ("yes", True),
+        ("No", False),
+        ("true", True),
+        ("FALSE", False),
+        ("1", True),
+        ("0", False),
+        (1, True),
+        (0.0, False),
+        (True, True),
+        (False, False),
+        (" 是 ", True),
+        ("ｙｅｓ", True),
+        ("Ｙ", True),
+    ],
+)
 def test_bool_accepted(raw, expected):
     assert parse_value(raw, "bool").value is expected
 
@@ -28,19 +51,38 @@ def test_bool_rejected(raw):
     assert err.value.code == "INVALID_VALUE"
 
 
-@pytest.mark.parametrize("raw, expected", [
-    (3, 3), (3.0, 3), ("3", 3), ("3次", 3), ("3 条", 3), ("３", 3), ("３次", 3), ("0", 0), ("12家", 12),
-    ("2.0", 2),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (3, 3),
+        (3.0, 3),
+        ("3", 3),
+        ("3次", 3),
+        ("3 条", 3),
+        ("３", 3),
+        ("３次", 3),
+        ("0", 0),
+        ("12家", 12),
+        ("2.0", 2),
+    ],
+)
 def test_count_accepted(raw, expected):
     parsed = parse_value(raw, "count")
     assert parsed.value == expected and isinstance(parsed.value, int)
 
 
-@pytest.mark.parametrize("raw, code", [
-    (-1, "OUT_OF_RANGE"), ("-2", "OUT_OF_RANGE"), (2.5, "INVALID_VALUE"), ("2.5次", "INVALID_VALUE"),
-    ("三次", "INVALID_VALUE"), ("many", "INVALID_VALUE"), (True, "INVALID_VALUE"),
-])
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        (-1, "OUT_OF_RANGE"),
+        ("-2", "OUT_OF_RANGE"),
+        (2.5, "INVALID_VALUE"),
+        ("2.5次", "INVALID_VALUE"),
+        ("三次", "INVALID_VALUE"),
+        ("many", "INVALID_VALUE"),
+        (True, "INVALID_VALUE"),
+    ],
+)
 def test_count_rejected(raw, code):
     with pytest.raises(ValueRejected) as err:
         parse_value(raw, "count")
@@ -54,10 +96,23 @@ def test_true_and_one_do_not_share_a_cache_entry():
     assert parse_value(1, "bool").note != parse_value(True, "bool").note
 
 
-@pytest.mark.parametrize("raw, expected", [
-    (0.985, 98.5), (98.5, 98.5), ("98.5%", 98.5), ("98.5％", 98.5), ("９８.５％", 98.5), (1, 100.0),
-    (0.99, 99.0), (0, 0.0), (100, 100.0), ("0.5%", 0.5), ("0.5", 50.0), (" 92 % ", 92.0),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (0.985, 98.5),
+        (98.5, 98.5),
+        ("98.5%", 98.5),
+        ("98.5％", 98.5),
+        ("９８.５％", 98.5),
+        (1, 100.0),
+        (0.99, 99.0),
+        (0, 0.0),
+        (100, 100.0),
+        ("0.5%", 0.5),
+        ("0.5", 50.0),
+        (" 92 % ", 92.0),
+    ],
+)
 def test_percent_accepted(raw, expected):
     assert parse_value(raw, "percent").value == expected
 
@@ -73,10 +128,19 @@ def test_percent_not_applicable(raw):
     assert parse_value(raw, "percent").value == NOT_APPLICABLE
 
 
-@pytest.mark.parametrize("raw, code", [
-    (-0.1, "OUT_OF_RANGE"), (100.5, "OUT_OF_RANGE"), ("101%", "OUT_OF_RANGE"), ("-5%", "OUT_OF_RANGE"),
-    ("百分之九十", "INVALID_VALUE"), ("是", "INVALID_VALUE"), (True, "INVALID_VALUE"), ("98.5%%", "INVALID_VALUE"),
-])
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        (-0.1, "OUT_OF_RANGE"),
+        (100.5, "OUT_OF_RANGE"),
+        ("101%", "OUT_OF_RANGE"),
+        ("-5%", "OUT_OF_RANGE"),
+        ("百分之九十", "INVALID_VALUE"),
+        ("是", "INVALID_VALUE"),
+        (True, "INVALID_VALUE"),
+        ("98.5%%", "INVALID_VALUE"),
+    ],
+)
 def test_percent_rejected(raw, code):
     with pytest.raises(ValueRejected) as err:
         parse_value(raw, "percent")
@@ -97,8 +161,11 @@ def test_format_number():
 
 
 cell_values = st.one_of(
-    st.text(max_size=12), st.integers(-10**6, 10**6), st.booleans(),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["是", "否", "98.5%", "３次", "不适用", "1", "0.5"]),
+    st.text(max_size=12),
+    st.integers(-(10**6), 10**6),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["是", "否", "98.5%", "３次", "不适用", "1", "0.5"]),
 )
 
 
@@ -120,8 +187,9 @@ def test_parser_returns_canonical_or_raises_its_own_error(raw, kind):
         assert not (isinstance(v, float) and math.isnan(v))
 
 
-@pytest.mark.parametrize("raw", [1_000_001, 1_000_001.0, "1000001", "1000001次", 9_223_372_036_855, "9223372036855",
-                                 10**30, "1" + "0" * 40])
+@pytest.mark.parametrize(
+    "raw", [1_000_001, 1_000_001.0, "1000001", "1000001次", 9_223_372_036_855, "9223372036855", 10**30, "1" + "0" * 40]
+)
 def test_counts_above_the_bound_are_out_of_range(raw):
     with pytest.raises(ValueRejected) as err:
         parse_value(raw, "count")
