@@ -26,6 +26,7 @@ from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, s
 RANKING_SHEET = "汇总排名"
 CHANGES_SHEET = "变更记录"
 REVIEWS_SHEET = "核定记录"
+CHANGE_WIDTHS = {"单位名称": 16, "指标": 40, "原值": 17, "新值": 17, "原文件": 27, "采用的文件": 27, "指标代码": 20}
 REVIEW_COLUMNS = {
     "单位名称": 14,
     "考核项目": 10,
@@ -383,56 +384,37 @@ def write_summary(
         _chart_sheet(wb, rules, ranking)
         _write_trail(wb, fmt, trail)
         # widths for A4 landscape at about 90 %: 说明 wraps rather than pushing columns off
-        ws = wb.add_worksheet("问题清单")
-        _write_table(
-            ws,
-            fmt,
-            problems,
-            {
-                "文件": 22,
-                "单位名称": 14,
-                "工作表": 8,
-                "单元格": 7,
-                "指标代码": 20,
-                "填报内容": 12,
-                "问题代码": 17,
-                "级别": 5,
-                "说明": 52,
-            },
-            text_columns=("说明", "文件", "单元格", "指标代码"),
-            fit_rows=True,
-        )
-        _print_list(ws, f"{rules.year}年质量振兴工作考核问题清单")
-        ws = wb.add_worksheet("文件清单")
-        _write_table(
-            ws,
-            fmt,
-            files,
-            {"文件": 40, "状态": 10, "单位名称": 22, "说明": 60},
-            text_columns=("文件", "说明"),
-            fit_rows=True,
-        )
-        _print_list(ws, f"{rules.year}年质量振兴工作考核文件清单")
-        ws = wb.add_worksheet(CHANGES_SHEET)
-        _write_table(
-            ws,
-            fmt,
-            changes if changes is not None else changes_frame([]),
-            {"单位名称": 16, "指标": 40, "原值": 17, "新值": 17, "原文件": 27, "采用的文件": 27, "指标代码": 20},
-            text_columns=("指标", "原值", "新值", "原文件", "采用的文件"),
-            fit_rows=True,
-        )
-        _print_list(ws, f"{rules.year}年质量振兴工作考核变更记录")
-        ws = wb.add_worksheet(REVIEWS_SHEET)
-        _write_table(
-            ws,
-            fmt,
-            reviews if reviews is not None else pd.DataFrame(columns=list(REVIEW_COLUMNS)),
-            REVIEW_COLUMNS,
-            text_columns=("指标", "核定理由", "自报值", "核定值"),
-            fit_rows=True,
-        )
-        _print_list(ws, f"{rules.year}年质量振兴工作考核核定记录")
+        problem_widths = {
+            "文件": 22,
+            "单位名称": 14,
+            "工作表": 8,
+            "单元格": 7,
+            "指标代码": 20,
+            "填报内容": 12,
+            "问题代码": 17,
+            "级别": 5,
+            "说明": 52,
+        }
+        lists = [
+            ("问题清单", problems, problem_widths, ("说明", "文件", "单元格", "指标代码")),
+            ("文件清单", files, {"文件": 40, "状态": 10, "单位名称": 22, "说明": 60}, ("文件", "说明")),
+            (
+                CHANGES_SHEET,
+                changes if changes is not None else changes_frame([]),
+                CHANGE_WIDTHS,
+                ("指标", "原值", "新值", "原文件", "采用的文件"),
+            ),
+            (
+                REVIEWS_SHEET,
+                reviews if reviews is not None else pd.DataFrame(columns=list(REVIEW_COLUMNS)),
+                REVIEW_COLUMNS,
+                ("指标", "核定理由", "自报值", "核定值"),
+            ),
+        ]
+        for name, frame, widths, text_columns in lists:
+            ws = wb.add_worksheet(name)
+            _write_table(ws, fmt, frame, widths, text_columns=text_columns, fit_rows=True)
+            _print_list(ws, f"{rules.year}年质量振兴工作考核{name}")
         taken = {name.lower() for name in wb.sheetnames}
         for town, scores, explanations, total, provisional in town_pages:
             write_town_sheet(
