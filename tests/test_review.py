@@ -368,3 +368,40 @@ def test_a_reviewed_value_scores_exactly_as_a_reported_one(rules, data):
     explained = ours.details[(ours.details["town"] == "甲镇")]
     used = explained[[code in rule.inputs() for _, rule in rules.subrules()]]["explanation"]
     assert all(str(t).startswith("自报") and "核定" in str(t) and "（理由：核查）" in str(t) for t in used)
+
+
+def test_a_partial_review_leaves_the_town_pending(first, tmp_path):
+    """东港街道 was 待核实 for five reasons; a review of one of them does not make it final."""
+    partial = {("东港街道", "r1_annual_plan"): FILLED[("东港街道", "r1_annual_plan")]}
+    review = fill(first / "核定表.xlsx", tmp_path / "核定表.xlsx", partial)
+    out = tmp_path / "结果"
+    assert score_samples(out, "--review", review).exit_code == 1
+    statuses = {r["单位名称"]: r["状态"] for r in rows_of(out / "汇总.xlsx", "汇总排名")}
+    assert statuses["东港街道"] == "待核实"
+    records = rows_of(out / "汇总.xlsx", "核定记录")
+    assert [(r["单位名称"], r["核定值"]) for r in records] == [("东港街道", "是")]
+    # its correction request still asks for the rest, no longer for what the bureau verified
+    request = CalamineWorkbook.from_path(str(out / "反馈" / "东港街道.xlsx")).get_sheet_by_name("请修改").to_python()
+    listed = [r[2] for r in request[3:]]
+    assert "制定年度质量振兴工作实施计划" not in listed and len(listed) == 4
+
+
+@needs_office
+def test_the_review_record_prints_titled_and_whole(reviewed, tmp_path):
+    from test_print import inside_the_margins, page_texts, squeezed
+
+    from qz_excel.office import convert
+
+    out, _, _ = reviewed
+    (pdf,), failed = convert([out / "汇总.xlsx"], "pdf", tmp_path)
+    assert not failed
+    texts = page_texts(pdf)
+    pages = [k for k, t in enumerate(texts) if "2010年质量振兴工作考核核定记录" in t]
+    assert pages
+    printed = squeezed("".join(texts[k] for k in pages))
+    for record in rows_of(out / "汇总.xlsx", "核定记录"):
+        for value in ("单位名称", "指标", "核定值", "核定理由", "核定人"):
+            assert squeezed(str(record[value])) in printed, record[value]
+    inside_the_margins(pdf, 0.4, pages)
+    ranking = [k for k, t in enumerate(texts) if "汇总排名（核定）" in squeezed(t)]
+    assert ranking  # the printed ranking says it is the 核定 result
