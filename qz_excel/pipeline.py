@@ -27,7 +27,16 @@ from qz_excel.outputs import TownPages, write_town_workbook
 from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
 from qz_excel.problems import ERROR, NOT_RETURNED_STATUS, Problem, Report, counted, problems_frame
 from qz_excel.publish import ResultsFolder
-from qz_excel.review import INITIAL, REVIEW_NAME, VERIFIED_STAGE, Applied, Review, apply_review, self_report_texts
+from qz_excel.review import (
+    INITIAL,
+    REVIEW_NAME,
+    VERIFIED_STAGE,
+    Review,
+    apply_review,
+    review_records,
+    reviewed_mask,
+    self_report_texts,
+)
 from qz_excel.review_table import review_hints, write_review_table
 from qz_excel.rules import Rules, check_rules
 from qz_excel.scoring import ScoreResult, score
@@ -118,52 +127,6 @@ def town_statuses(accepted: list[intake.Returned], result: ScoreResult, reviewed
         pending = flagged[ret.town] or open_errors
         status[ret.town] = REVIEW if pending else VERIFIED if checked else NORMAL
     return pd.Series(status, dtype=object)
-
-
-def review_records(rules: Rules, applied: Applied, before: ScoreResult, after: ScoreResult) -> pd.DataFrame:
-    """核定记录: each applied value with its item's points and the total before and after."""
-    item_of = {ind.id: item for item in rules.items for ind in item.indicators}
-    rows = []
-    for r in applied.records:
-        item = item_of[r.indicator]
-        rows.append(
-            {
-                "单位名称": r.town,
-                "考核项目": item.name,
-                "指标": rules.catalog[r.indicator].label,
-                "自报值": r.self_text or "未填报",
-                "核定值": r.value_text,
-                "核定理由": r.reason,
-                "核定人": r.reviewer,
-                "核定前该项得分": int(before.summary.at[r.town, item.number]),
-                "核定后该项得分": int(after.summary.at[r.town, item.number]),
-                "核定前总分": int(before.summary.at[r.town, "总分"]),
-                "核定后总分": int(after.summary.at[r.town, "总分"]),
-            }
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "单位名称",
-            "考核项目",
-            "指标",
-            "自报值",
-            "核定值",
-            "核定理由",
-            "核定人",
-            "核定前该项得分",
-            "核定后该项得分",
-            "核定前总分",
-            "核定后总分",
-        ],
-    )
-
-
-def _reviewed_mask(values: pd.DataFrame, reviewed: set[tuple[str, str]]) -> pd.DataFrame:
-    mask = pd.DataFrame(False, index=values.index, columns=values.columns)
-    for town, code in reviewed:
-        mask.at[town, code] = True
-    return mask
 
 
 class _NoBar:
@@ -344,7 +307,7 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
         columns=["文件", "状态", "单位名称", "说明"],
     )
     with _phase(progress, "生成汇总表", len(pages)) as bar:
-        reviewed_values = verified.values.where(_reviewed_mask(values, reviewed)) if verified else None
+        reviewed_values = verified.values.where(reviewed_mask(values, reviewed)) if verified else None
         trail = _reporting(
             audit_trail(rules, result.details, values, reviewed_values), bar.update, len(rules.subrules())
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import python_calamine
@@ -28,6 +29,9 @@ from qz_excel.problems import Problem
 from qz_excel.rules import Rules
 from qz_excel.towns import clean_name
 from qz_excel.values import ValueRejected, format_one, format_values, is_empty, parse_value
+
+if TYPE_CHECKING:
+    from qz_excel.scoring import ScoreResult
 
 REVIEW_NAME = "核定表.xlsx"
 SHEET = "核定"
@@ -293,3 +297,49 @@ def _row_problem(
             **{**where, "detail": f"核定表中的自报值是“{row.self_text or '空'}”，现在是“{current or '空'}”"},
         )
     return None
+
+
+def review_records(rules: Rules, applied: Applied, before: ScoreResult, after: ScoreResult) -> pd.DataFrame:
+    """核定记录: each applied value with its item's points and the total before and after."""
+    item_of = {ind.id: item for item in rules.items for ind in item.indicators}
+    rows = []
+    for r in applied.records:
+        item = item_of[r.indicator]
+        rows.append(
+            {
+                "单位名称": r.town,
+                "考核项目": item.name,
+                "指标": rules.catalog[r.indicator].label,
+                "自报值": r.self_text or "未填报",
+                "核定值": r.value_text,
+                "核定理由": r.reason,
+                "核定人": r.reviewer,
+                "核定前该项得分": int(before.summary.at[r.town, item.number]),
+                "核定后该项得分": int(after.summary.at[r.town, item.number]),
+                "核定前总分": int(before.summary.at[r.town, "总分"]),
+                "核定后总分": int(after.summary.at[r.town, "总分"]),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "单位名称",
+            "考核项目",
+            "指标",
+            "自报值",
+            "核定值",
+            "核定理由",
+            "核定人",
+            "核定前该项得分",
+            "核定后该项得分",
+            "核定前总分",
+            "核定后总分",
+        ],
+    )
+
+
+def reviewed_mask(values: pd.DataFrame, reviewed: set[tuple[str, str]]) -> pd.DataFrame:
+    mask = pd.DataFrame(False, index=values.index, columns=values.columns)
+    for town, code in reviewed:
+        mask.at[town, code] = True
+    return mask
