@@ -421,3 +421,23 @@ def test_count_max_is_a_rules_setting_bounded_to_stay_exact(tmp_path):
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises((RulesError, ValidationError), match="count_max"):
         load_rules(path)
+
+
+def test_plain_templates_render_exactly_as_jinja(rules):
+    """Explanations with only {{ name }} / {{ -name }} fields skip jinja; the text must not change."""
+    import re
+
+    from qz_excel.rules import is_plain_template
+    from qz_excel.scoring import _ENV, _compile
+
+    plain = 0
+    for _, rule in rules.subrules():
+        for text in rule.explain_templates().values():
+            if is_plain_template(text):
+                plain += 1
+                for value in (-2, 0, 3, "3次", None):
+                    ctx = {name: value for name in re.findall(r"[A-Za-z_]\w*", text)}
+                    if any(f"-{name}" in text.replace(" ", "") for name in ctx) and not isinstance(value, int):
+                        continue  # negation is for numbers
+                    assert _compile(text)(ctx) == _ENV.from_string(text).render(ctx), text
+    assert plain >= 90
