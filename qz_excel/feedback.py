@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qz_excel.changes import EMPTY
 from qz_excel.files import clean_text
 from qz_excel.intake import Returned, as_text
 from qz_excel.problems import Problem
@@ -42,8 +43,6 @@ FIXABLE = (
     "MISSING_INDICATOR",
     "DUPLICATE_INDICATOR",
 )
-EMPTY = "（空）"
-
 COLUMNS = {"序号": 5, "单元格": 8, "指标": 34, "填写的内容": 14, "问题和改法": 52}
 BORDER: dict[str, Any] = {"border": 1, "valign": "vcenter", "font_size": 10, "font_name": FONT, "text_wrap": True}
 FORMATS: dict[str, dict[str, Any]] = {
@@ -77,10 +76,6 @@ class Request:
     header: tuple
     generated_at: str
     fixes: tuple[Fix, ...]
-
-
-def needs_request(ret: Returned) -> bool:
-    return any(p.code in FIXABLE for p in ret.problems)
 
 
 def request_for(ret: Returned, rules: Rules, skip: AbstractSet[str] = frozenset()) -> Request:
@@ -193,4 +188,4 @@ def _fixes_sheet(wb, fmt: Formats, rules: Rules, town: str, request: Request, ce
     ws.protect("")
 
 
-__all__ = ["FIXABLE", "Request", "needs_request", "request_for", "write_request"]
+__all__ = ["FIXABLE", "Request", "request_for", "write_request"]

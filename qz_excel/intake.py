@@ -76,9 +76,6 @@ class Returned:
         needs from it."""
         self.found, self.rows, self.notes, self.typed, self.header = (), (), {}, (), ()
 
-    def problems_of(self, *codes: str) -> list[Problem]:
-        return [p for p in self.problems if p.code in codes]
-
     def problem(self, code: str, **kw) -> Problem:
         p = Problem(code, file=self.file, town=kw.pop("town", self.town), **kw)
         self.problems.append(p)
@@ -119,7 +116,8 @@ def _read_sheet(book, name: str) -> list[list]:
     return book.get_sheet_by_name(name).to_python(skip_empty_area=False)
 
 
-def _meta(book) -> dict[str, str]:
+def workbook_meta(book) -> dict[str, str]:
+    """The hidden metadata sheet of an open workbook ({} when it has none)."""
     if form.META_SHEET not in book.sheet_names:
         return {}
     rows = _read_sheet(book, form.META_SHEET)
@@ -128,11 +126,24 @@ def _meta(book) -> dict[str, str]:
     return {as_text(r[0]): as_text(r[1]) for r in rows[1:] if len(r) >= 2}
 
 
+INVALID_NOTE = "填写“{}”，无效"  # the note of a value that could not be read
+
+
+def invalid_note(raw) -> str:
+    return INVALID_NOTE.format(as_text(raw))
+
+
+def is_invalid_note(note: object) -> bool:
+    """Whether a note says the cell held something that could not be read (not a blank)."""
+    head, _, tail = INVALID_NOTE.partition("{}")
+    return isinstance(note, str) and note.startswith(head) and note.endswith(tail)
+
+
 def read_meta(path: Path) -> dict[str, str]:
     """The hidden metadata of a workbook we generated ({} when it has none or is unreadable)."""
     try:
         safety.check_size(path.stat().st_size)
-        return _meta(python_calamine.CalamineWorkbook.from_path(str(path)))
+        return workbook_meta(python_calamine.CalamineWorkbook.from_path(str(path)))
     except (safety.Unsafe, OSError, python_calamine.CalamineError):
         return {}
 
@@ -213,7 +224,7 @@ def _read_form(book, data: bytes, rules: Rules, ret: Returned, checked: safety.C
         ret.problem("NO_FORM_SHEET")
         return
     sheet, rows, (head, code_col, value_col) = located
-    meta = _meta(book)
+    meta = workbook_meta(book)
     town_cell = ret.town_cell = clean_name(_labelled(rows, form.TOWN_LABEL, head))
     filled = _labelled(rows, form.DATE_LABEL, head)
     # to the day: Excel stores a datetime, LibreOffice's .ods a date; the same day must tie
@@ -331,7 +342,7 @@ def _take_value(ret: Returned, rules: Rules, code: str, raw, sheet: str, cell: s
         parsed = parse_value(raw, ind.type, rules.spec.settings.count_max)
     except ValueRejected as exc:
         ret.problem(exc.code, value=as_text(raw), detail=exc.message, **where)
-        ret.notes[code] = f"填写“{as_text(raw)}”，无效"  # so 得分说明 tells wrong from blank
+        ret.notes[code] = invalid_note(raw)  # so 得分说明 tells wrong from blank
         return None
     if parsed.note:
         ret.notes[code] = parsed.note

@@ -112,17 +112,14 @@ def _pair_problems(result: ScoreResult, rules: Rules, accepted: dict[str, intake
     return problems
 
 
-def town_statuses(accepted: list[intake.Returned], result: ScoreResult, reviewed: set[tuple[str, str]]) -> pd.Series:
+def town_statuses(accepted: list[intake.Returned], result: ScoreResult, reviewed: dict[str, set[str]]) -> pd.Series:
     """正常, 待核实 (an empty, invalid or contradictory value, or another error in the file),
     or 已核定: reviewed, and the review resolved every reason the town was 待核实 (an error
     on an indicator the 考核组 gave a value for no longer counts)."""
     flagged = result.summary["待核实"].to_dict()
-    by_town: dict[str, set[str]] = {}
-    for town, code in reviewed:
-        by_town.setdefault(town, set()).add(code)
     status = {}
     for ret in accepted:
-        checked = by_town.get(ret.town, set())
+        checked = reviewed.get(ret.town, set())
         open_errors = any(p.severity == ERROR and not set(p.indicator.split(",")) <= checked for p in ret.problems)
         pending = flagged[ret.town] or open_errors
         status[ret.town] = REVIEW if pending else VERIFIED if checked else NORMAL
@@ -231,16 +228,14 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
     applied = apply_review(review, rules, values, notes, self_texts, set(towns["单位名称"])) if review else None
     verified = applied if applied is not None and applied.records else None  # a review that changed something
     result = score(rules, verified.values, verified.notes) if verified else first
-    reviewed = applied.reviewed if applied else set()
+    reviewed = applied.reviewed if applied else {}
     by_town = {r.town: r for r in accepted}
     for p in _pair_problems(result, rules, by_town):
         by_town[p.town].problems.append(p)
+    # a town with something to fix, less what the bureau has verified meanwhile
     requests = [
-        feedback.request_for(r, rules, skip={c for t, c in reviewed if t == r.town})
-        for r in accepted
-        if feedback.needs_request(r)
+        req for r in accepted if (req := feedback.request_for(r, rules, skip=reviewed.get(r.town, set()))).fixes
     ]
-    requests = [r for r in requests if r.fixes]  # what the bureau corrected, the town need not
     changes = [c for r in returns for c in r.changes]
     for ret in returns:  # their values now live in the frames; keep memory flat in N
         ret.release_values()
@@ -274,8 +269,8 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
         ],
         rules,
         workers=writers,
-        min_parallel=1 if writers else 2,
-    )  # small runs: here
+        min_parallel=1 if writers else 2,  # small runs: written here, at results()
+    )
 
     town_dir = staging / TOWN_DIR
     town_dir.mkdir()

@@ -24,7 +24,7 @@ import pandas as pd
 import python_calamine
 
 from qz_excel import form, safety
-from qz_excel.intake import as_text
+from qz_excel.intake import as_text, workbook_meta
 from qz_excel.problems import Problem
 from qz_excel.rules import Rules
 from qz_excel.towns import clean_name
@@ -91,20 +91,11 @@ def _open(path: Path):
         ) from None
 
 
-def _meta(book) -> dict[str, str]:
-    if form.META_SHEET not in book.sheet_names:
-        return {}
-    rows = book.get_sheet_by_name(form.META_SHEET).to_python(skip_empty_area=False)
-    if not rows or as_text(rows[0][0]) != form.META_MARK:
-        return {}
-    return {as_text(r[0]): as_text(r[1]) for r in rows[1:] if len(r) >= 2}
-
-
 def read_review(path: Path, rules: Rules) -> Review:
     """The filled rows of a 核定表 (.xlsx/.xls/.ods, any name, rows in any order, any of
     them deleted). Raises ReviewError when the file as a whole cannot be used."""
     book = _open(path)
-    meta = _meta(book)
+    meta = workbook_meta(book)
     if meta.get("kind") and meta["kind"] != KIND:
         raise ReviewError(f"{path.name} 不是核定表（是{meta['kind'] or '其他文件'}）：请写 qz score 生成的 核定表.xlsx")
     if meta.get("year") and meta["year"] != str(rules.year):
@@ -202,8 +193,12 @@ class Applied:
     stray: list[tuple[ReviewRow, str]]
 
     @property
-    def reviewed(self) -> set[tuple[str, str]]:
-        return {(r.town, r.indicator) for r in self.records}
+    def reviewed(self) -> dict[str, set[str]]:
+        """town → the indicators given a reviewed value."""
+        by_town: dict[str, set[str]] = {}
+        for r in self.records:
+            by_town.setdefault(r.town, set()).add(r.indicator)
+        return by_town
 
 
 def apply_review(
@@ -338,8 +333,9 @@ def review_records(rules: Rules, applied: Applied, before: ScoreResult, after: S
     )
 
 
-def reviewed_mask(values: pd.DataFrame, reviewed: set[tuple[str, str]]) -> pd.DataFrame:
+def reviewed_mask(values: pd.DataFrame, reviewed: dict[str, set[str]]) -> pd.DataFrame:
+    """True where the 考核组 gave a value (:attr:`Applied.reviewed`)."""
     mask = pd.DataFrame(False, index=values.index, columns=values.columns)
-    for town, code in reviewed:
-        mask.at[town, code] = True
+    for town, codes in reviewed.items():
+        mask.loc[town, list(codes)] = True
     return mask

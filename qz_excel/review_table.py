@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from qz_excel import __version__, form
+from qz_excel import __version__
 from qz_excel.files import clean_text
+from qz_excel.intake import is_invalid_note
 from qz_excel.review import COLUMNS, EDITABLE, KIND, SHEET, ReviewRow
 from qz_excel.rules import Rules
 from qz_excel.scoring import ScoreResult
-from qz_excel.template import value_validation
+from qz_excel.template import value_validation, write_meta_sheet
 from qz_excel.xlsx import FONT, FORMULA_START, Formats, atomic_workbook, row_height
 
 EXTRA = ("核查提示", "核定问题")
@@ -66,7 +67,7 @@ def review_hints(rules: Rules, result: ScoreResult, values: pd.DataFrame, notes:
     for code in rules.catalog:
         empty = values[code].isna().to_numpy()
         note = notes[code].to_numpy(dtype=object)
-        invalid = np.array([str(n).startswith("填写“") for n in note], dtype=bool)
+        invalid = np.array([is_invalid_note(n) for n in note], dtype=bool)
         add(code, empty & invalid, note)
         add(code, empty & ~invalid, "未填写")
     details = result.details
@@ -178,18 +179,6 @@ def _editable(ws, fmt: Formats, row: int, entry: ReviewRow, value_style: str) ->
 
 
 def _meta_sheet(wb, rules: Rules) -> None:
-    ws = wb.add_worksheet(form.META_SHEET)
-    ws.write_string(0, 0, form.META_MARK)
-    for r, (key, value) in enumerate(
-        (
-            ("kind", KIND),
-            ("year", str(rules.year)),
-            ("rules_fingerprint", rules.fingerprint),
-            ("tool_version", __version__),
-        ),
-        start=1,
-    ):
-        ws.write_string(r, 0, key)
-        ws.write_string(r, 1, value)
-    ws.very_hidden()
-    ws.protect("")
+    write_meta_sheet(
+        wb, {"kind": KIND, "year": rules.year, "rules_fingerprint": rules.fingerprint, "tool_version": __version__}
+    )

@@ -328,8 +328,6 @@ def _instructions_sheet(wb, fmt, text: str, town: str, year: int) -> None:
 
 
 def _meta_sheet(wb, rules: Rules, town: str, generated_at: str) -> None:
-    ws = wb.add_worksheet(form.META_SHEET)
-    ws.write_string(0, 0, form.META_MARK)
     values = {
         "year": rules.year,
         "town": town,
@@ -338,9 +336,16 @@ def _meta_sheet(wb, rules: Rules, town: str, generated_at: str) -> None:
         "generated_at": generated_at,
         "tool_version": __version__,
     }
-    for r, key in enumerate(form.META_KEYS, start=1):
+    write_meta_sheet(wb, {key: values[key] for key in form.META_KEYS})
+
+
+def write_meta_sheet(wb, values: dict[str, object]) -> None:
+    """The very hidden sheet intake identifies our workbooks by (:func:`qz_excel.intake.workbook_meta`)."""
+    ws = wb.add_worksheet(form.META_SHEET)
+    ws.write_string(0, 0, form.META_MARK)
+    for r, (key, value) in enumerate(values.items(), start=1):
         ws.write_string(r, 0, key)
-        ws.write_string(r, 1, str(values[key]))
+        ws.write_string(r, 1, str(value))
     ws.very_hidden()
     ws.protect("")
 
