@@ -11,7 +11,9 @@ the Python way.
 from __future__ import annotations
 
 import gettext as _gettext
+import re
 import sys
+import unicodedata
 
 ZH: dict[str, str] = {
     "Usage:": "用法：",
@@ -109,12 +111,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 def display_width(text: str) -> int:
     """Columns a terminal gives ``text``: Chinese characters take two."""
-    import unicodedata
-
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-_TOKENS = None
+#: an ASCII word (never broken), a run of spaces, or any other single character
+_TOKENS = re.compile(r"[!-~]+|\s+|.")
 
 
 def wrap_text(
@@ -123,10 +124,6 @@ def wrap_text(
     """click's help wrapping by display width: Chinese has no spaces to break at and each
     character takes two columns. Lines break between Chinese characters or at spaces,
     never inside an ASCII word such as an option name; paragraphs are kept."""
-    import re
-
-    global _TOKENS
-    _TOKENS = _TOKENS or re.compile(r"[!-~]+|\s+|.")
     out = []
     for paragraph in text.split("\n\n") if preserve_paragraphs else [text]:
         lines, line, indent = [], "", initial_indent
