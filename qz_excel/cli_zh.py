@@ -13,7 +13,8 @@ from __future__ import annotations
 import gettext as _gettext
 import re
 import sys
-import unicodedata
+
+from qz_excel.textwidth import display_width
 
 ZH: dict[str, str] = {
     "Usage:": "用法：",
@@ -107,11 +108,6 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     if zh is None:
         return singular if n == 1 else plural
     return zh[0] if n == 1 else zh[1]
-
-
-def display_width(text: str) -> int:
-    """Columns a terminal gives ``text``: Chinese characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 #: an ASCII word (never broken), a run of spaces, or any other single character

@@ -11,7 +11,6 @@ import io
 import math
 import os
 import re
-import unicodedata
 from collections.abc import Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -23,6 +22,7 @@ import xlsxwriter
 from xlsxwriter.exceptions import FileCreateError
 
 from qz_excel.files import atomic_write_bytes, clean_text
+from qz_excel.textwidth import display_width
 
 SHEET_NAME_MAX = 31
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
@@ -46,22 +46,6 @@ def fixed_timestamp() -> datetime:
     if epoch and epoch.isdigit():
         return datetime.fromtimestamp(int(epoch), tz=timezone.utc).replace(tzinfo=None)
     return datetime(2000, 1, 1)
-
-
-class _CharWidths(dict):
-    """Character → display columns (CJK wide and fullwidth count two), each character
-    looked up in unicodedata once: display_width then runs as one C-level map."""
-
-    def __missing__(self, ch: str) -> int:
-        width = self[ch] = 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-        return width
-
-
-_CHAR_WIDTHS = _CharWidths()
-
-
-def display_width(text: str) -> int:
-    return sum(map(_CHAR_WIDTHS.__getitem__, text))
 
 
 @lru_cache(maxsize=1024)  # the seed texts recur in every town's sheet; explanations rarely do
