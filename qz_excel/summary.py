@@ -20,6 +20,7 @@ from qz_excel.changes import changes_frame
 from qz_excel.files import clean_text
 from qz_excel.outputs import FORMATS, TOWNS_PER_SLICE, write_town_sheet
 from qz_excel.rules import Rules
+from qz_excel.textwidth import display_width
 from qz_excel.values import format_values
 from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, safe_sheet_name, two_lines
 
@@ -260,16 +261,19 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: 
     widths = {"排名": 5, "单位名称": 18, "类别": 8, "加分合计": 9, "总分": 6, "状态": 7}
     item_cols = [c for c in ranking.columns if c[:1].isdigit()]
     columns = list(ranking.columns)
+    with_bonus = _bonus_cells(wb, ranking, item_cols, rules, info.bonuses)
+    # an item column as wide as its longest 「23（含加13）」: a narrower one shows ### instead
+    for (_, c), (_, _, shown) in with_bonus.items():
+        widths[columns[c]] = max(widths.get(columns[c], 11), display_width(shown) + 1)
     for c, name in enumerate(columns):
         ws.write_string(0, c, _header_text(name), fmt["header"])
         ws.set_column(c, c, widths.get(name, 11))
     ws.set_row(0, 30)
-    with_bonus = _bonus_cells(wb, ranking, item_cols, rules, info.bonuses)
     writers = [_column_writer(ws, fmt, ranking[name], "center") for name in columns]
     for r in range(len(ranking)):  # top to bottom: the workbook streams its rows
         for c, write in enumerate(writers):
             if (r, c) in with_bonus:
-                value, cell_format = with_bonus[(r, c)]
+                value, cell_format, _ = with_bonus[(r, c)]
                 ws.write_number(r + 1, c, value, cell_format)
             else:
                 write(r + 1, c, r)
@@ -294,9 +298,9 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: 
 
 def _bonus_cells(
     wb, ranking: pd.DataFrame, item_cols: list[str], rules: Rules, bonuses: pd.DataFrame | None
-) -> dict[tuple[int, int], tuple[int, object]]:
-    """(row, column) → (score, format) for item scores that include a bonus: a number
-    format names the bonus, one format for each bonus value."""
+) -> dict[tuple[int, int], tuple[int, object, str]]:
+    """(row, column) → (score, format, text shown) for item scores that include a bonus: a
+    number format names the bonus, one format for each bonus value."""
     if bonuses is None:
         return {}
     columns, made, cells = list(ranking.columns), {}, {}
@@ -309,7 +313,8 @@ def _bonus_cells(
             if bonus > 0:
                 if bonus not in made:
                     made[bonus] = wb.add_format({**FORMATS["center"], "num_format": f'0"（含加{bonus}）"'})
-                cells[(r, columns.index(name))] = (int(ranking.at[r, name]), made[bonus])
+                score = int(ranking.at[r, name])
+                cells[(r, columns.index(name))] = (score, made[bonus], f"{score}（含加{bonus}）")
     return cells
 
 

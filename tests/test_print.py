@@ -312,3 +312,28 @@ def test_the_template_prints_whole_inside_its_margins(rules, tmp_path):
     assert all("城关镇" in text for text in texts)
     for x0, _, x1, _, width, _ in word_boxes(pdf):
         assert 0.4 * 72 - 1 <= x0 and x1 <= width - 0.4 * 72 + 1, (x0, x1)
+
+
+@pytest.mark.parametrize("n", [10, 200])
+def test_every_score_with_its_bonus_prints_in_full(rules, tmp_path, n):
+    """「23（含加13）」: item columns as wide as their longest text, never ### in its place."""
+    import numpy as np
+    import pandas as pd
+
+    from qz_excel.summary import ReportInfo, write_ranking_print
+
+    ranking = ranking_of(rules, n)
+    rng = np.random.default_rng(n)
+    bonuses = pd.DataFrame({i.number: rng.integers(0, 14, n) for i in rules.items}, index=ranking["单位名称"])
+    for item in rules.items:  # the score includes its bonus
+        ranking[item.header] = ranking[item.header] + bonuses[item.number].to_numpy()
+    book = write_ranking_print(tmp_path / "汇总排名.xlsx", rules, ranking, ReportInfo(bonuses=bonuses))
+    (pdf,), failed = convert([book], "pdf", tmp_path)
+    assert not failed
+    printed = squeezed("".join(t for t in page_texts(pdf) if "单位名称" in t))
+    assert "###" not in printed
+    for item in rules.items:
+        for score, bonus in zip(ranking[item.header], bonuses[item.number]):
+            if bonus:
+                assert f"{score}（含加{bonus}）" in printed
+    inside_the_margins(pdf, 0.4)
