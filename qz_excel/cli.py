@@ -31,6 +31,7 @@ from qz_excel.cli_common import (
     fail,
     load_rules_or_fail,
     load_towns,
+    loading,
     need_folder,
     not_written,
     progress_bar,
@@ -91,6 +92,11 @@ def _done() -> None:
     for name in ("SIGINT", "SIGTERM"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+    # A Ctrl-C that landed inside a string exec (dataclasses and pydantic build methods
+    # that way while a command imports them) leaves CPython's "unhandled KeyboardInterrupt"
+    # flag set even though we caught it; under `python -m qz_excel` the interpreter then
+    # kills itself with SIGINT after exiting 130. Each string exec clears the flag first.
+    exec("None")
 
 
 def _save_traceback() -> str:
@@ -116,7 +122,8 @@ def _save_traceback() -> str:
 )
 def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
     """为名单中的每个单位生成一份填报模板。"""
-    from qz_excel.template import TemplateOptions, write_templates
+    with loading():
+        from qz_excel.template import TemplateOptions, write_templates
 
     rules = load_rules_or_fail(rules_file)
     towns = load_towns(towns_file)
@@ -154,9 +161,10 @@ def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
 )
 def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, maker, made_on, review_file):
     """读取收件箱中的全部回报文件，评分并生成汇总排名和各单位评分细则。"""
-    from qz_excel.office import find_soffice
-    from qz_excel.pipeline import OutInInbox, ScoreOptions, check_folders, run_score
-    from qz_excel.publish import ResultsBusy
+    with loading():
+        from qz_excel.office import find_soffice
+        from qz_excel.pipeline import OutInInbox, ScoreOptions, check_folders, run_score
+        from qz_excel.publish import ResultsBusy
 
     need_folder(inbox, "收件箱", "请把各单位报回的文件放在一个文件夹里，再把该文件夹的路径写在 qz score 后面")
     try:

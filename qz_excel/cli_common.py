@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import re
 import sys
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -21,15 +22,28 @@ def fail(message: str, code: int = USAGE_ERROR) -> None:
     sys.exit(code)
 
 
-def load_rules_or_fail(rules_file: str | None):
-    from qz_excel.rules import RulesError, load_rules
+@contextmanager
+def loading():
+    """Libraries load and the rules are validated. A Ctrl-C landing in an import's weakref
+    callback or in pydantic's C code could only be printed as 「Exception ignored」 while
+    the command carried on to the end: it is held until loading is over, then stops the
+    command like any other."""
+    from qz_excel.publish import signals_held
 
-    try:
-        return load_rules(rules_file)
-    except RulesError as exc:
-        fail(str(exc) + "\n请修改规则文件后重试（qz rules check 可逐条检查）")
-    except FileNotFoundError as exc:
-        fail(str(exc))
+    with signals_held():
+        yield
+
+
+def load_rules_or_fail(rules_file: str | None):
+    with loading():
+        from qz_excel.rules import RulesError, load_rules
+
+        try:
+            return load_rules(rules_file)
+        except RulesError as exc:
+            fail(str(exc) + "\n请修改规则文件后重试（qz rules check 可逐条检查）")
+        except FileNotFoundError as exc:
+            fail(str(exc))
 
 
 def write_error(exc: OSError, out_dir: str) -> str:
@@ -68,12 +82,13 @@ def need_folder(path: str, what: str, hint: str) -> None:
 
 
 def load_towns(path: str):
-    from qz_excel.towns import TownsError, read_towns
+    with loading():  # pandas loads here
+        from qz_excel.towns import TownsError, read_towns
 
-    try:
-        towns = read_towns(path)
-    except TownsError as exc:
-        fail(str(exc))
+        try:
+            towns = read_towns(path)
+        except TownsError as exc:
+            fail(str(exc))
     for note in towns.attrs.get("notes", []):
         click.echo(f"单位名单提示：{note}", err=True)
     return towns

@@ -13,6 +13,7 @@ from qz_excel.cli_common import (
     fail,
     load_rules_or_fail,
     load_towns,
+    loading,
     need_folder,
     rules_option,
     towns_option,
@@ -92,11 +93,12 @@ def mail(
     mail_templates,
 ):
     """把每个单位的填报模板发到它的邮箱（默认先演练，生成 .eml 草稿）；加 --remind 催报未报送的单位，加 --corrections 把修改通知发给有问题的单位。"""
-    from jinja2 import TemplateError
+    with loading():
+        from jinja2 import TemplateError
 
-    from qz_excel import mail as m
-    from qz_excel.followup import ResultsError
-    from qz_excel.smtp import Smtp
+        from qz_excel import mail as m
+        from qz_excel.followup import ResultsError
+        from qz_excel.smtp import Smtp
 
     if remind_results and correction_results:
         fail("--remind 和 --corrections 一次只能用一个：请分两次运行")

@@ -127,3 +127,21 @@ def test_rules_check_does_not_run_pandas_or_numpy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "2010 年" in out.stdout and out.stdout.strip().splitlines()[-1] == "loaded:", out.stdout + out.stderr
+
+
+def test_an_interrupt_caught_inside_a_string_exec_still_exits_130_under_dash_m(tmp_path):
+    """CPython remembers a KeyboardInterrupt that ended a string exec (dataclasses and pydantic
+    build methods that way while a command imports them) even once it is caught, and under
+    `python -m` kills itself with SIGINT after exiting. The command's ending clears it."""
+    (tmp_path / "interrupted.py").write_text(
+        "import sys\n"
+        "from qz_excel.cli import _done\n"
+        "try:\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "except KeyboardInterrupt:\n"
+        "    _done()\n"
+        "    sys.exit(130)\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run([sys.executable, "-m", "interrupted"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 130, result.stderr
