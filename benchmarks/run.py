@@ -40,15 +40,15 @@ sys.path.insert(0, str(REPO))
 
 from python_calamine import CalamineWorkbook  # noqa: E402
 
-from qz_excel import intake  # noqa: E402
-from qz_excel.intake import DTYPES  # noqa: E402
-from qz_excel.outputs import TownPages  # noqa: E402
-from qz_excel.parallel import map_chunks  # noqa: E402
+from qz_excel.common.parallel import map_chunks  # noqa: E402
+from qz_excel.intake import read as intake  # noqa: E402
+from qz_excel.intake.read import DTYPES  # noqa: E402
 from qz_excel.pipeline import _write_town_chunk, run_score  # noqa: E402
-from qz_excel.rules import load_rules  # noqa: E402
-from qz_excel.scoring import score  # noqa: E402
-from qz_excel.template import TemplateOptions, write_template, write_templates  # noqa: E402
-from qz_excel.values import NOT_APPLICABLE, parse_value  # noqa: E402
+from qz_excel.results.town_sheet import TownPages  # noqa: E402
+from qz_excel.rules.ruleset import load_rules  # noqa: E402
+from qz_excel.rules.values import NOT_APPLICABLE, parse_value  # noqa: E402
+from qz_excel.scoring.engine import score  # noqa: E402
+from qz_excel.template.writer import TemplateOptions, write_template, write_templates  # noqa: E402
 
 
 def synthetic_values(rules, n: int, seed: int = 7) -> pd.DataFrame:
@@ -476,7 +476,7 @@ def bench_scale(rules, n: int, repeat: int, naive_sample: int) -> tuple[list, di
         naive = timed(lambda: naive_openpyxl(rules, sample, tmp / "naive"), 1) * n / len(sample)
         script = (
             "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
-            "from qz_excel.rules import load_rules; from qz_excel.pipeline import run_score;"
+            "from qz_excel.rules.ruleset import load_rules; from qz_excel.pipeline import run_score;"
             "run_score(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), load_rules())"
         )
         nan = float("nan")

@@ -13,7 +13,7 @@ def main() -> None:
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _interrupt)  # cleaned up like Ctrl-C, from the start
     try:
-        from qz_excel.cli import run
+        from qz_excel.cli.commands import run
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping already
         sys.stderr.write("\n已中断：程序还没有开始工作，没有写任何文件。\n")

@@ -18,16 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qz_excel import feedback, intake, office
-from qz_excel.booklet import BookletFailed, Entry, build_booklet
-from qz_excel.changes import changes_frame
-from qz_excel.files import safe_file_stem, unique_path
-from qz_excel.followup import FEEDBACK_DIR, SUMMARY_NAME  # what `qz mail` reads back
-from qz_excel.outputs import TownPages, write_town_workbook
-from qz_excel.parallel import MIN_PARALLEL, Chunks, Workers
-from qz_excel.problems import ERROR, NOT_RETURNED_STATUS, Problem, Report, counted, problems_frame
-from qz_excel.publish import ResultsFolder
-from qz_excel.review import (
+from qz_excel.common.files import safe_file_stem, unique_path
+from qz_excel.common.parallel import MIN_PARALLEL, Chunks, Workers
+from qz_excel.common.problems import ERROR, NOT_RETURNED_STATUS, Problem, Report, counted, problems_frame
+from qz_excel.common.towns import read_towns
+from qz_excel.followup import feedback
+from qz_excel.followup.reminders import FEEDBACK_DIR, SUMMARY_NAME  # what `qz mail` reads back
+from qz_excel.followup.review import (
     INITIAL,
     REVIEW_NAME,
     VERIFIED_STAGE,
@@ -37,11 +34,16 @@ from qz_excel.review import (
     reviewed_mask,
     self_report_texts,
 )
-from qz_excel.review_table import review_hints, write_review_table
-from qz_excel.rules import Rules, check_rules
-from qz_excel.scoring import ScoreResult, score
-from qz_excel.summary import ReportInfo, audit_trail, write_ranking_print, write_summary
-from qz_excel.towns import read_towns
+from qz_excel.followup.review_table import review_hints, write_review_table
+from qz_excel.intake import read as intake
+from qz_excel.intake.changes import changes_frame
+from qz_excel.results import office
+from qz_excel.results.booklet import BookletFailed, Entry, build_booklet
+from qz_excel.results.publish import ResultsFolder
+from qz_excel.results.summary import ReportInfo, audit_trail, write_ranking_print, write_summary
+from qz_excel.results.town_sheet import TownPages, write_town_workbook
+from qz_excel.rules.ruleset import Rules, check_rules
+from qz_excel.scoring.engine import ScoreResult, score
 
 NORMAL, REVIEW, VERIFIED, NOT_RETURNED = "正常", "待核实", "已核定", NOT_RETURNED_STATUS
 FINAL = (NORMAL, VERIFIED)  # statuses whose scores are not provisional
@@ -194,7 +196,7 @@ def run_score(
     review: Review | None = None,
 ) -> Report:
     """``towns``: the towns file, or the table already read from it (:func:`read_towns`);
-    ``review``: a filled 核定表 (:func:`qz_excel.review.read_review`), read before anything
+    ``review``: a filled 核定表 (:func:`qz_excel.followup.review.read_review`), read before anything
     is written, so it may be the very 核定表 this run replaces.
 
     Results are written into a staging folder and published whole at the end
@@ -375,7 +377,7 @@ def export_pdfs(
     out_dir: Path, rules: Rules, ranking: pd.DataFrame, town_files: dict[str, Path], info: ReportInfo = ReportInfo()
 ) -> tuple[list[str], list[str]]:
     """汇总排名 and each 评分细则 as PDF in DIR/pdf/, plus the booklet of the 评分细则 in
-    ranking order (:mod:`qz_excel.booklet`). Returns (PDFs written, names of what
+    ranking order (:mod:`qz_excel.results.booklet`). Returns (PDFs written, names of what
     LibreOffice did not print)."""
     from pypdf import PdfReader
 

@@ -12,19 +12,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from qz_excel.office import convert  # noqa: E402
+from qz_excel.followup.review import read_review  # noqa: E402
 from qz_excel.pipeline import ScoreOptions, run_score  # noqa: E402
-from qz_excel.review import read_review  # noqa: E402
-from qz_excel.rules import load_rules  # noqa: E402
-from qz_excel.template import TemplateOptions, write_template  # noqa: E402
+from qz_excel.results.office import convert  # noqa: E402
+from qz_excel.rules.ruleset import load_rules  # noqa: E402
+from qz_excel.template.writer import TemplateOptions, write_template  # noqa: E402
 
 
 def png(pdf: Path, out: Path, resolution: int = 80, crop: tuple[int, int, int, int] | None = None) -> None:
     """The first page of ``pdf`` as ``out``; ``crop``: (x, y, width, height) in pixels."""
     stem = out.with_suffix("")
     area = ["-x", str(crop[0]), "-y", str(crop[1]), "-W", str(crop[2]), "-H", str(crop[3])] if crop else []
-    subprocess.run(["pdftoppm", "-png", "-r", str(resolution), "-f", "1", "-l", "1", "-singlefile", *area,
-                    str(pdf), str(stem)], check=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", str(resolution), "-f", "1", "-l", "1", "-singlefile", *area, str(pdf), str(stem)],
+        check=True,
+    )
     print(out.relative_to(REPO))
 
 
@@ -54,9 +56,12 @@ def main() -> None:
     docs = REPO / "docs"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        template = write_template(rules, "城关镇", tmp / "template.xlsx",
-                                  TemplateOptions(deadline="2010年12月25日", contact="县质监局 王科长",
-                                                  generated_at="2010-12-01"))
+        template = write_template(
+            rules,
+            "城关镇",
+            tmp / "template.xlsx",
+            TemplateOptions(deadline="2010年12月25日", contact="县质监局 王科长", generated_at="2010-12-01"),
+        )
         (pdf,), _ = convert([template], "pdf", tmp)
         png(pdf, docs / "template.png")
         samples = REPO / "sample_workbooks"
@@ -66,7 +71,9 @@ def main() -> None:
         (pdf,), _ = convert([tmp / "results" / "反馈" / "东港街道.xlsx"], "pdf", tmp / "feedback")
         png(pdf, docs / "feedback.png", crop=(0, 0, 935, 330))
         review = fill_review(tmp / "results" / "核定表.xlsx", tmp / "核定表（已填）.xlsx")
-        run_score(samples / "returned", samples / "towns.csv", tmp / "reviewed", rules, review=read_review(review, rules))
+        run_score(
+            samples / "returned", samples / "towns.csv", tmp / "reviewed", rules, review=read_review(review, rules)
+        )
         (pdf,), _ = convert([tmp / "reviewed" / "核定表.xlsx"], "pdf", tmp / "review")
         png(pdf, docs / "review-table.png", crop=(0, 40, 935, 300))
         (pdf,), _ = convert([tmp / "reviewed" / "评分细则" / "城关镇.xlsx"], "pdf", tmp / "town")

@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from qz_excel.files import TEMP_PREFIX
-from qz_excel.intake import DTYPES
-from qz_excel.rules import load_rules
-from qz_excel.samples import GOOD
-from qz_excel.template import TemplateOptions, write_template
-from qz_excel.values import parse_value
+from qz_excel.common.files import TEMP_PREFIX
+from qz_excel.intake.read import DTYPES
+from qz_excel.rules.ruleset import load_rules
+from qz_excel.rules.values import parse_value
+from qz_excel.template.samples import GOOD
+from qz_excel.template.writer import TemplateOptions, write_template
 
 REPO = Path(__file__).resolve().parent.parent
 

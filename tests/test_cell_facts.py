@@ -10,11 +10,11 @@ import openpyxl
 import pytest
 from _office import LibreOffice
 
-from qz_excel.intake import read_return
-from qz_excel.office import convert, find_soffice
-from qz_excel.problems import REJECTED, SCORED
-from qz_excel.samples import GOOD, fill_workbook
-from qz_excel.template import TemplateOptions, write_template
+from qz_excel.common.problems import REJECTED, SCORED
+from qz_excel.intake.read import read_return
+from qz_excel.results.office import convert, find_soffice
+from qz_excel.template.samples import GOOD, fill_workbook
+from qz_excel.template.writer import TemplateOptions, write_template
 
 needs_office = pytest.mark.skipif(find_soffice() is None, reason="LibreOffice is needed (.ci/run installs it)")
 FORMULAS = {"r1_meetings": "=1/0", "r10_trainings": "=1+1", "r8_registration_rate": 1}

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO
 
-from qz_excel.cli import main
-from qz_excel.intake import read_meta
+from qz_excel.cli.commands import main
+from qz_excel.intake.read import read_meta
 
 SAMPLES = REPO / "sample_workbooks"
 ENGLISH = re.compile(
@@ -109,7 +109,7 @@ def test_a_dry_run_never_shows_a_made_up_address(tmp_path):
 def test_importing_the_cli_loads_neither_pandas_nor_numpy():
     """`qz --help` must answer at once: the heavy libraries are imported where used."""
     code = (
-        "import sys, qz_excel.cli, qz_excel.__main__; "
+        "import sys, qz_excel.cli.commands, qz_excel.__main__; "
         "heavy = [m for m in ('pandas', 'numpy', 'pydantic', 'jinja2', 'xlsxwriter', 'openpyxl') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
@@ -121,7 +121,7 @@ def test_rules_check_does_not_run_pandas_or_numpy():
     """`qz rules check` validates the rules file without executing the scoring libraries
     (they are registered lazily and loaded on first use)."""
     code = (
-        "import sys, types\nfrom qz_excel.cli import run\n"
+        "import sys, types\nfrom qz_excel.cli.commands import run\n"
         "try:\n    run(['rules', 'check'])\nexcept SystemExit:\n    pass\n"
         "print('loaded:' + ','.join(m for m in ('pandas', 'numpy') if type(sys.modules.get(m)) is types.ModuleType))"
     )
@@ -135,7 +135,7 @@ def test_an_interrupt_caught_inside_a_string_exec_still_exits_130_under_dash_m(t
     `python -m` kills itself with SIGINT after exiting. The command's ending clears it."""
     (tmp_path / "interrupted.py").write_text(
         "import sys\n"
-        "from qz_excel.cli import _done\n"
+        "from qz_excel.cli.commands import _done\n"
         "try:\n"
         "    exec('raise KeyboardInterrupt')\n"
         "except KeyboardInterrupt:\n"

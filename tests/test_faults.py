@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, result_digests
 
-from qz_excel.files import TEMP_PREFIX
-from qz_excel.publish import LOCK_NAME
+from qz_excel.common.files import TEMP_PREFIX
+from qz_excel.results.publish import LOCK_NAME
 
 SAMPLES = REPO / "sample_workbooks"
 QZ = [sys.executable, "-m", "qz_excel"]
@@ -150,7 +150,7 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path, two_results):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from qz_excel.publish import ResultsFolder\n"
+            "import sys, time; from pathlib import Path; from qz_excel.results.publish import ResultsFolder\n"
             "with ResultsFolder(Path(sys.argv[1]), []):\n    print('held', flush=True); time.sleep(60)",
             str(out),
         ],

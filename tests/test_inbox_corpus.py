@@ -16,11 +16,12 @@ import xlsxwriter
 from msoffcrypto.format.ooxml import OOXMLFile
 from python_calamine import CalamineWorkbook
 
-from qz_excel import form, intake
-from qz_excel.office import convert, find_soffice
-from qz_excel.problems import REJECTED, SCORED, SKIPPED, SUPERSEDED
-from qz_excel.samples import GOOD, fill_workbook
-from qz_excel.template import TemplateOptions, write_template
+from qz_excel.common.problems import REJECTED, SCORED, SKIPPED, SUPERSEDED
+from qz_excel.intake import read as intake
+from qz_excel.results.office import convert, find_soffice
+from qz_excel.template import form
+from qz_excel.template.samples import GOOD, fill_workbook
+from qz_excel.template.writer import TemplateOptions, write_template
 
 needs_office = pytest.mark.skipif(find_soffice() is None, reason="LibreOffice is needed (.ci/run installs it)")
 

@@ -6,10 +6,11 @@ import zipfile
 import openpyxl
 import pytest
 
-from qz_excel import form, intake
-from qz_excel.problems import REJECTED, SCORED, SKIPPED, SUPERSEDED
-from qz_excel.samples import GOOD, fill_workbook
-from qz_excel.template import TemplateOptions, write_template
+from qz_excel.common.problems import REJECTED, SCORED, SKIPPED, SUPERSEDED
+from qz_excel.intake import read as intake
+from qz_excel.template import form
+from qz_excel.template.samples import GOOD, fill_workbook
+from qz_excel.template.writer import TemplateOptions, write_template
 
 TOWNS = ["城关镇", "南山街道", "新城关镇"]
 
@@ -169,7 +170,7 @@ def test_values_frame_types(templates, tmp_path, rules):
     ],
 )
 def test_bounds_check(xml, far):
-    from qz_excel.safety import Unsafe, _check_bounds
+    from qz_excel.intake.safety import Unsafe, _check_bounds
 
     if far is None:
         _check_bounds("sheet1.xml", xml)
@@ -193,7 +194,7 @@ SHEET = b'<?xml version="1.0"?><worksheet><sheetData><row r="1"><c r="A1"/></row
 @pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
 def test_parts_are_checked_stored_or_deflated(compression):
     """The checks inflate parts straight from the archive's bytes: both storage methods."""
-    from qz_excel.safety import Unsafe, check_zip
+    from qz_excel.intake.safety import Unsafe, check_zip
 
     check_zip(_workbook_zip({"xl/worksheets/sheet1.xml": SHEET}, compression))
     far = SHEET.replace(b'r="A1"/>', b'r="A1"/><c r="XFD1048576"/>')
@@ -207,7 +208,7 @@ def test_parts_are_checked_stored_or_deflated(compression):
 
 
 def test_broken_or_unsupported_parts_are_corrupt():
-    from qz_excel.safety import Unsafe, check_zip
+    from qz_excel.intake.safety import Unsafe, check_zip
 
     data = bytearray(_workbook_zip({"xl/worksheets/sheet1.xml": SHEET}))
     data[0:4] = b"PK\x00\x00"  # the part's local header, not the directory, is broken

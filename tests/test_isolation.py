@@ -3,7 +3,7 @@ import sys
 
 from _isolation_helpers import failed, misbehave
 
-from qz_excel.parallel import map_isolated
+from qz_excel.common.parallel import map_isolated
 
 
 def test_abort_hang_and_memory_hog_cost_one_item_each():

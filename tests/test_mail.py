@@ -8,8 +8,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
-from qz_excel.cli import main
-from qz_excel.intake import read_meta
+from qz_excel.cli.commands import main
+from qz_excel.intake.read import read_meta
 
 TOWNS = {
     "城关镇": "chengguan@example.com",

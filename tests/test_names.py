@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from qz_excel.files import STEM_BYTES_MAX, STEM_UNITS_MAX, safe_file_stem, unique_path
-from qz_excel.samples import GOOD
-from qz_excel.template import TemplateOptions, write_template
+from qz_excel.common.files import STEM_BYTES_MAX, STEM_UNITS_MAX, safe_file_stem, unique_path
+from qz_excel.template.samples import GOOD
+from qz_excel.template.writer import TemplateOptions, write_template
 
 LONG = "青石山区" * 30  # 120 characters, 360 bytes
 NAMES = [

@@ -9,11 +9,11 @@ import subprocess
 
 import pytest
 
-from qz_excel import intake
-from qz_excel.office import convert, find_soffice
-from qz_excel.problems import SCORED
-from qz_excel.samples import GOOD, fill_workbook
-from qz_excel.template import TemplateOptions, write_template
+from qz_excel.common.problems import SCORED
+from qz_excel.intake import read as intake
+from qz_excel.results.office import convert, find_soffice
+from qz_excel.template.samples import GOOD, fill_workbook
+from qz_excel.template.writer import TemplateOptions, write_template
 
 pytestmark = pytest.mark.skipif(
     find_soffice() is None or shutil.which("pdftotext") is None,

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from conftest import REPO
 from python_calamine import CalamineWorkbook
 
-from qz_excel.cli import main
-from qz_excel.office import find_soffice
-from qz_excel.samples import GOOD, fill_workbook
-from qz_excel.template import TemplateOptions, write_template
-from qz_excel.xlsx import safe_sheet_name
+from qz_excel.cli.commands import main
+from qz_excel.common.xlsx import safe_sheet_name
+from qz_excel.results.office import find_soffice
+from qz_excel.template.samples import GOOD, fill_workbook
+from qz_excel.template.writer import TemplateOptions, write_template
 
 SAMPLES = REPO / "sample_workbooks"
 HOSTILE = '=HYPERLINK("x")'
@@ -201,7 +201,7 @@ def test_printed_town_sheet_with_every_score(tmp_path, rules):
 
 def test_pdf_without_libreoffice_is_a_clear_usage_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no soffice on this PATH
-    monkeypatch.setattr("qz_excel.office.WINDOWS_PATHS", ())
+    monkeypatch.setattr("qz_excel.results.office.WINDOWS_PATHS", ())
     result = CliRunner().invoke(
         main,
         [
@@ -221,7 +221,7 @@ def test_pdf_without_libreoffice_is_a_clear_usage_error(tmp_path, monkeypatch):
 def test_audit_trail_continues_past_the_sheet_row_limit(tmp_path, monkeypatch, rules):
     """Excel sheets stop at 1,048,576 rows (~23,800 towns here); the trail goes on in
     评分明细(2), … — shown with the limit lowered to 100 rows."""
-    monkeypatch.setattr("qz_excel.summary.SHEET_ROWS_MAX", 100)
+    monkeypatch.setattr("qz_excel.results.summary.SHEET_ROWS_MAX", 100)
     out = tmp_path / "out"
     CliRunner().invoke(
         main,
@@ -266,8 +266,8 @@ def test_results_do_not_depend_on_how_towns_are_sliced(tmp_path, monkeypatch):
         return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.xlsx"))}
 
     whole = run(tmp_path / "whole")
-    monkeypatch.setattr("qz_excel.summary.TOWNS_PER_SLICE", 2)
-    monkeypatch.setattr("qz_excel.outputs.TOWNS_PER_SLICE", 2)
+    monkeypatch.setattr("qz_excel.results.summary.TOWNS_PER_SLICE", 2)
+    monkeypatch.setattr("qz_excel.results.town_sheet.TOWNS_PER_SLICE", 2)
     sliced = run(tmp_path / "sliced")
     assert len(whole) == 12 and sliced == whole  # 汇总, 核定表, 9 评分细则, 1 反馈
 

@@ -12,9 +12,9 @@ import pytest
 from _isolation_helpers import square_and_finish, square_slowly
 from conftest import result_digests
 
-from qz_excel.parallel import Chunks, map_chunks
+from qz_excel.common.parallel import Chunks, map_chunks
 from qz_excel.pipeline import run_score
-from qz_excel.publish import LOCK_NAME
+from qz_excel.results.publish import LOCK_NAME
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_a_failed_summary_stops_the_workers_and_leaves_nothing_behind(
 
 
 def test_small_batches_get_smaller_chunks(two_workers):
-    from qz_excel.parallel import chunk_size_for
+    from qz_excel.common.parallel import chunk_size_for
 
     assert chunk_size_for(2000) == 50  # the measured sweet spot, for large batches
     assert chunk_size_for(200) == 25  # four chunks a worker: no long wait for the last one

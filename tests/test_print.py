@@ -17,11 +17,11 @@ import pytest
 from conftest import REPO
 from pypdf import PdfReader
 
-from qz_excel.office import convert, find_soffice
-from qz_excel.outputs import MARGINS, PROVISIONAL
 from qz_excel.pipeline import NORMAL, run_score
-from qz_excel.samples import GOOD
-from qz_excel.template import TemplateOptions, write_template
+from qz_excel.results.office import convert, find_soffice
+from qz_excel.results.town_sheet import MARGINS, PROVISIONAL
+from qz_excel.template.samples import GOOD
+from qz_excel.template.writer import TemplateOptions, write_template
 
 pytestmark = pytest.mark.skipif(find_soffice() is None, reason="LibreOffice is needed (.ci/run installs it)")
 SAMPLES = REPO / "sample_workbooks"
@@ -228,7 +228,7 @@ def ranking_of(rules, n: int):
 def test_the_ranking_and_its_chart_print_apart_and_readable(rules, tmp_path, n):
     """The table's pages, then the chart's: 40 towns a page, each page with its axis and
     every town's label, never the table's header on a chart page."""
-    from qz_excel.summary import TOWNS_PER_CHART, write_ranking_print
+    from qz_excel.results.summary import TOWNS_PER_CHART, write_ranking_print
 
     book = write_ranking_print(tmp_path / "汇总排名.xlsx", rules, ranking_of(rules, n))
     (pdf,), failed = convert([book], "pdf", tmp_path)
@@ -262,8 +262,8 @@ def inside_the_margins(pdf: Path, side_inches: float, pages: list[int] | None = 
 
 
 def test_the_booklet_is_bound_numbered_and_bookmarked(printed, rules, tmp_path):
-    from qz_excel.booklet import Entry, build_booklet
-    from qz_excel.summary import ReportInfo
+    from qz_excel.results.booklet import Entry, build_booklet
+    from qz_excel.results.summary import ReportInfo
 
     report = printed.report
     ranking = report.summary[report.summary["状态"] != "未报送"]
@@ -295,7 +295,7 @@ def test_the_template_prints_whole_inside_its_margins(rules, tmp_path):
     """填报表 and 填报说明 as a town prints them: every instruction line and every label
     present (nothing cut at the edges: 「2010年」 once printed as 「10年」), every word inside
     the page's side margins, the town on every page."""
-    from qz_excel.template import TemplateOptions, render_instructions, write_template
+    from qz_excel.template.writer import TemplateOptions, render_instructions, write_template
 
     options = TemplateOptions(
         generated_at="2010-12-01", deadline="2010年12月25日", contact="县质监局 王科长 0512-1234567"
@@ -320,7 +320,7 @@ def test_every_score_with_its_bonus_prints_in_full(rules, tmp_path, n):
     import numpy as np
     import pandas as pd
 
-    from qz_excel.summary import ReportInfo, write_ranking_print
+    from qz_excel.results.summary import ReportInfo, write_ranking_print
 
     ranking = ranking_of(rules, n)
     rng = np.random.default_rng(n)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qz_excel.publish import JOURNAL, LOCK_NAME, ResultsFolder, recover
+from qz_excel.results.publish import JOURNAL, LOCK_NAME, ResultsFolder, recover
 
 NAMES = ["汇总.xlsx", "评分细则", "pdf"]
 OLD = {
@@ -120,13 +120,13 @@ def test_an_interrupt_while_publishing_waits_for_the_publish(tmp_path, monkeypat
 
     out = tmp_path / "out"
     write_tree(out, OLD)
-    real_write = __import__("qz_excel.publish", fromlist=["_sync_write"])._sync_write
+    real_write = __import__("qz_excel.results.publish", fromlist=["_sync_write"])._sync_write
 
     def write_then_interrupt(path, text):
         real_write(path, text)
         signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr("qz_excel.publish._sync_write", write_then_interrupt)
+    monkeypatch.setattr("qz_excel.results.publish._sync_write", write_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         with ResultsFolder(out, NAMES) as results:
             write_tree(results.staging, NEW)

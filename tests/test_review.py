@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
-from qz_excel import form
-from qz_excel.cli import main
-from qz_excel.office import find_soffice
-from qz_excel.review import Review, ReviewRow, apply_review, self_report_texts
-from qz_excel.scoring import score
-from qz_excel.values import parse_value
+from qz_excel.cli.commands import main
+from qz_excel.followup.review import Review, ReviewRow, apply_review, self_report_texts
+from qz_excel.results.office import find_soffice
+from qz_excel.rules.values import parse_value
+from qz_excel.scoring.engine import score
+from qz_excel.template import form
 
 SAMPLES = REPO / "sample_workbooks"
 needs_office = pytest.mark.skipif(find_soffice() is None, reason="LibreOffice is needed (.ci/run installs it)")
@@ -390,7 +390,7 @@ def test_a_partial_review_leaves_the_town_pending(first, tmp_path):
 def test_the_review_record_prints_titled_and_whole(reviewed, tmp_path):
     from test_print import inside_the_margins, page_texts, squeezed
 
-    from qz_excel.office import convert
+    from qz_excel.results.office import convert
 
     out, _, _ = reviewed
     (pdf,), failed = convert([out / "汇总.xlsx"], "pdf", tmp_path)

@@ -18,12 +18,12 @@ from conftest import result_digests
 from python_calamine import CalamineWorkbook
 from test_mail import Recorder, free_port
 
-from qz_excel import form
-from qz_excel.cli import main
-from qz_excel.intake import read_meta
-from qz_excel.office import convert, find_soffice
-from qz_excel.samples import GOOD, fill_workbook
-from qz_excel.template import template_file_name
+from qz_excel.cli.commands import main
+from qz_excel.intake.read import read_meta
+from qz_excel.results.office import convert, find_soffice
+from qz_excel.template import form
+from qz_excel.template.samples import GOOD, fill_workbook
+from qz_excel.template.writer import template_file_name
 
 needs_office = pytest.mark.skipif(find_soffice() is None, reason="LibreOffice is needed (.ci/run installs it)")
 
@@ -397,7 +397,7 @@ def test_a_correction_request_prints_its_list_whole(loop, tmp_path):
     from pypdf import PdfReader
     from test_print import inside_the_margins, page_texts, squeezed
 
-    from qz_excel import feedback
+    from qz_excel.followup import feedback
 
     request = loop["out"] / "反馈" / "乙镇.xlsx"
     (pdf,), failed = convert([request], "pdf", tmp_path)

@@ -6,8 +6,8 @@ import yaml
 from click.testing import CliRunner
 from conftest import REPO
 
-from qz_excel.cli import main
-from qz_excel.rules import RulesError, check_rules, load_rules
+from qz_excel.cli.commands import main
+from qz_excel.rules.ruleset import RulesError, check_rules, load_rules
 
 SEED = REPO / "templates" / "rules" / "2010.seed.txt"
 
@@ -134,7 +134,7 @@ def test_each_sub_rule_is_numbered_as_its_method_line(rules):
 def test_a_sub_rules_line_can_be_set_in_the_rules_file(tmp_path):
     import yaml
 
-    from qz_excel.rules import load_rules
+    from qz_excel.rules.ruleset import load_rules
 
     data = yaml.safe_load((REPO / "templates" / "rules" / "2010.yaml").read_text(encoding="utf-8"))
     item9 = next(i for i in data["items"] if i["number"] == 9)

@@ -12,12 +12,12 @@ from click.testing import CliRunner
 from conftest import REPO
 from python_calamine import CalamineWorkbook
 
-from qz_excel import intake
-from qz_excel.cli import main
-from qz_excel.publish import LOCK_NAME
-from qz_excel.samples import GOOD, SAMPLE_TOWNS, fill_workbook, make_samples
-from qz_excel.scoring import score
-from qz_excel.template import TemplateOptions, write_template
+from qz_excel.cli.commands import main
+from qz_excel.intake import read as intake
+from qz_excel.results.publish import LOCK_NAME
+from qz_excel.scoring.engine import score
+from qz_excel.template.samples import GOOD, SAMPLE_TOWNS, fill_workbook, make_samples
+from qz_excel.template.writer import TemplateOptions, write_template
 
 SAMPLES = REPO / "sample_workbooks"
 
@@ -236,7 +236,11 @@ def test_wheel_carries_templates(tmp_path):
     )
     wheel = next(tmp_path.glob("qz_excel-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("qz_excel/templates/rules/2010.yaml", "qz_excel/templates/instructions.txt.j2", "qz_excel/cli.py"):
+    for needed in (
+        "qz_excel/templates/rules/2010.yaml",
+        "qz_excel/templates/instructions.txt.j2",
+        "qz_excel/cli/commands.py",
+    ):
         assert needed in names
 
 

@@ -7,9 +7,9 @@ from conftest import frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qz_excel.intake import DTYPES
-from qz_excel.scoring import score
-from qz_excel.values import NOT_APPLICABLE, parse_value
+from qz_excel.intake.read import DTYPES
+from qz_excel.rules.values import NOT_APPLICABLE, parse_value
+from qz_excel.scoring.engine import score
 
 
 def one(rules, **overrides):
@@ -299,7 +299,7 @@ def test_brand_excess_matches_spec_formula(rules, target, prov, city):
 @given(label=st.text(max_size=8), value=st.one_of(st.text(max_size=8), st.integers()), points=st.integers(-5, 20))
 @settings(max_examples=50, deadline=None)
 def test_plain_template_fast_path_equals_jinja(rules, label, value, points):
-    from qz_excel.scoring import _ENV, _compile
+    from qz_excel.scoring.engine import _ENV, _compile
 
     ctx = {
         "label": label,
@@ -327,7 +327,7 @@ def test_bonus_cap_from_the_rules_file(tmp_path):
     import yaml
     from conftest import REPO
 
-    from qz_excel.rules import load_rules
+    from qz_excel.rules.ruleset import load_rules
 
     data = yaml.safe_load((REPO / "templates" / "rules" / "2010.yaml").read_text(encoding="utf-8"))
     data["settings"]["bonus_cap"] = 3
@@ -352,10 +352,10 @@ def test_every_flag_rule_in_both_directions(rules):
 
 def test_an_invalid_pair_with_no_units_is_a_problem_not_full_points(rules, tmp_path):
     """单位总数 0 and 纳入台帐 3, end to end: INVALID_PAIR, 0 points, 待核实."""
-    from qz_excel.intake import choose_among_duplicates, read_returns, values_frames
+    from qz_excel.intake.read import choose_among_duplicates, read_returns, values_frames
     from qz_excel.pipeline import _pair_problems
-    from qz_excel.samples import GOOD
-    from qz_excel.template import TemplateOptions, write_template
+    from qz_excel.template.samples import GOOD
+    from qz_excel.template.writer import TemplateOptions, write_template
 
     path = write_template(
         rules,
@@ -380,9 +380,9 @@ INT64_MILLIONTHS_EDGE = 9_223_372_036_854  # the largest count whose millionths 
 def test_counts_beyond_the_bound_are_out_of_range_never_points(rules, tmp_path, count):
     """A count the rules do not allow is a problem on its cell; it earns nothing (the
     meetings sub-rule once gave 8 points for 10¹³ meetings through int64 overflow)."""
-    from qz_excel.intake import read_return
-    from qz_excel.samples import GOOD
-    from qz_excel.template import TemplateOptions, write_template
+    from qz_excel.intake.read import read_return
+    from qz_excel.template.samples import GOOD
+    from qz_excel.template.writer import TemplateOptions, write_template
 
     for raw in (count, float(count), f"{count}次"):
         path = write_template(
@@ -410,7 +410,7 @@ def test_count_max_is_a_rules_setting_bounded_to_stay_exact(tmp_path):
     from conftest import REPO
     from pydantic import ValidationError
 
-    from qz_excel.rules import RulesError, load_rules
+    from qz_excel.rules.ruleset import RulesError, load_rules
 
     data = yaml.safe_load((REPO / "templates" / "rules" / "2010.yaml").read_text(encoding="utf-8"))
     data["settings"]["count_max"] = 5000
@@ -427,8 +427,8 @@ def test_plain_templates_render_exactly_as_jinja(rules):
     """Explanations with only {{ name }} / {{ -name }} fields skip jinja; the text must not change."""
     import re
 
-    from qz_excel.rules import is_plain_template
-    from qz_excel.scoring import _ENV, _compile
+    from qz_excel.rules.ruleset import is_plain_template
+    from qz_excel.scoring.engine import _ENV, _compile
 
     plain = 0
     for _, rule in rules.subrules():

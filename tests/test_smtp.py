@@ -16,9 +16,9 @@ from aiosmtpd.smtp import AuthResult
 from click.testing import CliRunner
 from test_mail import Recorder, free_port
 
-from qz_excel.cli import main
-from qz_excel.mail import split_addresses
-from qz_excel.smtp import LetterFailed, Session, Smtp, SmtpStop
+from qz_excel.cli.commands import main
+from qz_excel.mail.letters import split_addresses
+from qz_excel.mail.smtp import LetterFailed, Session, Smtp, SmtpStop
 
 # the implicit-TLS server is encrypted although aiosmtpd cannot tell (see tls_server)
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")

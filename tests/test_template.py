@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from qz_excel import form
-from qz_excel.cli import main
-from qz_excel.template import TemplateOptions, write_template, write_templates
+from qz_excel.cli.commands import main
+from qz_excel.template import form
+from qz_excel.template.writer import TemplateOptions, write_template, write_templates
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_template_cli_reads_gbk_towns(tmp_path):
 
 
 def test_prefilled_values_read_back(tmp_path, rules):
-    from qz_excel import intake
+    from qz_excel.intake import read as intake
 
     path = write_template(
         rules,

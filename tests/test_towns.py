@@ -1,7 +1,7 @@
 import pytest
 import xlsxwriter
 
-from qz_excel.towns import TownsError, read_towns
+from qz_excel.common.towns import TownsError, read_towns
 
 CSV = "单位名称,类别,联系人,邮箱\n城关镇,镇,张明,a@example.com\n　南山街道 ,街道,,\n"
 

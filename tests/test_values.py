@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qz_excel.values import NOT_APPLICABLE, Parsed, ValueRejected, format_number, parse_value
+from qz_excel.rules.values import NOT_APPLICABLE, Parsed, ValueRejected, format_number, parse_value
 
 
 @pytest.mark.parametrize(

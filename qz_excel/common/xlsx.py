@@ -21,8 +21,8 @@ from typing import Any
 import xlsxwriter
 from xlsxwriter.exceptions import FileCreateError
 
-from qz_excel.files import atomic_write_bytes, clean_text
-from qz_excel.textwidth import display_width
+from qz_excel.common.files import atomic_write_bytes, clean_text
+from qz_excel.common.textwidth import display_width
 
 SHEET_NAME_MAX = 31
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
@@ -136,7 +136,7 @@ def _discard(workbook) -> None:
 @contextmanager
 def staged_workbook(path: Path, title: str = ""):
     """A workbook written to ``path`` in a staging folder that is published as a whole
-    (:mod:`qz_excel.publish`), so it needs no temporary file of its own."""
+    (:mod:`qz_excel.results.publish`), so it needs no temporary file of its own."""
     with _workbook_bytes(title, constant_memory=False) as (workbook, buffer):
         yield workbook
     path.write_bytes(buffer.getvalue())

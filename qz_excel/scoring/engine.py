@@ -2,7 +2,7 @@
 no I/O, no printing, no per-town Python loop.
 
 Input: ``values``, one row per town (the index names the town), one column per indicator,
-holding the canonical values of :mod:`qz_excel.values` (True/False, whole numbers, percent
+holding the canonical values of :mod:`qz_excel.rules.values` (True/False, whole numbers, percent
 units with NOT_APPLICABLE for 不适用) and NA where a cell was empty or invalid. Optionally
 ``notes``, a frame of the same shape saying how a non-canonical form was read; it prefixes
 the explanation of every sub-rule that uses that value.
@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, StrictUndefined
 
-from qz_excel.kinds import MISSING_DEDUCTION_TEMPLATE, MISSING_TEMPLATE, MISSING_VETO_TEMPLATE
-from qz_excel.rules import PLAIN_FIELD, Rules, is_plain_template
+from qz_excel.rules.kinds import MISSING_DEDUCTION_TEMPLATE, MISSING_TEMPLATE, MISSING_VETO_TEMPLATE
+from qz_excel.rules.ruleset import PLAIN_FIELD, Rules, is_plain_template
 
 _ENV = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 

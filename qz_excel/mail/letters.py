@@ -33,9 +33,10 @@ from urllib.parse import quote
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from qz_excel import followup, resources
-from qz_excel.files import atomic_write_bytes, replaced_folder, safe_file_stem, unique_path
-from qz_excel.smtp import LetterFailed, Session, Smtp, SmtpStop
+from qz_excel.common import resources
+from qz_excel.common.files import atomic_write_bytes, replaced_folder, safe_file_stem, unique_path
+from qz_excel.followup import reminders as followup
+from qz_excel.mail.smtp import LetterFailed, Session, Smtp, SmtpStop
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 MAIL_DIR = "mail"

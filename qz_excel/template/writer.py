@@ -19,11 +19,13 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from qz_excel import __version__, form, resources
-from qz_excel.files import clean_text, safe_file_stem, unique_path
-from qz_excel.parallel import map_chunks
-from qz_excel.rules import Indicator, Rules
-from qz_excel.xlsx import FONT, Formats, atomic_workbook, print_a4, row_height, two_lines
+from qz_excel import __version__
+from qz_excel.common import resources
+from qz_excel.common.files import clean_text, safe_file_stem, unique_path
+from qz_excel.common.parallel import map_chunks
+from qz_excel.common.xlsx import FONT, Formats, atomic_workbook, print_a4, row_height, two_lines
+from qz_excel.rules.ruleset import Indicator, Rules
+from qz_excel.template import form
 
 # Column widths in Excel character units; the row-height estimate uses the same numbers.
 # The indicator codes are for intake, not for the town: their column is hidden (and so
@@ -340,7 +342,7 @@ def _meta_sheet(wb, rules: Rules, town: str, generated_at: str) -> None:
 
 
 def write_meta_sheet(wb, values: dict[str, object]) -> None:
-    """The very hidden sheet intake identifies our workbooks by (:func:`qz_excel.intake.workbook_meta`)."""
+    """The very hidden sheet intake identifies our workbooks by (:func:`qz_excel.intake.read.workbook_meta`)."""
     ws = wb.add_worksheet(form.META_SHEET)
     ws.write_string(0, 0, form.META_MARK)
     for r, (key, value) in enumerate(values.items(), start=1):

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
-from qz_excel.files import TEMP_PREFIX, temp_dir
+from qz_excel.common.files import TEMP_PREFIX, temp_dir
 
 LOCK_NAME = ".qz-lock"
 RUN_PREFIX = ".qz-run-"

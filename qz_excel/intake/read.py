@@ -2,7 +2,7 @@
 
 Each file is read once into memory (inputs are never opened for writing), its format
 decided from its first bytes, its town from the hidden metadata (falling back to the
-pre-filled 单位名称 cell), its values normalised by :mod:`qz_excel.values`. Every file ends
+pre-filled 单位名称 cell), its values normalised by :mod:`qz_excel.rules.values`. Every file ends
 with exactly one status: 已评分 / 已被取代 / 未采用 / 已跳过.
 """
 
@@ -17,13 +17,14 @@ import pandas as pd
 import python_calamine
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from qz_excel import cellfacts, form, safety
-from qz_excel.changes import Change, changes_between, describe
-from qz_excel.parallel import map_isolated
-from qz_excel.problems import REJECTED, SCORED, SKIPPED, SUPERSEDED, Problem
-from qz_excel.rules import Rules
-from qz_excel.towns import clean_name
-from qz_excel.values import ValueRejected, format_number, is_empty, parse_value
+from qz_excel.common.parallel import map_isolated
+from qz_excel.common.problems import REJECTED, SCORED, SKIPPED, SUPERSEDED, Problem
+from qz_excel.common.towns import clean_name
+from qz_excel.intake import cellfacts, safety
+from qz_excel.intake.changes import Change, changes_between, describe
+from qz_excel.rules.ruleset import Rules
+from qz_excel.rules.values import ValueRejected, format_number, is_empty, parse_value
+from qz_excel.template import form
 
 OLE_MAGIC = cellfacts.OLE_MAGIC
 # An OLE container holding these streams is an encrypted OOXML file (MS-OFFCRYPTO).

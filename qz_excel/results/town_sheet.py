@@ -2,7 +2,7 @@
 
 Values only (no formulas), text from towns written as text, A4 print settings, byte-
 identical for the same input (fixed document properties, deterministic order). The 汇总
-workbook is :mod:`qz_excel.summary`.
+workbook is :mod:`qz_excel.results.summary`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qz_excel.rules import Rules
-from qz_excel.scoring import ScoreResult
-from qz_excel.xlsx import FONT, Formats, row_height, staged_workbook
+from qz_excel.common.xlsx import FONT, Formats, row_height, staged_workbook
+from qz_excel.rules.ruleset import Rules
+from qz_excel.scoring.engine import ScoreResult
 
 BODY_PT = 9  # the seed's table at 9 pt fits two A4 pages; printed at 100 %, never shrunk
 BORDER = {"border": 1, "valign": "vcenter", "font_size": 10, "font_name": FONT}
@@ -243,7 +243,7 @@ def write_town_workbook(
     path: Path, rules: Rules, town: str, scores: dict, explanations: dict, total: int, provisional: bool = False
 ) -> Path:
     """One town's 评分细则, written straight to ``path``: it lies in a staging folder that
-    is published as a whole (:mod:`qz_excel.publish`)."""
+    is published as a whole (:mod:`qz_excel.results.publish`)."""
     with staged_workbook(path, title=f"{rules.year}年{town}质量振兴工作考核评分细则") as wb:
         write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total, provisional)
     return path

@@ -1,7 +1,7 @@
 """What a resubmission changed: the 变更记录 of a town that sent more than one file.
 
 When a corrected file arrives beside the old one, the newest is scored (see
-:func:`qz_excel.intake.choose_among_duplicates`); each file it supersedes is compared
+:func:`qz_excel.intake.read.choose_among_duplicates`); each file it supersedes is compared
 with it indicator by indicator. Values are compared as read (「3次」 and 3 are the same
 value) and shown as the town typed them when they could not be read.
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from qz_excel.rules import Rules
-from qz_excel.values import format_one, is_empty
+from qz_excel.rules.ruleset import Rules
+from qz_excel.rules.values import format_one, is_empty
 
 EMPTY = "（空）"
 
@@ -39,7 +39,7 @@ def shown(value: object, typed: object, kind: str, unit: str) -> str:
 
 
 def changes_between(rules: Rules, old, new) -> list[Change]:
-    """Indicators whose value differs between two :class:`~qz_excel.intake.Returned` of
+    """Indicators whose value differs between two :class:`~qz_excel.intake.read.Returned` of
     one town, in the rules' order."""
     changes = []
     old_typed = old.typed or (None,) * len(old.found)

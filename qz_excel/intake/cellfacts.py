@@ -67,7 +67,7 @@ class CellFacts:
 def inspect(data: bytes, sheet: str, cells: list[str], checked=None) -> dict[str, CellFacts]:
     """Facts for ``cells`` (A1 addresses) of ``sheet``; cells that hold nothing special are
     left out. A file this cannot read says nothing (calamine has read it already).
-    ``checked``: what the safety check opened (:class:`qz_excel.safety.Checked`), so the
+    ``checked``: what the safety check opened (:class:`qz_excel.intake.safety.Checked`), so the
     zip is not opened and its worksheet not inflated a second time."""
     if not cells:
         return {}

@@ -1,6 +1,6 @@
 """核定: the bureau's verified values, read from a filled 核定表 and applied before scoring.
 
-Every `qz score` writes `核定表.xlsx` (:mod:`qz_excel.review_table`): one row per town ×
+Every `qz score` writes `核定表.xlsx` (:mod:`qz_excel.followup.review_table`): one row per town ×
 indicator with the self-reported value. The 考核组 types a 核定值, a 核定理由 and its name
 where the evidence says otherwise; ``qz score --review FILE`` reads those rows back
 (:func:`read_review`) and :func:`apply_review` puts the reviewed values into the values
@@ -23,15 +23,16 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import python_calamine
 
-from qz_excel import form, safety
-from qz_excel.intake import as_text, workbook_meta
-from qz_excel.problems import Problem
-from qz_excel.rules import Rules
-from qz_excel.towns import clean_name
-from qz_excel.values import ValueRejected, format_one, format_values, is_empty, parse_value
+from qz_excel.common.problems import Problem
+from qz_excel.common.towns import clean_name
+from qz_excel.intake import safety
+from qz_excel.intake.read import as_text, workbook_meta
+from qz_excel.rules.ruleset import Rules
+from qz_excel.rules.values import ValueRejected, format_one, format_values, is_empty, parse_value
+from qz_excel.template import form
 
 if TYPE_CHECKING:
-    from qz_excel.scoring import ScoreResult
+    from qz_excel.scoring.engine import ScoreResult
 
 REVIEW_NAME = "核定表.xlsx"
 SHEET = "核定"

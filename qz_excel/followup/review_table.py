@@ -1,4 +1,4 @@
-"""核定表.xlsx: what the 考核组 fills to correct self-reported values (see :mod:`qz_excel.review`).
+"""核定表.xlsx: what the 考核组 fills to correct self-reported values (see :mod:`qz_excel.followup.review`).
 
 Sheet 核定: one row per scored town × indicator, grouped by indicator (so each indicator's
 核定值 cells form one range carrying the template's own validation, dropdown and prompt),
@@ -19,13 +19,13 @@ import pandas as pd
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from qz_excel import __version__
-from qz_excel.files import clean_text
-from qz_excel.intake import is_invalid_note
-from qz_excel.review import COLUMNS, EDITABLE, KIND, SHEET, ReviewRow
-from qz_excel.rules import Rules
-from qz_excel.scoring import ScoreResult
-from qz_excel.template import value_validation, write_meta_sheet
-from qz_excel.xlsx import FONT, FORMULA_START, Formats, atomic_workbook, row_height
+from qz_excel.common.files import clean_text
+from qz_excel.common.xlsx import FONT, FORMULA_START, Formats, atomic_workbook, row_height
+from qz_excel.followup.review import COLUMNS, EDITABLE, KIND, SHEET, ReviewRow
+from qz_excel.intake.read import is_invalid_note
+from qz_excel.rules.ruleset import Rules
+from qz_excel.scoring.engine import ScoreResult
+from qz_excel.template.writer import value_validation, write_meta_sheet
 
 EXTRA = ("核查提示", "核定问题")
 WIDTHS = {

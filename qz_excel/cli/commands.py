@@ -1,6 +1,6 @@
-"""The `qz` command: `template`, `score`, `rules` here, `mail` in :mod:`qz_excel.cli_mail`,
-what they share in :mod:`qz_excel.cli_common`, click's own words in Chinese from
-:mod:`qz_excel.cli_zh`. These are the only modules that print or exit: they turn the
+"""The `qz` command: `template`, `score`, `rules` here, `mail` in :mod:`qz_excel.cli.mail`,
+what they share in :mod:`qz_excel.cli.common`, click's own words in Chinese from
+:mod:`qz_excel.cli.zh`. These are the only modules that print or exit: they turn the
 library's exceptions into one-line Chinese messages that say how to fix the problem.
 
 Exit codes (documented in the README):
@@ -22,8 +22,9 @@ from pathlib import Path
 
 import click
 
-from qz_excel import __version__, cli_zh
-from qz_excel.cli_common import (
+from qz_excel import __version__
+from qz_excel.cli import zh as cli_zh
+from qz_excel.cli.common import (
     DATE,
     INTERNAL_ERROR,
     INTERRUPTED,
@@ -38,7 +39,7 @@ from qz_excel.cli_common import (
     rules_option,
     towns_option,
 )
-from qz_excel.cli_mail import mail
+from qz_excel.cli.mail import mail
 
 cli_zh.install()  # click's own words in Chinese (usage, errors, prompts)
 
@@ -123,7 +124,7 @@ def _save_traceback() -> str:
 def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
     """为名单中的每个单位生成一份填报模板。"""
     with loading():
-        from qz_excel.template import TemplateOptions, write_templates
+        from qz_excel.template.writer import TemplateOptions, write_templates
 
     rules = load_rules_or_fail(rules_file)
     towns = load_towns(towns_file)
@@ -162,9 +163,9 @@ def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
 def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, maker, made_on, review_file):
     """读取收件箱中的全部回报文件，评分并生成汇总排名和各单位评分细则。"""
     with loading():
-        from qz_excel.office import find_soffice
         from qz_excel.pipeline import OutInInbox, ScoreOptions, check_folders, run_score
-        from qz_excel.publish import ResultsBusy
+        from qz_excel.results.office import find_soffice
+        from qz_excel.results.publish import ResultsBusy
 
     need_folder(inbox, "收件箱", "请把各单位报回的文件放在一个文件夹里，再把该文件夹的路径写在 qz score 后面")
     try:
@@ -175,7 +176,7 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, 
     towns = load_towns(towns_file)  # fail fast, before reading the inbox
     review = None
     if review_file:
-        from qz_excel.review import ReviewError, read_review
+        from qz_excel.followup.review import ReviewError, read_review
 
         try:
             review = read_review(Path(review_file), rules)  # read now: the run may replace this very file
@@ -205,7 +206,7 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, 
 
 
 def _print_score(report, inbox: str, towns_file: str, out_dir: str, pdf: bool) -> None:
-    from qz_excel.problems import ERROR, SKIPPED, SUPERSEDED, WARNING, counted
+    from qz_excel.common.problems import ERROR, SKIPPED, SUPERSEDED, WARNING, counted
 
     for warning in report.warnings:
         click.echo(f"规则提示：{warning}")
@@ -279,7 +280,7 @@ def rules():
 @click.argument("rules_file", required=False, type=click.Path(dir_okay=False), metavar="[规则文件]")
 def rules_check(rules_file):
     """检查规则文件（默认检查随程序提供的最新年度规则）。"""
-    from qz_excel.rules import check_rules
+    from qz_excel.rules.ruleset import check_rules
 
     loaded = load_rules_or_fail(rules_file)
     warnings = check_rules(loaded)
@@ -296,7 +297,7 @@ def rules_check(rules_file):
 @rules.command("kinds")
 def rules_kinds():
     """列出可用的细则类型。"""
-    from qz_excel.kinds import REGISTRY
+    from qz_excel.rules.kinds import REGISTRY
 
     for name, cls in REGISTRY.items():
         click.echo(f"{name:<20} {cls.kind_label}")

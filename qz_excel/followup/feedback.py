@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qz_excel.changes import EMPTY
-from qz_excel.files import clean_text
-from qz_excel.intake import Returned, as_text
-from qz_excel.problems import Problem
-from qz_excel.rules import Rules
-from qz_excel.template import FORMATS as TEMPLATE_FORMATS
-from qz_excel.template import TYPE_ADVICE, Filled, TemplateOptions, add_template_sheets, value_cells
-from qz_excel.xlsx import FONT, Formats, atomic_workbook, print_a4, row_height
+from qz_excel.common.files import clean_text
+from qz_excel.common.problems import Problem
+from qz_excel.common.xlsx import FONT, Formats, atomic_workbook, print_a4, row_height
+from qz_excel.intake.changes import EMPTY
+from qz_excel.intake.read import Returned, as_text
+from qz_excel.rules.ruleset import Rules
+from qz_excel.template.writer import FORMATS as TEMPLATE_FORMATS
+from qz_excel.template.writer import TYPE_ADVICE, Filled, TemplateOptions, add_template_sheets, value_cells
 
 SHEET = "请修改"
 #: problems a town fixes by editing its workbook; the others are the bureau's to resolve

@@ -14,7 +14,7 @@ import gettext as _gettext
 import re
 import sys
 
-from qz_excel.textwidth import display_width
+from qz_excel.common.textwidth import display_width
 
 ZH: dict[str, str] = {
     "Usage:": "用法：",

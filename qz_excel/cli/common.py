@@ -1,7 +1,7 @@
 """What every `qz` command shares: exit codes, one-line Chinese failures, reading the rules
 and towns files with their errors turned into sentences, option types for dates.
 
-Only click and the standard library at import (see :mod:`qz_excel.cli`)."""
+Only click and the standard library at import (see :mod:`qz_excel.cli.commands`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def loading():
     callback or in pydantic's C code could only be printed as 「Exception ignored」 while
     the command carried on to the end: it is held until loading is over, then stops the
     command like any other."""
-    from qz_excel.publish import signals_held
+    from qz_excel.results.publish import signals_held
 
     with signals_held():
         yield
@@ -36,7 +36,7 @@ def loading():
 
 def load_rules_or_fail(rules_file: str | None):
     with loading():
-        from qz_excel.rules import RulesError, load_rules
+        from qz_excel.rules.ruleset import RulesError, load_rules
 
         try:
             return load_rules(rules_file)
@@ -83,7 +83,7 @@ def need_folder(path: str, what: str, hint: str) -> None:
 
 def load_towns(path: str):
     with loading():  # pandas loads here
-        from qz_excel.towns import TownsError, read_towns
+        from qz_excel.common.towns import TownsError, read_towns
 
         try:
             towns = read_towns(path)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import python_calamine
 
-from qz_excel import feedback
-from qz_excel.intake import as_text, read_meta
-from qz_excel.problems import NOT_RETURNED_STATUS
-from qz_excel.summary import RANKING_SHEET
+from qz_excel.common.problems import NOT_RETURNED_STATUS
+from qz_excel.followup import feedback
+from qz_excel.intake.read import as_text, read_meta
+from qz_excel.results.summary import RANKING_SHEET
 
 SUMMARY_NAME = "汇总.xlsx"
 FEEDBACK_DIR = "反馈"

@@ -15,9 +15,9 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 
-from qz_excel import form
-from qz_excel.rules import Rules
-from qz_excel.template import TemplateOptions, write_template
+from qz_excel.rules.ruleset import Rules
+from qz_excel.template import form
+from qz_excel.template.writer import TemplateOptions, write_template
 
 #: a town that did everything right, with canonical values (fractions for percent cells)
 GOOD = {

@@ -15,11 +15,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from qz_excel import office
-from qz_excel.files import atomic_write_bytes
-from qz_excel.rules import Rules
-from qz_excel.summary import ReportInfo
-from qz_excel.xlsx import FONT, Formats, atomic_workbook
+from qz_excel.common.files import atomic_write_bytes
+from qz_excel.common.xlsx import FONT, Formats, atomic_workbook
+from qz_excel.results import office
+from qz_excel.results.summary import ReportInfo
+from qz_excel.rules.ruleset import Rules
 
 CONTENTS_ROWS = 36  # towns a contents page lists
 NUMBER_PAGE_ROWS = 40  # rows a numbering page spans (page breaks between)

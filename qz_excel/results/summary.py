@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qz_excel.changes import changes_frame
-from qz_excel.files import clean_text
-from qz_excel.outputs import FORMATS, TOWNS_PER_SLICE, write_town_sheet
-from qz_excel.rules import Rules
-from qz_excel.textwidth import display_width
-from qz_excel.values import format_values
-from qz_excel.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, safe_sheet_name, two_lines
+from qz_excel.common.files import clean_text
+from qz_excel.common.textwidth import display_width
+from qz_excel.common.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, safe_sheet_name, two_lines
+from qz_excel.intake.changes import changes_frame
+from qz_excel.results.town_sheet import FORMATS, TOWNS_PER_SLICE, write_town_sheet
+from qz_excel.rules.ruleset import Rules
+from qz_excel.rules.values import format_values
 
 RANKING_SHEET = "汇总排名"
 CHANGES_SHEET = "变更记录"
@@ -49,7 +49,7 @@ TRAIL_COLUMNS = {"单位名称": 16, "项目": 14, "细则": 22, "自报值": 16
 def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame, reviewed: pd.DataFrame | None = None):
     """评分明细: one row per town × sub-rule with the self-reported values it used and,
     where the 考核组 corrected one of them, the reviewed values (``reviewed``: the values
-    frame after :func:`qz_excel.review.apply_review`, NA where nothing was reviewed) —
+    frame after :func:`qz_excel.followup.review.apply_review`, NA where nothing was reviewed) —
     yielded as frames of :data:`TOWNS_PER_SLICE` towns (88,000 rows for 2,000 towns are
     written as they are made, never held at once)."""
     r = len(rules.subrules())
@@ -381,7 +381,7 @@ def write_summary(
     reviews: pd.DataFrame | None = None,
 ) -> Path:
     """汇总.xlsx: 汇总排名, 评分明细 (``trail``: frames of rows, see :func:`audit_trail`),
-    问题清单, 文件清单, 变更记录 (what each resubmission changed, :mod:`qz_excel.changes`),
+    问题清单, 文件清单, 变更记录 (what each resubmission changed, :mod:`qz_excel.intake.changes`),
     and with ``town_pages`` one 评分细则 sheet per town."""
     with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总", constant_memory=True) as wb:
         fmt = Formats(wb, FORMATS)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from qz_excel.cli_common import (
+from qz_excel.cli.common import (
     NOT_WRITTEN,
     fail,
     load_rules_or_fail,
@@ -96,9 +96,9 @@ def mail(
     with loading():
         from jinja2 import TemplateError
 
-        from qz_excel import mail as m
-        from qz_excel.followup import ResultsError
-        from qz_excel.smtp import Smtp
+        from qz_excel.followup.reminders import ResultsError
+        from qz_excel.mail import letters as m
+        from qz_excel.mail.smtp import Smtp
 
     if remind_results and correction_results:
         fail("--remind 和 --corrections 一次只能用一个：请分两次运行")

@@ -4,9 +4,9 @@ Each kind is a pydantic model (its parameters, validated when a rules file loads
 label and one vectorised ``evaluate`` over the whole values frame: one row per town, one
 column per indicator. ``evaluate`` returns points, an outcome key per row and the per-row
 context its explanation templates need. Rows with an empty input are handled once, by the
-engine (:mod:`qz_excel.scoring`), so the kinds see complete values only where it matters.
+engine (:mod:`qz_excel.scoring.engine`), so the kinds see complete values only where it matters.
 
-Value conventions (see :mod:`qz_excel.values`): bool columns hold True/False, count columns
+Value conventions (see :mod:`qz_excel.rules.values`): bool columns hold True/False, count columns
 whole numbers, percent columns percent units (98.5 means 98.5 %) with ``NOT_APPLICABLE``
 (+inf) for 无/不适用 — a rate that does not apply compares as met against any threshold.
 Comparisons are done on integers in millionths, i.e. after rounding to 6 decimals, so 0.99
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 import lazy_loader
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from qz_excel.values import format_number, format_values
+from qz_excel.rules.values import format_number, format_values
 
 if TYPE_CHECKING:
     import numpy as np

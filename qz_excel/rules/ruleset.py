@@ -19,9 +19,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qz_excel import resources
-from qz_excel.kinds import REGISTRY, SubRule
-from qz_excel.values import COUNT_MAX
+from qz_excel.common import resources
+from qz_excel.rules.kinds import REGISTRY, SubRule
+from qz_excel.rules.values import COUNT_MAX
 
 # Excel's limits for data-validation prompts (the help text becomes the input message)
 INPUT_MESSAGE_MAX = 255
@@ -207,7 +207,7 @@ PLAIN_FIELD = re.compile(r"\{\{\s*(-?)\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")  # {{
 
 def is_plain_template(text: str) -> bool:
     """Text and ``{{ name }}`` or ``{{ -name }}`` fields only (every 2010 explanation):
-    valid without jinja2, and rendered by str.format (:mod:`qz_excel.scoring`)."""
+    valid without jinja2, and rendered by str.format (:mod:`qz_excel.scoring.engine`)."""
     rest = PLAIN_FIELD.sub("", text)
     return "{%" not in text and "{#" not in text and "{{" not in rest and "}}" not in rest
 
