@@ -42,6 +42,7 @@ from qz_excel.results.booklet import BookletFailed, Entry, build_booklet
 from qz_excel.results.publish import ResultsFolder
 from qz_excel.results.summary import ReportInfo, audit_trail, write_ranking_print, write_summary
 from qz_excel.results.town_sheet import TownPages, write_town_workbook
+from qz_excel.rules.points import SCALE
 from qz_excel.rules.ruleset import Rules, check_rules
 from qz_excel.scoring.engine import ScoreResult, score
 
@@ -69,6 +70,15 @@ def competition_rank(totals: pd.Series) -> pd.Series:
     return totals.rank(method="min", ascending=False).astype("Int64")
 
 
+def _shown_points(hundredths: pd.Series) -> pd.Series:
+    """Points as the table shows them: whole points stay integers (Int64); a column with a
+    decimal becomes Float64, exact to the 16 digits a cell keeps."""
+    hundredths = hundredths.astype("Int64")
+    if (hundredths.dropna() % SCALE == 0).all():
+        return hundredths // SCALE
+    return hundredths.astype("Float64") / SCALE
+
+
 def ranking_table(
     rules: Rules, towns: pd.DataFrame, result: ScoreResult, status: pd.Series, strict: bool
 ) -> pd.DataFrame:
@@ -78,14 +88,15 @@ def ranking_table(
     table = pd.DataFrame({"单位名称": towns["单位名称"], "类别": towns["类别"]})
     table["状态"] = table["单位名称"].map(status).astype(object).fillna(NOT_RETURNED)  # no returns: all NaN
     for item in rules.items:
-        table[item.header] = table["单位名称"].map(summary[item.number]).astype("Int64")
-    table["加分合计"] = table["单位名称"].map(summary["加分合计"]).astype("Int64")
-    table["总分"] = table["单位名称"].map(summary["总分"]).astype("Int64")
-    rankable = table["总分"].notna()
+        table[item.header] = _shown_points(table["单位名称"].map(summary[item.number]))
+    table["加分合计"] = _shown_points(table["单位名称"].map(summary["加分合计"]))
+    hundredths = table["单位名称"].map(summary["总分"]).astype("Int64")
+    table["总分"] = _shown_points(hundredths)
+    rankable = hundredths.notna()
     if strict:
         rankable &= table["状态"].isin(FINAL)
     table["排名"] = pd.array([pd.NA] * len(table), dtype="Int64")
-    table.loc[rankable, "排名"] = competition_rank(table.loc[rankable, "总分"].astype(float))
+    table.loc[rankable, "排名"] = competition_rank(hundredths[rankable])  # ranked on exact integers
     table["_order"] = np.arange(len(table))
     table = table.sort_values(["排名", "_order"], kind="stable", na_position="last")
     columns = ["排名", "单位名称", "类别", *[i.header for i in rules.items], "加分合计", "总分", "状态"]

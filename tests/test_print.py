@@ -20,6 +20,7 @@ from pypdf import PdfReader
 from qz_excel.pipeline import NORMAL, run_score
 from qz_excel.results.office import convert, find_soffice
 from qz_excel.results.town_sheet import MARGINS, PROVISIONAL
+from qz_excel.rules.points import SCALE
 from qz_excel.template.samples import GOOD
 from qz_excel.template.writer import TemplateOptions, write_template
 
@@ -209,7 +210,7 @@ def ranking_of(rules, n: int):
     import pandas as pd
 
     rng = np.random.default_rng(n)
-    items = {i.header: rng.integers(0, i.standard + 1, n) for i in rules.items}
+    items = {i.header: rng.integers(0, i.standard // SCALE + 1, n) for i in rules.items}
     table = pd.DataFrame(
         {
             "排名": pd.array(np.arange(1, n + 1), dtype="Int64"),
@@ -327,7 +328,9 @@ def test_every_score_with_its_bonus_prints_in_full(rules, tmp_path, n):
     bonuses = pd.DataFrame({i.number: rng.integers(0, 14, n) for i in rules.items}, index=ranking["单位名称"])
     for item in rules.items:  # the score includes its bonus
         ranking[item.header] = ranking[item.header] + bonuses[item.number].to_numpy()
-    book = write_ranking_print(tmp_path / "汇总排名.xlsx", rules, ranking, ReportInfo(bonuses=bonuses))
+    # ReportInfo takes the engine's bonuses, in hundredths of a point
+    info = ReportInfo(bonuses=bonuses * 100)
+    book = write_ranking_print(tmp_path / "汇总排名.xlsx", rules, ranking, info)
     (pdf,), failed = convert([book], "pdf", tmp_path)
     assert not failed
     printed = squeezed("".join(t for t in page_texts(pdf) if "单位名称" in t))

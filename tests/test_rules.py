@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from conftest import REPO
 
 from qz_excel.cli.commands import main
+from qz_excel.rules.points import SCALE
 from qz_excel.rules.ruleset import RulesError, check_rules, load_rules
 
 SEED = REPO / "templates" / "rules" / "2010.seed.txt"
@@ -19,7 +20,7 @@ def squash(text: str) -> str:
 def test_bundled_rules_load(rules):
     assert rules.year == 2010
     assert [i.number for i in rules.items] == list(range(1, 11))
-    assert sum(i.standard for i in rules.items) == 100
+    assert sum(i.standard for i in rules.items) == 100 * SCALE  # hundredths
     assert len(rules.catalog) == 48
     assert len(rules.fingerprint) == 16
 

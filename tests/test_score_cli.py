@@ -15,6 +15,7 @@ from python_calamine import CalamineWorkbook
 from qz_excel.cli.commands import main
 from qz_excel.intake import read as intake
 from qz_excel.results.publish import LOCK_NAME
+from qz_excel.rules.points import points_number
 from qz_excel.scoring.engine import score
 from qz_excel.template.samples import GOOD, SAMPLE_TOWNS, fill_workbook, make_samples
 from qz_excel.template.writer import TemplateOptions, write_template
@@ -85,8 +86,8 @@ def test_summary_matches_the_engine(sample_run, rules):
     by_town = {row["单位名称"]: row for row in ranking}
     for town in summary.index:
         row = by_town[town]
-        assert row["总分"] == summary.loc[town, "总分"]
-        assert [row[h] for h in item_headers] == [summary.loc[town, i] for i in range(1, 11)]
+        assert row["总分"] == points_number(summary.loc[town, "总分"])
+        assert [row[h] for h in item_headers] == [points_number(summary.loc[town, i]) for i in range(1, 11)]
     ranks = [row["排名"] for row in ranking if row["排名"] != ""]
     assert ranks == sorted(ranks)
 
@@ -152,7 +153,7 @@ def test_town_sheets_are_filled(sample_run, rules):
         assert rows[1][0] == f"2010年{town}质量振兴工作考核评分细则"
         assert rows[2] == ["序号", "考核内容", "评分方法", "标准分", "实得分", "得分说明"]
         for item, row in zip(rules.items, rows[3:13]):
-            assert row[1] == item.content and row[2] == item.method and row[3] == item.standard
+            assert row[1] == item.content and row[2] == item.method and row[3] == points_number(item.standard)
             assert row[4] == by_town[town][f"{item.number} {item.name}"]
         assert rows[13][4] == by_town[town]["总分"]
 

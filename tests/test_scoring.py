@@ -8,13 +8,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qz_excel.intake.read import DTYPES
+from qz_excel.rules.points import SCALE
 from qz_excel.rules.values import NOT_APPLICABLE, parse_value
 from qz_excel.scoring.engine import score
 
 
+def scored(rules, values, notes=None):
+    """The engine's result in whole points: 2010's rules give nothing finer, and the engine
+    counts hundredths (an exact division is asserted, so a stray fraction would fail)."""
+    result = score(rules, values, notes)
+    point_columns = {
+        "details": ["points"],
+        "items": ["base_raw", "base", "bonus", "score"],
+        "summary": [item.number for item in rules.items] + ["加分合计", "总分"],
+    }
+    for frame_name, columns in point_columns.items():
+        table = getattr(result, frame_name)
+        for column in columns:
+            assert (table[column] % SCALE == 0).all(), (frame_name, column)
+            table[column] = table[column] // SCALE
+    return result
+
+
 def one(rules, **overrides):
     """Score one town (GOOD with overrides); returns (details by rule id, summary row)."""
-    result = score(rules, frame(rules, {"甲": overrides}))
+    result = scored(rules, frame(rules, {"甲": overrides}))
     return result.details.set_index("rule"), result.summary.loc["甲"], result
 
 
@@ -212,7 +230,7 @@ def test_missing_veto_input_does_not_veto(rules):
 def test_notes_prefix_explanations(rules):
     values = frame(rules, {"甲": {}})
     notes = pd.DataFrame({"r1_meetings": ["「3次」视为3"]}, index=["甲"])
-    result = score(rules, values, notes)
+    result = scored(rules, values, notes)
     text = result.details.set_index("rule").loc["r1_meetings", "explanation"]
     assert text.startswith("「3次」视为3；专题会议")
 
@@ -228,7 +246,7 @@ def test_competition_ranking(rules):
             "e": {"r5_prov_demo_units": 1},
         },
     )
-    summary = score(rules, values).summary
+    summary = scored(rules, values).summary
     assert summary["总分"].to_dict() == {"a": 96, "b": 94, "c": 94, "d": 93, "e": 97}
     assert summary["排名"].to_dict() == {"e": 1, "a": 2, "b": 3, "c": 3, "d": 5}
 
@@ -236,7 +254,7 @@ def test_competition_ranking(rules):
 def test_values_frame_must_have_every_indicator(rules):
     values = frame(rules, {"a": {}}).drop(columns=["r1_meetings"])
     with pytest.raises(ValueError, match="r1_meetings"):
-        score(rules, values)
+        scored(rules, values)
 
 
 # ---- properties ---------------------------------------------------------------------
@@ -264,9 +282,9 @@ def towns_frames(draw, rules):
 @given(data=st.data())
 def test_score_invariants(rules, data):
     values = data.draw(towns_frames(rules))
-    result = score(rules, values)
+    result = scored(rules, values)
     items, summary = result.items, result.summary
-    standard = items["item"].map({i.number: i.standard for i in rules.items})
+    standard = items["item"].map({i.number: i.standard // SCALE for i in rules.items})
     # every item score before bonus lies in [0, 标准分]
     assert ((items["base"] >= 0) & (items["base"] <= standard)).all()
     # a vetoed item is 0
@@ -284,7 +302,7 @@ def test_score_invariants(rules, data):
     # points of each sub-rule never exceed its maximum for base sub-rules
     details = result.details
     base = details[details["part"] == "base"]
-    maxima = {rule.id: rule.max_points() for _, rule in rules.subrules()}
+    maxima = {rule.id: rule.max_points() // SCALE for _, rule in rules.subrules()}
     assert (base["points"] <= base["rule"].map(maxima)).all() and (base["points"] >= 0).all()
 
 
@@ -292,7 +310,7 @@ def test_score_invariants(rules, data):
 @settings(max_examples=80, deadline=None)
 def test_brand_excess_matches_spec_formula(rules, target, prov, city):
     values = frame(rules, {"t": {"r2_brand_target": target, "r2_new_prov_brands": prov, "r2_new_city_brands": city}})
-    got = score(rules, values).details.set_index("rule").loc["r2_brand_excess", "points"]
+    got = scored(rules, values).details.set_index("rule").loc["r2_brand_excess", "points"]
     assert int(got) == spec_brand_bonus(target, prov, city)
 
 
@@ -335,7 +353,7 @@ def test_bonus_cap_from_the_rules_file(tmp_path):
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     capped = load_rules(path)
     values = frame(capped, {"t": {"r2_brand_target": 0, "r2_new_prov_brands": 4, "r2_new_city_brands": 0}})
-    summary = score(capped, values).summary
+    summary = scored(capped, values).summary
     assert summary.loc["t", 2] == 15 + 3 and summary.loc["t", "加分合计"] == 3  # 8 bonus points, capped at 3
 
 
@@ -345,7 +363,7 @@ def test_every_flag_rule_in_both_directions(rules):
     assert len(flags) == 18  # 3 + 2 + 2 + 4 + 1 + 2 + 1 + 3 across items 1, 2, 4–9
     for _item, rule in flags:
         scoring_answer = rule.when == "是"
-        for answer, expected in ((scoring_answer, rule.points), (not scoring_answer, 0)):
+        for answer, expected in ((scoring_answer, rule.points // SCALE), (not scoring_answer, 0)):
             details, _, _ = one(rules, **{rule.indicator: answer})
             assert int(details.loc[rule.id, "points"]) == expected, rule.id
 
@@ -365,7 +383,7 @@ def test_an_invalid_pair_with_no_units_is_a_problem_not_full_points(rules, tmp_p
         prefill={**GOOD, "r9_units_total": 0, "r9_units_in_ledger": 3},
     )
     accepted = choose_among_duplicates(read_returns([path], rules), ["甲镇"], rules)
-    result = score(rules, *values_frames(accepted, rules))
+    result = scored(rules, *values_frames(accepted, rules))
     row = result.details.set_index("rule").loc["r9_coverage"]
     assert (int(row["points"]), row["outcome"]) == (0, "invalid")
     assert bool(result.summary.loc["甲镇", "待核实"])

@@ -280,6 +280,7 @@ def rules():
 @click.argument("rules_file", required=False, type=click.Path(dir_okay=False), metavar="[规则文件]")
 def rules_check(rules_file):
     """检查规则文件（默认检查随程序提供的最新年度规则）。"""
+    from qz_excel.rules.points import points_text
     from qz_excel.rules.ruleset import check_rules
 
     loaded = load_rules_or_fail(rules_file)
@@ -289,7 +290,7 @@ def rules_check(rules_file):
     items = loaded.items
     click.echo(
         f"{loaded.path}：{loaded.year} 年，{len(items)} 项，{len(loaded.catalog)} 个指标，"
-        f"{len(loaded.subrules())} 条细则，标准分合计 {sum(i.standard for i in items)}；"
+        f"{len(loaded.subrules())} 条细则，标准分合计 {points_text(sum(i.standard for i in items))}；"
         f"{len(warnings)} 条警告；指纹 {loaded.fingerprint}"
     )
 

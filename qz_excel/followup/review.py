@@ -27,6 +27,7 @@ from qz_excel.common.problems import Problem
 from qz_excel.common.towns import clean_name
 from qz_excel.intake import safety
 from qz_excel.intake.read import as_text, workbook_meta
+from qz_excel.rules.points import points_number
 from qz_excel.rules.ruleset import Rules
 from qz_excel.rules.values import ValueRejected, format_one, format_values, is_empty, parse_value
 from qz_excel.template import form
@@ -310,10 +311,10 @@ def review_records(rules: Rules, applied: Applied, before: ScoreResult, after: S
                 "核定值": r.value_text,
                 "核定理由": r.reason,
                 "核定人": r.reviewer,
-                "核定前该项得分": int(before.summary.at[r.town, item.number]),
-                "核定后该项得分": int(after.summary.at[r.town, item.number]),
-                "核定前总分": int(before.summary.at[r.town, "总分"]),
-                "核定后总分": int(after.summary.at[r.town, "总分"]),
+                "核定前该项得分": points_number(before.summary.at[r.town, item.number]),
+                "核定后该项得分": points_number(after.summary.at[r.town, item.number]),
+                "核定前总分": points_number(before.summary.at[r.town, "总分"]),
+                "核定后总分": points_number(after.summary.at[r.town, "总分"]),
             }
         )
     return pd.DataFrame(

@@ -23,6 +23,7 @@ from qz_excel.common.files import clean_text
 from qz_excel.common.xlsx import FONT, FORMULA_START, Formats, atomic_workbook, row_height
 from qz_excel.followup.review import COLUMNS, EDITABLE, KIND, SHEET, ReviewRow
 from qz_excel.intake.read import is_invalid_note
+from qz_excel.rules.points import points_texts
 from qz_excel.rules.ruleset import Rules
 from qz_excel.scoring.engine import ScoreResult
 from qz_excel.template.writer import value_validation, write_meta_sheet
@@ -82,7 +83,7 @@ def review_hints(rules: Rules, result: ScoreResult, values: pd.DataFrame, notes:
             if part == "veto":
                 add(code, outcome == "fired", "否决")
             if part == "bonus":
-                add(code, points > 0, np.char.add("加", points.astype(str)) + "分")
+                add(code, points > 0, "加" + points_texts(points).astype(str) + "分")
     return hints
 
 

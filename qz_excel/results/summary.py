@@ -21,6 +21,7 @@ from qz_excel.common.textwidth import display_width
 from qz_excel.common.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, safe_sheet_name, two_lines
 from qz_excel.intake.changes import changes_frame
 from qz_excel.results.town_sheet import FORMATS, TOWNS_PER_SLICE, write_town_sheet
+from qz_excel.rules.points import SCALE, points_number, points_text
 from qz_excel.rules.ruleset import Rules
 from qz_excel.rules.values import format_values
 
@@ -75,7 +76,7 @@ def audit_trail(rules: Rules, details: pd.DataFrame, values: pd.DataFrame, revie
                 "细则": rows["label"].astype(object).to_numpy(),
                 "自报值": np.stack(used, axis=1).reshape(-1),
                 "核定值": verified,
-                "得分": rows["points"].to_numpy(),
+                "得分": rows["points"].to_numpy() / SCALE,  # exact to the 16 digits a cell keeps
                 "得分说明": rows["explanation"].astype(object).to_numpy(),
             }
         )
@@ -298,7 +299,7 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: 
 
 def _bonus_cells(
     wb, ranking: pd.DataFrame, item_cols: list[str], rules: Rules, bonuses: pd.DataFrame | None
-) -> dict[tuple[int, int], tuple[int, object, str]]:
+) -> dict[tuple[int, int], tuple[int | float, object, str]]:
     """(row, column) → (score, format, text shown) for item scores that include a bonus: a
     number format names the bonus, one format for each bonus value."""
     if bonuses is None:
@@ -311,10 +312,19 @@ def _bonus_cells(
         for name in item_cols:
             bonus = int(bonuses.at[town, numbers[name]])
             if bonus > 0:
-                if bonus not in made:
-                    made[bonus] = wb.add_format({**FORMATS["center"], "num_format": f'0"（含加{bonus}）"'})
-                score = int(ranking.at[r, name])
-                cells[(r, columns.index(name))] = (score, made[bonus], f"{score}（含加{bonus}）")
+                score = round(float(ranking.at[r, name]) * SCALE)  # the table shows points
+                # whole scores keep the plain 0 format; a score in tenths shows its decimals
+                digits = "0" if score % SCALE == 0 else "0.0#"
+                shown_bonus = points_text(bonus)
+                if (digits, bonus) not in made:
+                    made[(digits, bonus)] = wb.add_format(
+                        {**FORMATS["center"], "num_format": f'{digits}"（含加{shown_bonus}）"'}
+                    )
+                cells[(r, columns.index(name))] = (
+                    points_number(score),
+                    made[(digits, bonus)],
+                    f"{points_text(score)}（含加{shown_bonus}）",
+                )
     return cells
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from qz_excel.common.xlsx import FONT, Formats, row_height, staged_workbook
+from qz_excel.rules.points import points_number, points_text, points_texts
 from qz_excel.rules.ruleset import Rules
 from qz_excel.scoring.engine import ScoreResult
 
@@ -106,20 +107,24 @@ class TownPages:
             for m in range(1, block.shape[1]):
                 text = text + f"\n{numbers[m]}．" + block[:, m]
             raw, bonus, vetoed = (a[start:stop] for a in self._items[item.number])
+            standard = points_text(item.standard)
             tail = np.where(
                 raw > item.standard,
-                "\n基础分合计" + raw.astype(str) + f"分，超过标准分，按{item.standard}分计。",
+                "\n基础分合计" + points_texts(raw).astype(str) + f"分，超过标准分，按{standard}分计。",
                 np.where(raw < 0, "\n扣分后为负，按0分计。", ""),
             )
             tail = np.where(
-                bonus > 0, tail + np.where(tail == "", "\n", "") + "另加" + bonus.astype(str) + "分。", tail
+                bonus > 0,
+                tail + np.where(tail == "", "\n", "") + "另加" + points_texts(bonus).astype(str) + "分。",
+                tail,
             )
             tail = np.where(vetoed, "\n触发否决，本项得0分。", tail)
             out[item.number] = text + tail.astype(object)
         return out
 
     def pages(self, start: int, stop: int) -> list[tuple[str, dict, dict, int, bool]]:
-        """(town, {item: score}, {item: 得分说明}, total, provisional) for towns [start, stop)."""
+        """(town, {item: score}, {item: 得分说明}, total, provisional) for towns [start, stop);
+        scores and total in hundredths."""
         numbers = [item.number for item in self.rules.items]
         texts = self.explanations(start, stop)
         return [
@@ -202,15 +207,15 @@ def write_town_sheet(
         ws.write_number(r, 0, item.number, fmt["center"])
         ws.write_string(r, 1, item.content, fmt["text"])
         ws.write_string(r, 2, item.method, fmt["text"])
-        ws.write_number(r, 3, item.standard, fmt["center"])
-        ws.write_number(r, 4, int(scores[item.number]), fmt["center"])
+        ws.write_number(r, 3, points_number(item.standard), fmt["center"])
+        ws.write_number(r, 4, points_number(scores[item.number]), fmt["center"])
         fmt.text(ws, r, 5, explanation, "small")
         heights.append(_item_height(item, explanation))
         ws.set_row(r, heights[-1])
     r = 3 + len(rules.items)
     ws.merge_range(r, 0, r, 2, "合计", fmt["total"])
-    ws.write_number(r, 3, sum(i.standard for i in rules.items), fmt["total"])
-    ws.write_number(r, 4, int(total), fmt["total"])
+    ws.write_number(r, 3, points_number(sum(i.standard for i in rules.items)), fmt["total"])
+    ws.write_number(r, 4, points_number(total), fmt["total"])
     ws.write_blank(r, 5, None, fmt["total"])
     _signature_block(ws, fmt, r + 2)
     for k, height in enumerate(TAIL_ROWS):

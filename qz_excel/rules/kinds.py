@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 import lazy_loader
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from qz_excel.rules.points import SCALE, Points, points_decimal, points_decimals
 from qz_excel.rules.values import format_number, format_values
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class RuleBase(BaseModel):
         return self.part or self.default_part()
 
     def max_points(self) -> int:
-        """The most this sub-rule can give (0 for deductions and vetoes)."""
+        """The most this sub-rule can give, in hundredths (0 for deductions and vetoes)."""
         return int(getattr(self, "points", 0))
 
     def evaluate(self, values: pd.DataFrame, catalog: dict) -> Evaluation:
@@ -116,7 +117,7 @@ class Flag(RuleBase):
     kind: Literal["flag"]
     kind_label: ClassVar[str] = "是/否：选定答案得分"
     indicator: str
-    points: int = Field(ge=0)
+    points: Points = Field(ge=0)
     when: Literal["是", "否"] = "是"
     input_types: ClassVar[tuple[str, ...]] = ("bool",)
     templates: ClassVar[dict[str, str]] = {
@@ -145,7 +146,7 @@ class AtLeast(RuleBase):
     indicator: str | None = None
     indicators: list[str] | None = None
     threshold: float | str
-    points: int = Field(ge=0)
+    points: Points = Field(ge=0)
     input_types: ClassVar[tuple[str, ...]] = ("count", "percent")
     templates: ClassVar[dict[str, str]] = {
         "met": "{{ label }}{{ value }}，达到{{ threshold }}，得{{ points }}分",
@@ -191,7 +192,7 @@ class AllMet(RuleBase):
     kind: Literal["all_met"]
     kind_label: ClassVar[str] = "各项均达标得分"
     conditions: list[Condition] = Field(min_length=1)
-    points: int = Field(ge=0)
+    points: Points = Field(ge=0)
     input_types: ClassVar[tuple[str, ...]] = ("count", "percent")
     templates: ClassVar[dict[str, str]] = {
         "met": "{{ label }}均达标（{{ detail }}），得{{ points }}分",
@@ -228,7 +229,7 @@ class PerUnit(RuleBase):
     kind: Literal["per_unit"]
     kind_label: ClassVar[str] = "按个数加分或扣分"
     indicator: str
-    points: int
+    points: Points
     input_types: ClassVar[tuple[str, ...]] = ("count",)
     templates: ClassVar[dict[str, str]] = {
         "gain": "{{ label }}{{ value }}，加{{ points }}分",
@@ -252,7 +253,7 @@ class PerUnit(RuleBase):
         return Evaluation(
             points=points,
             outcome=outcome,
-            context={"value": Column.text(values, self.indicator, catalog), "per_unit": self.points},
+            context={"value": Column.text(values, self.indicator, catalog), "per_unit": points_decimal(self.points)},
         )
 
 
@@ -265,8 +266,8 @@ class ShortfallSteps(RuleBase):
     indicator: str
     target: float
     step: float = Field(gt=0)
-    points: int = Field(ge=0)
-    per_step: int = Field(default=1, ge=1)
+    points: Points = Field(ge=0)
+    per_step: Points = Field(default=SCALE, ge=1)
     input_types: ClassVar[tuple[str, ...]] = ("count", "percent")
     templates: ClassVar[dict[str, str]] = {
         "met": "{{ label }}{{ value }}，达到{{ target }}，得{{ points }}分",
@@ -290,7 +291,7 @@ class ShortfallSteps(RuleBase):
             context={
                 "value": Column.text(values, self.indicator, catalog),
                 "target": format_values(pd.Series([self.target]), ind.type, ind.unit)[0],
-                "deduction": deduction,
+                "deduction": points_decimals(deduction),
             },
         )
 
@@ -307,7 +308,7 @@ class RatioSteps(RuleBase):
     denominator: str
     target: float = 100
     step: float = Field(gt=0)
-    points: int = Field(ge=0)
+    points: Points = Field(ge=0)
     input_types: ClassVar[tuple[str, ...]] = ("count",)
     templates: ClassVar[dict[str, str]] = {
         "met": "{{ label }}{{ numerator }}/{{ denominator }}，占{{ ratio }}，得{{ points }}分",
@@ -329,7 +330,7 @@ class RatioSteps(RuleBase):
         # shortfall in millionths of a percent, times den, kept integral
         shortfall_x_den = np.maximum(micro(self.target) * safe_den - num * 100 * MICRO, 0)
         steps = ceil_div(shortfall_x_den, int(micro(self.step)) * safe_den)
-        deduction = np.minimum(steps, self.points)
+        deduction = np.minimum(steps * SCALE, self.points)  # a point per started step
         # the invalid pair first: 纳入台帐 3 of 0 units is wrong data, not 不适用
         points = np.where(invalid, 0, np.where(na, self.points, self.points - deduction))
         ratio = pd.Series(np.round(num / safe_den * 100, 2), index=values.index)
@@ -341,7 +342,7 @@ class RatioSteps(RuleBase):
                 "denominator": Column.text(values, self.denominator, catalog),
                 "ratio": format_values(ratio, "percent"),
                 "target": format_number(self.target) + "%",
-                "deduction": deduction,
+                "deduction": points_decimals(deduction),
             },
         )
 
@@ -381,7 +382,7 @@ class Veto(RuleBase):
 class Achieved(BaseModel):
     model_config = ConfigDict(extra="forbid")
     indicator: str
-    points: int = Field(ge=0)
+    points: Points = Field(ge=0)
     label: str
 
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qz_excel.common import resources
 from qz_excel.rules.kinds import REGISTRY, SubRule
+from qz_excel.rules.points import SCALE, Points, points_text
 from qz_excel.rules.values import COUNT_MAX
 
 # Excel's limits for data-validation prompts (the help text becomes the input message)
@@ -51,7 +52,7 @@ class Item(BaseModel):
 
     number: int = Field(ge=1)
     name: str
-    standard: int = Field(ge=0)
+    standard: Points = Field(ge=0)  # 标准分, in hundredths
     content: str
     method: str
     indicators: list[Indicator]
@@ -66,8 +67,8 @@ class Item(BaseModel):
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    #: cap on each item's bonus points; None: uncapped (the 2010 seed states no cap)
-    bonus_cap: int | None = Field(default=None, ge=0)
+    #: cap on each item's bonus points (hundredths); None: uncapped (the 2010 seed states no cap)
+    bonus_cap: Points | None = Field(default=None, ge=0)
     #: the largest count a town may report (the spec sets none); larger is OUT_OF_RANGE.
     #: At most 10⁹, so exact integer scoring in millionths stays far inside int64
     count_max: int = Field(default=COUNT_MAX, ge=1, le=1_000_000_000)
@@ -296,17 +297,18 @@ def check_rules(rules: Rules) -> list[str]:
         head = f"第{item.number}项（{item.name}）"
         base = [r for r in item.rules if r.effective_part == "base"]
         total = sum(r.max_points() for r in base)
+        total_text, standard_text = points_text(total), points_text(item.standard)
         if total > item.standard:
             warnings.append(
-                f"{head}：基础分细则合计 {total} 分，标准分为 {item.standard} 分；"
-                f"评分时基础分封顶 {item.standard} 分（加分另计）"
+                f"{head}：基础分细则合计 {total_text} 分，标准分为 {standard_text} 分；"
+                f"评分时基础分封顶 {standard_text} 分（加分另计）"
             )
         elif total < item.standard:
-            warnings.append(f"{head}：基础分细则合计 {total} 分，低于标准分 {item.standard} 分，本项无法得满分")
+            warnings.append(f"{head}：基础分细则合计 {total_text} 分，低于标准分 {standard_text} 分，本项无法得满分")
         for ind in item.indicators:
             if ind.id not in used:
                 warnings.append(f"{head}指标 {ind.id}：没有任何细则使用该指标")
     standard_total = sum(item.standard for item in rules.items)
-    if standard_total != 100:
-        warnings.append(f"各项标准分合计 {standard_total} 分，不是 100 分")
+    if standard_total != 100 * SCALE:
+        warnings.append(f"各项标准分合计 {points_text(standard_total)} 分，不是 100 分")
     return warnings

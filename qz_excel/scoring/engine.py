@@ -9,6 +9,7 @@ the explanation of every sub-rule that uses that value.
 
 Item score = clamp(base + deductions, 0, 标准分) + bonus (capped when the rules file says
 so), or 0 when a veto fires. Total = Σ items. Rank is the competition rank (1, 2, 2, 4).
+All arithmetic is on integers: points in hundredths.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from jinja2 import Environment, StrictUndefined
 
 from qz_excel.rules.kinds import MISSING_DEDUCTION_TEMPLATE, MISSING_TEMPLATE, MISSING_VETO_TEMPLATE
+from qz_excel.rules.points import points_decimals
 from qz_excel.rules.ruleset import PLAIN_FIELD, Rules, is_plain_template
 
 _ENV = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
@@ -32,6 +34,8 @@ REVIEW_OUTCOMES = ("missing", "invalid")
 
 @dataclass
 class ScoreResult:
+    """Every point in these frames is in hundredths (:mod:`qz_excel.rules.points`)."""
+
     #: one row per town × sub-rule: town, item, rule, label, part, points, outcome, explanation
     details: pd.DataFrame
     #: one row per town × item: town, item, base_raw, base, bonus, vetoed, score
@@ -134,7 +138,7 @@ def score(rules: Rules, values: pd.DataFrame, notes: pd.DataFrame | None = None)
         templates = {"missing": missing.get(rule.effective_part, MISSING_TEMPLATE), **rule.explain_templates()}
         per_row = {k: np.asarray(v, dtype=object) for k, v in ev.context.items() if np.ndim(v) == 1 and len(v) == n}
         constants = {"label": rule.label, **{k: v for k, v in ev.context.items() if k not in per_row}}
-        per_row["points"] = points[:, j]
+        per_row["points"] = points_decimals(points[:, j])  # 4.5, not 450 hundredths
         codes, unique_texts = render_explanations(
             templates, outcome, per_row, constants, _notes_for(notes, rule.inputs(), n)
         )

@@ -24,6 +24,7 @@ META_KEYS = ("year", "town", "rules_fingerprint", "template_version", "generated
 CHINESE_NUMERALS = "一二三四五六七八九十"
 
 
-def item_heading(number: int, name: str, standard: int) -> str:
+def item_heading(number: int, name: str, standard: str) -> str:
+    """「一、组织领导（标准分10分）」; ``standard`` as shown (「10」「4.5」)."""
     numeral = CHINESE_NUMERALS[number - 1] if 1 <= number <= 10 else str(number)
     return f"{numeral}、{name}（标准分{standard}分）"

@@ -24,6 +24,7 @@ from qz_excel.common import resources
 from qz_excel.common.files import clean_text, safe_file_stem, unique_path
 from qz_excel.common.parallel import map_chunks
 from qz_excel.common.xlsx import FONT, Formats, atomic_workbook, print_a4, row_height, two_lines
+from qz_excel.rules.points import points_text
 from qz_excel.rules.ruleset import Indicator, Rules
 from qz_excel.template import form
 
@@ -144,7 +145,7 @@ def render_instructions(rules: Rules, town: str, options: TemplateOptions) -> st
         year=spec.year,
         town=town,
         items=spec.items,
-        standard_total=sum(i.standard for i in spec.items),
+        standard_total=points_text(sum(i.standard for i in spec.items)),
         deadline=options.deadline,
         contact=options.contact,
     )
@@ -170,7 +171,7 @@ def plan_form(rules: Rules) -> tuple[PlannedRow, ...]:
     planned, row = [], HEADER_ROW + 1
     value_col = COL[form.VALUE_HEADER]
     for item in rules.items:
-        planned.append(PlannedRow(row, 20, text=form.item_heading(item.number, item.name, item.standard)))
+        planned.append(PlannedRow(row, 20, text=form.item_heading(item.number, item.name, points_text(item.standard))))
         row += 1
         for k, ind in enumerate(item.indicators, start=1):
             height = row_height(
