@@ -14,18 +14,14 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from qz_excel.common import resources
-from qz_excel.rules.kinds import REGISTRY, SubRule
-from qz_excel.rules.points import SCALE, Points, points_text
-from qz_excel.rules.values import COUNT_MAX
-
-# Excel's limits for data-validation prompts (the help text becomes the input message)
-INPUT_MESSAGE_MAX = 255
+from qz_excel.rules.kinds import REGISTRY
+from qz_excel.rules.model import Indicator, Item, RulesFile
+from qz_excel.rules.points import SCALE, points_text
 
 
 class RulesError(Exception):
@@ -35,55 +31,6 @@ class RulesError(Exception):
         self.path = path
         self.problems = problems
         super().__init__(f"规则文件 {path} 有 {len(problems)} 处错误：\n" + "\n".join(problems))
-
-
-class Indicator(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    label: str = Field(min_length=1)
-    type: Literal["bool", "count", "percent"]
-    unit: str = ""
-    help: str = Field(default="", max_length=INPUT_MESSAGE_MAX)
-
-
-class Item(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    number: int = Field(ge=1)
-    name: str
-    standard: Points = Field(ge=0)  # 标准分, in hundredths
-    content: str
-    method: str
-    indicators: list[Indicator]
-    rules: list[SubRule] = Field(min_length=1)
-
-    @property
-    def header(self) -> str:
-        """The item's column header in the results: starts with its number (「1 组织领导」)."""
-        return f"{self.number} {self.name}"
-
-
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    #: cap on each item's bonus points (hundredths); None: uncapped (the 2010 seed states no cap)
-    bonus_cap: Points | None = Field(default=None, ge=0)
-    #: the largest count a town may report (the spec sets none); larger is OUT_OF_RANGE.
-    #: At most 10⁹, so exact integer scoring in millionths stays far inside int64
-    count_max: int = Field(default=COUNT_MAX, ge=1, le=1_000_000_000)
-
-
-class RulesFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    year: int = Field(ge=2000, le=2100)
-    title: str
-    attachment: str = ""
-    form_title: str
-    template_version: int = Field(ge=1)
-    settings: Settings = Settings()
-    items: list[Item] = Field(min_length=1)
 
 
 @dataclass(frozen=True, eq=False)

@@ -79,21 +79,73 @@ def format_number(x: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def parse_value(raw: Any, kind: str, count_max: int = COUNT_MAX) -> Parsed:
+@dataclass(frozen=True)
+class Domain:
+    """What an indicator's type allows beyond the type itself: a choice's options, a
+    number's range (and a count's own upper bound)."""
+
+    options: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+
+NO_DOMAIN = Domain()
+
+
+def parse_value(raw: Any, kind: str, count_max: int = COUNT_MAX, domain: Domain = NO_DOMAIN) -> Parsed:
     """One non-empty cell value → its canonical value; raises ValueRejected."""
     # the type is part of the cache key: True == 1 == 1.0 must not share an answer
-    return _parse_cached(type(raw).__name__, raw, kind, count_max)
+    return _parse_cached(type(raw).__name__, raw, kind, count_max, domain)
 
 
 @lru_cache(maxsize=65536)
-def _parse_cached(_type: str, raw: Any, kind: str, count_max: int) -> Parsed:
+def _parse_cached(_type: str, raw: Any, kind: str, count_max: int, domain: Domain) -> Parsed:
     if kind == "bool":
         return _parse_bool(raw)
     if kind == "count":
-        return _within(_parse_count(raw), raw, count_max)
+        high = count_max if domain.high is None else min(count_max, int(domain.high))
+        return _within(_parse_count(raw), raw, high)
     if kind == "percent":
         return _parse_percent(raw)
+    if kind == "choice":
+        return _parse_choice(raw, domain.options)
+    if kind == "number":
+        return _parse_number(raw, domain)
     raise ValueError(f"unknown indicator type {kind!r}")
+
+
+def _parse_choice(raw: object, options: tuple[str, ...]) -> Parsed:
+    """One of fixed options, typed or picked from the dropdown: spaces and full-width
+    forms do not matter (「 纳入部门规划 」, 「未纳入」 in full-width brackets…)."""
+    text = _clean(_shown(raw))
+    for option in options:
+        if _clean(option) == text:
+            note = "" if str(raw).strip() == option else f"「{_shown(raw).strip()}」视为“{option}”"
+            return Parsed(option, note)
+    listed = "、".join(f"“{o}”" for o in options)
+    raise ValueRejected("INVALID_VALUE", f"「{_shown(raw)}」不是可选的答案，请从下拉列表选择：{listed}")
+
+
+def _parse_number(raw: object, domain: Domain) -> Parsed:
+    """A signed decimal (「-3.5」「－3.5」「12分钟」 is refused: numbers only), within its range."""
+    if isinstance(raw, bool):
+        raise ValueRejected("INVALID_VALUE", f"「{raw}」不是数字，请只填写数字，如 12.5；下降填负数，如 -3")
+    if isinstance(raw, (int, float)):
+        value, note = float(raw), ""
+    else:
+        text = _clean(str(raw)).replace("−", "-")
+        if not _NUMBER_RE.match(text):
+            raise ValueRejected("INVALID_VALUE", f"「{raw}」不是数字，请只填写数字，如 12.5；下降填负数，如 -3")
+        value = float(text)
+        note = f"「{str(raw).strip()}」视为{format_number(value)}"
+    if not math.isfinite(value):
+        raise ValueRejected("INVALID_VALUE", f"「{_shown(raw)}」不是数字，请只填写数字，如 12.5")
+    value = round(value, 6)
+    low, high = domain.low, domain.high
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"{format_number(low) if low is not None else '不限'}～{format_number(high) if high is not None else '不限'}"
+        raise ValueRejected("OUT_OF_RANGE", f"「{_shown(raw).strip()}」不在 {bounds} 之间，请核实后填写")
+    return Parsed(value, note)
 
 
 def _parse_bool(raw: object) -> Parsed:
@@ -177,6 +229,8 @@ def format_one(value: Any, kind: str, unit: str) -> str:
         return "是" if value else "否"
     if kind == "percent":
         return "不适用" if value == NOT_APPLICABLE else format_number(value) + "%"
+    if kind == "choice":
+        return str(value)
     return format_number(value) + unit
 
 
