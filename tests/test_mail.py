@@ -103,7 +103,7 @@ def test_each_town_gets_its_own_workbook(server, outbox, tmp_path):
         assert sorted(rcpt) == sorted(a.strip() for a in TOWNS[town].split(";"))
         msg, files = attachments(raw)
         ((name, data),) = files
-        assert name == f"2010年质量振兴考核填报表_{town}.xlsx"  # the Chinese name decodes
+        assert name == f"2010年质量振兴工作考核填报表_{town}.xlsx"  # the Chinese name decodes
         saved = tmp_path / "received.xlsx"
         saved.write_bytes(data)
         assert read_meta(saved)["town"] == town  # the right workbook, by its metadata

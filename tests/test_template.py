@@ -139,7 +139,7 @@ def test_template_cli_reads_gbk_towns(tmp_path):
     result = CliRunner().invoke(main, ["template", "--towns", str(towns), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["2010年质量振兴考核填报表_南山街道.xlsx", "2010年质量振兴考核填报表_城关镇.xlsx"]
+    assert names == ["2010年质量振兴工作考核填报表_南山街道.xlsx", "2010年质量振兴工作考核填报表_城关镇.xlsx"]
 
 
 def test_prefilled_values_read_back(tmp_path, rules):

@@ -54,7 +54,7 @@ INTERRUPTED_MESSAGE = (
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="qz", message="%(prog)s 版本 %(version)s", help="显示版本号并退出。")
 def main():
-    """质量振兴工作考核：生成填报模板、汇总评分。"""
+    """质量工作考核：生成填报模板、汇总评分。"""
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -118,7 +118,9 @@ def mail(
         templates=Path(mail_templates) if mail_templates else None,
     )
     try:
-        plan = m.plan_letters(outbox, towns, ctx, rules.year, kind, Path(results) if results else None)
+        plan = m.plan_letters(
+            outbox, towns, ctx, rules.year, kind, Path(results) if results else None, assessment=rules.assessment
+        )
     except TemplateError as exc:
         fail(f"邮件模板有误：{exc}；请修改 {'、'.join(m.TEMPLATE_FILES[kind])} 后重试")
     except ResultsError as exc:

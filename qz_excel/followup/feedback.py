@@ -28,7 +28,7 @@ from qz_excel.intake.changes import EMPTY
 from qz_excel.intake.read import Returned, as_text
 from qz_excel.rules.ruleset import Rules
 from qz_excel.template.writer import FORMATS as TEMPLATE_FORMATS
-from qz_excel.template.writer import TYPE_ADVICE, Filled, TemplateOptions, add_template_sheets, value_cells
+from qz_excel.template.writer import Filled, TemplateOptions, add_template_sheets, type_advice, value_cells
 
 SHEET = "请修改"
 #: problems a town fixes by editing its workbook; the others are the bureau's to resolve
@@ -104,7 +104,7 @@ def _typed_text(value) -> str:
 def _fix(p: Problem, rules: Rules, typed: dict[str, object]) -> Fix:
     codes = tuple(sorted(p.indicator.split(","), key=rules.position.__getitem__))
     labels = "；".join(rules.catalog[c].label for c in codes)
-    advice = TYPE_ADVICE[rules.catalog[codes[0]].type]
+    advice = type_advice(rules.catalog[codes[0]])
     what = {
         "MISSING_VALUE": f"未填写，该项按0分计。{advice}",
         "FORMULA_ERROR": f"原表中这里是公式，结果为错误（{p.value}），已清空。请直接填写数值：{advice}",
@@ -153,7 +153,7 @@ def _fixes_sheet(wb, fmt: Formats, rules: Rules, town: str, request: Request, ce
         ws.set_column(i, i, width)
     last = len(COLUMNS) - 1
     ws.merge_range(
-        0, 0, 0, last, f"{town}：{rules.year}年质量振兴工作考核填报表有 {len(request.fixes)} 处需要修改", fmt["title"]
+        0, 0, 0, last, f"{town}：{rules.year}年{rules.assessment}填报表有 {len(request.fixes)} 处需要修改", fmt["title"]
     )
     ws.set_row(0, 26)
     intro = (

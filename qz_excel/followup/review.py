@@ -250,7 +250,7 @@ def apply_review(
         seen[key] = row
         assert code is not None  # rows without a known indicator were set aside above
         ind = rules.catalog[code]
-        value = parse_value(row.raw, ind.type, rules.spec.settings.count_max).value
+        value = parse_value(row.raw, ind.type, rules.spec.settings.count_max, ind.domain).value
         applied.values.at[row.town, code] = value
         current, shown = self_texts.at[row.town, code], format_one(value, ind.type, ind.unit)
         applied.notes.at[row.town, code] = f"自报{current or '未填报'}，核定{shown}（理由：{row.reason}）"
@@ -282,7 +282,7 @@ def _row_problem(
     if not row.reason:
         return Problem("REVIEW_NO_REASON", **where)
     try:
-        parse_value(row.raw, rules.catalog[code].type, rules.spec.settings.count_max)
+        parse_value(row.raw, rules.catalog[code].type, rules.spec.settings.count_max, rules.catalog[code].domain)
     except ValueRejected as exc:
         return Problem("REVIEW_INVALID_VALUE", **{**where, "detail": exc.message})
     if previous is not None:

@@ -99,7 +99,7 @@ def write_review_table(
     written without a format of their own (the column's applies), and the yellow of the
     cells to fill and the shade of the rows to check come from two conditional formats,
     not from a format on each cell."""
-    with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核核定表", constant_memory=True) as wb:
+    with atomic_workbook(path, title=f"{rules.year}年{rules.assessment}核定表", constant_memory=True) as wb:
         fmt = Formats(wb, FORMATS)
         ws = wb.add_worksheet(SHEET)
         columns = (*COLUMNS, *EXTRA)
@@ -155,7 +155,7 @@ def write_review_table(
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
         ws.repeat_rows(0)
-        ws.set_header(f'&C&"宋体,Bold"&12 {rules.year}年质量振兴工作考核核定表', {"margin": 0.3})
+        ws.set_header(f'&C&"宋体,Bold"&12 {rules.year}年{rules.assessment}核定表', {"margin": 0.3})
         ws.set_footer("&C第 &P 页 共 &N 页", {"margin": 0.3})
         ws.protect("", {"autofilter": True, "sort": True, "format_columns": True, "format_rows": True})
         ws.activate()

@@ -122,7 +122,14 @@ def _templates(ctx: MailContext, kind: str):
 
 
 def plan_letters(
-    outbox: Path, towns: pd.DataFrame, ctx: MailContext, year: int, kind: str = TEMPLATE, results: Path | None = None
+    outbox: Path,
+    towns: pd.DataFrame,
+    ctx: MailContext,
+    year: int,
+    kind: str = TEMPLATE,
+    results: Path | None = None,
+    *,
+    assessment: str,
 ) -> Plan:
     """Who gets what, before anything is sent. ``kind`` TEMPLATE: every town its workbook
     from ``outbox``; REMINDER: the towns ``results`` lists as 未报送, their workbook from
@@ -171,6 +178,7 @@ def plan_letters(
             "contact": contact,
             "deadline": ctx.deadline,
             "year": year,
+            "assessment": assessment,
             "bureau_contact": ctx.bureau_contact,
             "sender_name": ctx.sender_name,
             "file_name": path.name,

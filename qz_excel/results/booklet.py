@@ -69,7 +69,7 @@ def _portrait(ws, top: float = 0.6, bottom: float = 0.6) -> None:
 
 def _front_matter(path: Path, rules: Rules, info: ReportInfo, entries: list[Entry], first_page: int) -> Path:
     """The cover and the contents, whose page numbers start at ``first_page``."""
-    title = f"{rules.year}年质量振兴工作考核\n评分细则汇编"
+    title = f"{rules.year}年{rules.assessment}\n评分细则汇编"
     with atomic_workbook(path, title=title.replace("\n", "")) as wb:
         fmt = Formats(wb, FORMATS)
         cover = wb.add_worksheet("封面")

@@ -289,7 +289,7 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: 
     ws.fit_to_pages(1, 0)
     ws.set_margins(left=0.4, right=0.4, top=0.8, bottom=0.7)
     ws.repeat_rows(0)
-    title = f"{rules.year}年质量振兴工作考核汇总排名（{info.stage}）"
+    title = f"{rules.year}年{rules.assessment}汇总排名（{info.stage}）"
     ws.set_header(
         f'&L&9 制表单位：{info.maker.replace("&", "&&")[:60]}&C&"宋体,Bold"&14 {title}&R&9 制表日期：{info.date_text}',
         {"margin": 0.3},
@@ -354,7 +354,7 @@ def _chart_sheet(wb, rules: Rules, ranking: pd.DataFrame) -> None:
         )
         where = f"（第 {first}–{last} 名）" if pages > 1 else ""
         chart.set_title(
-            {"name": f"{rules.year}年质量振兴工作考核总分{where}", "name_font": {"size": 12, "name": "宋体"}}
+            {"name": f"{rules.year}年{rules.assessment}总分{where}", "name_font": {"size": 12, "name": "宋体"}}
         )
         chart.set_legend({"none": True})
         chart.set_y_axis({"reverse": True, "num_font": {"size": 9, "name": "宋体"}})  # rank 1 at the top
@@ -372,7 +372,7 @@ def _chart_sheet(wb, rules: Rules, ranking: pd.DataFrame) -> None:
 
 def write_ranking_print(path: Path, rules: Rules, ranking: pd.DataFrame, info: ReportInfo = ReportInfo()) -> Path:
     """汇总排名 and 总分图 alone, for printing to PDF without the long audit sheets."""
-    with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总排名") as wb:
+    with atomic_workbook(path, title=f"{rules.year}年{rules.assessment}汇总排名") as wb:
         _ranking_sheet(wb, Formats(wb, FORMATS), rules, ranking, info)
         _chart_sheet(wb, rules, ranking)
     return path
@@ -393,7 +393,7 @@ def write_summary(
     """汇总.xlsx: 汇总排名, 评分明细 (``trail``: frames of rows, see :func:`audit_trail`),
     问题清单, 文件清单, 变更记录 (what each resubmission changed, :mod:`qz_excel.intake.changes`),
     and with ``town_pages`` one 评分细则 sheet per town."""
-    with atomic_workbook(path, title=f"{rules.year}年质量振兴工作考核汇总", constant_memory=True) as wb:
+    with atomic_workbook(path, title=f"{rules.year}年{rules.assessment}汇总", constant_memory=True) as wb:
         fmt = Formats(wb, FORMATS)
         _ranking_sheet(wb, fmt, rules, ranking, info)
         _chart_sheet(wb, rules, ranking)
@@ -429,7 +429,7 @@ def write_summary(
         for name, frame, widths, text_columns in lists:
             ws = wb.add_worksheet(name)
             _write_table(ws, fmt, frame, widths, text_columns=text_columns, fit_rows=True)
-            _print_list(ws, f"{rules.year}年质量振兴工作考核{name}")
+            _print_list(ws, f"{rules.year}年{rules.assessment}{name}")
         taken = {name.lower() for name in wb.sheetnames}
         for town, scores, explanations, total, provisional in town_pages:
             write_town_sheet(

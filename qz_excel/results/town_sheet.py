@@ -189,7 +189,7 @@ def write_town_sheet(
     ws.write_string(0, 0, f"{rules.spec.attachment}：", fmt["attachment"])
     if provisional:
         ws.merge_range(0, 3, 0, last, PROVISIONAL, fmt["mark"])
-    title = f"{rules.year}年{town}质量振兴工作考核评分细则"
+    title = f"{rules.year}年{town}{rules.assessment}评分细则"
     fmt.merged_text(ws, 1, 0, 1, last, title, "title")
     # a long name wraps the title: its row grows with it
     title_rows = (
@@ -249,6 +249,6 @@ def write_town_workbook(
 ) -> Path:
     """One town's 评分细则, written straight to ``path``: it lies in a staging folder that
     is published as a whole (:mod:`qz_excel.results.publish`)."""
-    with staged_workbook(path, title=f"{rules.year}年{town}质量振兴工作考核评分细则") as wb:
+    with staged_workbook(path, title=f"{rules.year}年{town}{rules.assessment}评分细则") as wb:
         write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total, provisional)
     return path

@@ -72,6 +72,11 @@ class Column:
     def flag(values: pd.DataFrame, col: str) -> np.ndarray:
         return values[col].to_numpy(dtype=float, na_value=np.nan) == 1.0
 
+    @staticmethod
+    def choice(values: pd.DataFrame, col: str) -> np.ndarray:
+        """The options chosen (object array; None where empty)."""
+        return values[col].astype(object).where(values[col].notna(), None).to_numpy(dtype=object)
+
 
 class RuleBase(BaseModel):
     """Fields every sub-rule has. ``explain`` overrides the kind's templates per outcome."""
@@ -89,6 +94,9 @@ class RuleBase(BaseModel):
     templates: ClassVar[dict[str, str]] = {}
     #: indicator type(s) each input must have
     input_types: ClassVar[tuple[str, ...]] = ("bool", "count", "percent")
+    #: the kind judges empty inputs itself (「A或B」: one met is enough when the other is
+    #: empty); otherwise the engine scores a sub-rule with an empty input 0, outcome missing
+    handles_missing: ClassVar[bool] = False
 
     # --- what the engine and the checker ask of every kind -------------------------------
     def inputs(self) -> list[str]:
@@ -105,12 +113,21 @@ class RuleBase(BaseModel):
         """The most this sub-rule can give, in hundredths (0 for deductions and vetoes)."""
         return int(getattr(self, "points", 0))
 
+    def unbounded(self) -> bool:
+        """Whether the sub-rule can give any number of points (per unit counted)."""
+        return False
+
     def evaluate(self, values: pd.DataFrame, catalog: dict) -> Evaluation:
         """``catalog`` maps indicator id → its definition (``.type``, ``.unit``)."""
         raise NotImplementedError
 
     def explain_templates(self) -> dict[str, str]:
         return {**self.templates, **self.explain}
+
+    def check(self, catalog: dict, grades: list[str]) -> list[str]:
+        """Mistakes only the whole file shows (an option its indicator lacks, say), in
+        Chinese; ``grades``: the rules file's grade names."""
+        return []
 
 
 #: explanation for a sub-rule whose input cell was empty or invalid (overridable per rule)

@@ -21,14 +21,40 @@ from qz_excel.rules.base import (
     RuleBase,
     micro,
 )
-from qz_excel.rules.kinds_judged import Veto
-from qz_excel.rules.kinds_met import AllMet, AtLeast, Flag
-from qz_excel.rules.kinds_steps import ExcessOverTarget, PerUnit, RatioSteps, ShortfallSteps
+from qz_excel.rules.kinds_judged import Assessed, Veto
+from qz_excel.rules.kinds_met import AllMet, AnyOf, AtLeast, Bands, Flag, Graded
+from qz_excel.rules.kinds_steps import ExcessOverTarget, PerUnit, Proportional, RatioSteps, ShortfallSteps
 
-KINDS = (Flag, AtLeast, AllMet, PerUnit, ShortfallSteps, RatioSteps, Veto, ExcessOverTarget)
+KINDS = (
+    Flag,
+    AtLeast,
+    AllMet,
+    AnyOf,
+    Graded,
+    Bands,
+    PerUnit,
+    ShortfallSteps,
+    RatioSteps,
+    Proportional,
+    ExcessOverTarget,
+    Veto,
+    Assessed,
+)
 
 SubRule = Annotated[
-    Flag | AtLeast | AllMet | PerUnit | ShortfallSteps | RatioSteps | Veto | ExcessOverTarget,
+    Flag
+    | AtLeast
+    | AllMet
+    | AnyOf
+    | Graded
+    | Bands
+    | PerUnit
+    | ShortfallSteps
+    | RatioSteps
+    | Proportional
+    | ExcessOverTarget
+    | Veto
+    | Assessed,
     Field(discriminator="kind"),
 ]
 

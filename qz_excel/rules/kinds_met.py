@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import lazy_loader
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from qz_excel.rules.base import Column, Evaluation, RuleBase, micro
 from qz_excel.rules.points import Points
@@ -54,7 +54,7 @@ class AtLeast(RuleBase):
     indicators: list[str] | None = None
     threshold: float | str
     points: Points = Field(ge=0)
-    input_types: ClassVar[tuple[str, ...]] = ("count", "percent")
+    input_types: ClassVar[tuple[str, ...]] = ("count", "percent", "number")
     templates: ClassVar[dict[str, str]] = {
         "met": "{{ label }}{{ value }}，达到{{ threshold }}，得{{ points }}分",
         "not_met": "{{ label }}{{ value }}，少于{{ threshold }}，不得分",
@@ -100,7 +100,7 @@ class AllMet(RuleBase):
     kind_label: ClassVar[str] = "各项均达标得分"
     conditions: list[Condition] = Field(min_length=1)
     points: Points = Field(ge=0)
-    input_types: ClassVar[tuple[str, ...]] = ("count", "percent")
+    input_types: ClassVar[tuple[str, ...]] = ("count", "percent", "number")
     templates: ClassVar[dict[str, str]] = {
         "met": "{{ label }}均达标（{{ detail }}），得{{ points }}分",
         "not_met": "{{ label }}未全部达标（{{ detail }}），不得分",
@@ -126,5 +126,197 @@ class AllMet(RuleBase):
         return Evaluation(
             points=np.where(all_met, self.points, 0).astype(np.int64),
             outcome=np.where(all_met, "met", "not_met"),
+            context={"detail": detail},
+        )
+
+
+class Graded(RuleBase):
+    """Points by the option chosen (健全 10 / 不健全 6 / 未建立 0): every option of the
+    indicator has its points."""
+
+    kind: Literal["graded"]
+    kind_label: ClassVar[str] = "按选项分档得分"
+    indicator: str
+    points: dict[str, Points]
+    input_types: ClassVar[tuple[str, ...]] = ("choice",)
+    templates: ClassVar[dict[str, str]] = {
+        "met": "{{ label }}：{{ value }}，得{{ points }}分",
+        "none": "{{ label }}：{{ value }}，不得分",
+    }
+
+    @field_validator("points")
+    @classmethod
+    def _no_negative_grade(cls, points: dict[str, int]) -> dict[str, int]:
+        if not points:
+            raise ValueError("points 应列出每个选项的分值")
+        if any(v < 0 for v in points.values()):
+            raise ValueError("选项的分值不能为负；扣分请用 per_unit 或 start_full 的二级指标")
+        return points
+
+    def inputs(self) -> list[str]:
+        return [self.indicator]
+
+    def max_points(self) -> int:
+        return max(self.points.values())
+
+    def check(self, catalog, grades):
+        ind = catalog.get(self.indicator)
+        if ind is None or ind.type != "choice":
+            return []
+        unknown = [o for o in self.points if o not in ind.options]
+        missing = [o for o in ind.options if o not in self.points]
+        problems = [f"points 中的选项“{o}”不是指标 {ind.id} 的选项（{'、'.join(ind.options)}）" for o in unknown]
+        problems += [f"指标 {ind.id} 的选项“{o}”没有写分值（不得分也请写 0）" for o in missing]
+        return problems
+
+    def evaluate(self, values, catalog):
+        chosen = Column.choice(values, self.indicator)
+        table = self.points
+        points = np.array([table.get(c, 0) if c is not None else 0 for c in chosen], dtype=np.int64)
+        return Evaluation(
+            points=points,
+            outcome=np.where(points > 0, "met", "none"),
+            context={"value": Column.text(values, self.indicator, catalog)},
+        )
+
+
+class Band(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    at_least: float | None = None  # ≥ this …
+    at_most: float | None = None  # … or ≤ this (one of the two)
+    points: Points = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Band:
+        if (self.at_least is None) == (self.at_most is None):
+            raise ValueError("每一档写 at_least（不低于）或 at_most（不超过）之一")
+        return self
+
+    @property
+    def bound(self) -> float:
+        return self.at_least if self.at_least is not None else self.at_most  # type: ignore[return-value]
+
+
+class Bands(RuleBase):
+    """The first band the value reaches gives its points (≥95 % → 8, ≥90 % → 6 …; or ≤15
+    分钟 → 2, ≤30 → 1.2 …), ``otherwise`` below them all. 不适用 counts as the best band."""
+
+    kind: Literal["bands"]
+    kind_label: ClassVar[str] = "分档得分"
+    indicator: str
+    bands: list[Band] = Field(min_length=1)
+    otherwise: Points = Field(default=0, ge=0)
+    input_types: ClassVar[tuple[str, ...]] = ("count", "percent", "number")
+    templates: ClassVar[dict[str, str]] = {
+        "band": "{{ label }}{{ value }}，{{ reached }}，得{{ points }}分",
+        "none": "{{ label }}{{ value }}，{{ reached }}，{{ '得' ~ points ~ '分' if points else '不得分' }}",
+        "na": "{{ label }}不适用，视为达标，得{{ points }}分",
+    }
+
+    @field_validator("bands")
+    @classmethod
+    def _ordered(cls, bands: list[Band]) -> list[Band]:
+        upward = {b.at_least is not None for b in bands}
+        if len(upward) > 1:
+            raise ValueError("各档要同一方向：都写 at_least，或都写 at_most")
+        bounds = [b.bound for b in bands]
+        if upward == {True} and any(a <= b for a, b in zip(bounds, bounds[1:])):
+            raise ValueError(f"at_least 的各档要从高到低排列（现为 {bounds}）")
+        if upward == {False} and any(a >= b for a, b in zip(bounds, bounds[1:])):
+            raise ValueError(f"at_most 的各档要从低到高排列（现为 {bounds}）")
+        return bands
+
+    def inputs(self) -> list[str]:
+        return [self.indicator]
+
+    def max_points(self) -> int:
+        return max([b.points for b in self.bands] + [self.otherwise])
+
+    def evaluate(self, values, catalog):
+        v = Column.number(values, self.indicator)
+        ind = catalog[self.indicator]
+        na = np.isinf(v)
+        points = np.full(len(v), self.otherwise, dtype=np.int64)
+        reached = np.full(len(v), "", dtype=object)
+        decided = na.copy()
+        bounds = format_values(pd.Series([b.bound for b in self.bands]), ind.type, ind.unit).tolist()
+        for band, shown in zip(self.bands, bounds):
+            if band.at_least is not None:
+                hit = ~decided & (micro(v) >= micro(band.at_least))
+                words = f"达到{shown}"
+            else:
+                hit = ~decided & (micro(v) <= micro(band.at_most))
+                words = f"不超过{shown}"
+            points = np.where(hit, band.points, points)
+            reached = np.where(hit, words, reached)
+            decided |= hit
+        last = self.bands[-1]
+        missed = f"未达到{bounds[-1]}" if last.at_least is not None else f"超过{bounds[-1]}"
+        reached = np.where(decided, reached, missed)
+        points = np.where(na, self.bands[0].points, points)
+        return Evaluation(
+            points=points.astype(np.int64),
+            outcome=np.where(na, "na", np.where(decided, "band", "none")),
+            context={"value": Column.text(values, self.indicator, catalog), "reached": reached},
+        )
+
+
+class Threshold(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    indicator: str
+    label: str
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Threshold:
+        if (self.at_least is None) == (self.at_most is None):
+            raise ValueError("每个条件写 at_least（不低于）或 at_most（不超过）之一")
+        return self
+
+
+class AnyOf(RuleBase):
+    """Points when at least one condition is met (覆盖率≥70% 或 增长≥10个百分点): one met
+    is enough even when the others are empty; none met with one empty is 待核实."""
+
+    kind: Literal["any_of"]
+    kind_label: ClassVar[str] = "任一条件达标得分"
+    conditions: list[Threshold] = Field(min_length=2)
+    points: Points = Field(ge=0)
+    input_types: ClassVar[tuple[str, ...]] = ("count", "percent", "number")
+    handles_missing: ClassVar[bool] = True
+    templates: ClassVar[dict[str, str]] = {
+        "met": "{{ label }}：{{ detail }}，达标，得{{ points }}分",
+        "not_met": "{{ label }}：{{ detail }}，均未达标，不得分",
+        "missing": "{{ label }}：{{ detail }}，无法判定（待核实）",
+    }
+
+    def inputs(self) -> list[str]:
+        return [c.indicator for c in self.conditions]
+
+    def evaluate(self, values, catalog):
+        n = len(values)
+        met_any, empty_any = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        pieces = []
+        for c in self.conditions:
+            v = Column.number(values, c.indicator)
+            empty = np.isnan(v)
+            ind = catalog[c.indicator]
+            if c.at_least is not None:
+                met = ~empty & (np.isinf(v) | (micro(v) >= micro(c.at_least)))
+                bound = "≥" + format_values(pd.Series([c.at_least]), ind.type, ind.unit)[0]
+            else:
+                met = ~empty & (micro(v) <= micro(c.at_most))
+                bound = "≤" + format_values(pd.Series([c.at_most]), ind.type, ind.unit)[0]
+            met_any |= met
+            empty_any |= empty
+            verdict = np.where(empty, "", np.where(met, f"（{bound}）", f"（未达{bound}）"))
+            pieces.append(c.label + Column.text(values, c.indicator, catalog) + verdict)
+        detail = pieces[0]
+        for piece in pieces[1:]:
+            detail = detail + "；" + piece
+        return Evaluation(
+            points=np.where(met_any, self.points, 0).astype(np.int64),
+            outcome=np.where(met_any, "met", np.where(empty_any, "missing", "not_met")),
             context={"detail": detail},
         )

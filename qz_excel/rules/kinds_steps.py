@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import lazy_loader
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from qz_excel.rules.base import MICRO, SCALE, Column, Evaluation, Part, RuleBase, ceil_div, micro
 from qz_excel.rules.points import Points, points_decimal, points_decimals
@@ -40,6 +40,9 @@ class PerUnit(RuleBase):
     def max_points(self) -> int:
         return 0  # unbounded bonus or a deduction: neither fills the base
 
+    def unbounded(self) -> bool:
+        return self.points > 0
+
     def inputs(self) -> list[str]:
         return [self.indicator]
 
@@ -55,8 +58,9 @@ class PerUnit(RuleBase):
 
 
 class ShortfallSteps(RuleBase):
-    """Full points at the target; one step's worth off per started step below it
-    (「每项指标降一个百分点扣1分」, 「每少上报1条信息扣1分」), never below 0."""
+    """Full points at the target; ``per_step`` off per started ``step`` below it
+    (「每项指标降一个百分点扣1分」, 「每低1个百分点扣0.5分」), never below 0; below
+    ``cutoff`` nothing at all (「低于30%不得分」)."""
 
     kind: Literal["shortfall_steps"]
     kind_label: ClassVar[str] = "低于目标按级扣分"
@@ -65,12 +69,20 @@ class ShortfallSteps(RuleBase):
     step: float = Field(gt=0)
     points: Points = Field(ge=0)
     per_step: Points = Field(default=SCALE, ge=1)
-    input_types: ClassVar[tuple[str, ...]] = ("count", "percent")
+    cutoff: float | None = None
+    input_types: ClassVar[tuple[str, ...]] = ("count", "percent", "number")
     templates: ClassVar[dict[str, str]] = {
         "met": "{{ label }}{{ value }}，达到{{ target }}，得{{ points }}分",
         "short": "{{ label }}{{ value }}，低于{{ target }}，扣{{ deduction }}分，得{{ points }}分",
+        "cut": "{{ label }}{{ value }}，低于{{ cutoff }}，不得分",
         "na": "{{ label }}不适用，得{{ points }}分",
     }
+
+    @model_validator(mode="after")
+    def _cutoff_below_target(self) -> ShortfallSteps:
+        if self.cutoff is not None and self.cutoff > self.target:
+            raise ValueError(f"cutoff {self.cutoff} 应低于 target {self.target}")
+        return self
 
     def inputs(self) -> list[str]:
         return [self.indicator]
@@ -81,13 +93,16 @@ class ShortfallSteps(RuleBase):
         shortfall = np.maximum(micro(self.target) - micro(v), 0)
         steps = np.where(na, 0, ceil_div(shortfall, int(micro(self.step))))
         deduction = np.minimum(steps * self.per_step, self.points)
+        cut = ~na & (micro(v) < micro(self.cutoff)) if self.cutoff is not None else np.zeros(len(v), dtype=bool)
         ind = catalog[self.indicator]
+        shown = format_values(pd.Series([self.target, self.cutoff or 0]), ind.type, ind.unit)
         return Evaluation(
-            points=(self.points - deduction).astype(np.int64),
-            outcome=np.where(na, "na", np.where(steps > 0, "short", "met")),
+            points=np.where(cut, 0, self.points - deduction).astype(np.int64),
+            outcome=np.where(na, "na", np.where(cut, "cut", np.where(steps > 0, "short", "met"))),
             context={
                 "value": Column.text(values, self.indicator, catalog),
-                "target": format_values(pd.Series([self.target]), ind.type, ind.unit)[0],
+                "target": shown[0],
+                "cutoff": shown[1],
                 "deduction": points_decimals(deduction),
             },
         )
@@ -204,4 +219,48 @@ class ExcessOverTarget(RuleBase):
             points=points,
             outcome=np.where(points > 0, "gain", "none"),
             context={"target": Column.text(values, self.target, catalog), "detail": detail},
+        )
+
+
+class Proportional(RuleBase):
+    """Points in proportion: done / assigned × points (完成数 / 任务数 × 30), rounded to
+    hundredths by ``rounding``, computed on integers. Nothing assigned is 不适用 (full
+    points); more done than assigned is an invalid pair (0 points, 待核实), checked first."""
+
+    kind: Literal["proportional"]
+    kind_label: ClassVar[str] = "按比例得分"
+    numerator: str
+    denominator: str
+    points: Points = Field(ge=0)
+    rounding: Literal["half_up", "down", "up"] = "half_up"
+    input_types: ClassVar[tuple[str, ...]] = ("count",)
+    templates: ClassVar[dict[str, str]] = {
+        "met": "{{ label }}{{ numerator }}/{{ denominator }}，按比例得{{ points }}分",
+        "na": "{{ label }}：任务数为0，不适用，得{{ points }}分",
+        "invalid": "{{ label }}{{ numerator }}大于{{ denominator }}，数据有误，不得分（待核实）",
+    }
+
+    def inputs(self) -> list[str]:
+        return [self.numerator, self.denominator]
+
+    def evaluate(self, values, catalog):
+        num = np.nan_to_num(Column.number(values, self.numerator)).astype(np.int64)
+        den = np.nan_to_num(Column.number(values, self.denominator)).astype(np.int64)
+        invalid, na = num > den, den == 0
+        safe = np.where(na, 1, den)
+        product = num * self.points  # hundredths × count: exact
+        if self.rounding == "half_up":
+            share = (2 * product + safe) // (2 * safe)
+        elif self.rounding == "down":
+            share = product // safe
+        else:
+            share = ceil_div(product, safe)
+        points = np.where(invalid, 0, np.where(na, self.points, share))
+        return Evaluation(
+            points=points.astype(np.int64),
+            outcome=np.where(invalid, "invalid", np.where(na, "na", "met")),
+            context={
+                "numerator": Column.text(values, self.numerator, catalog),
+                "denominator": Column.text(values, self.denominator, catalog),
+            },
         )

@@ -56,6 +56,20 @@ class Rules:
         return {ind.id: ind for item in self.items for ind in item.indicators}
 
     @cached_property
+    def assessed(self) -> frozenset[str]:
+        """Indicators the 考核组 enters in the 核定表: never on a town's form."""
+        return frozenset(code for code, ind in self.catalog.items() if ind.assessed)
+
+    @property
+    def assessment(self) -> str:
+        """What this assessment is called in titles, file names and letters."""
+        return self.spec.assessment
+
+    @property
+    def grades(self) -> list[str]:
+        return [g.name for g in self.spec.settings.grades]
+
+    @cached_property
     def codes(self) -> tuple[str, ...]:
         """The indicator ids in form order: the layout of a returned file's values."""
         return tuple(self.catalog)
@@ -126,8 +140,45 @@ def method_lines(item: Item) -> dict[str, int]:
     return {rule.id: numbers[j] for rule, j in zip(rules, reversed(chosen))}
 
 
-def _where(raw: dict, loc: tuple) -> str:
-    """A pydantic error location → 「第5项（计量）细则 r5_x 的 points」."""
+def line_index(data: bytes) -> dict[tuple, int]:
+    """Every mapping key and list entry of a YAML document → its line (1-based), keyed by
+    path: ``("items", 4, "rules", 2, "points")``. Built from yaml's node tree, so a message
+    can say 「第57行」 where the bureau's own file has the mistake."""
+    try:
+        root = yaml.compose(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return {}
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path: tuple) -> None:
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                here = (*path, key.value)
+                lines[here] = key.start_mark.line + 1
+                walk(value, here)
+        elif isinstance(node, yaml.SequenceNode):
+            for k, value in enumerate(node.value):
+                walk(value, (*path, k))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _line_of(lines: dict[tuple, int], loc: tuple) -> str:
+    """「第57行」 of the deepest part of ``loc`` the file has (a missing key: its mapping)."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return f"第{lines[loc[:end]]}行"
+    return ""
+
+
+def _where(raw: dict, loc: tuple, lines: dict[tuple, int] | None = None) -> str:
+    """A pydantic error location → 「第57行，第5项（计量）细则 r5_x 的 points」."""
+    loc = tuple(part for part in loc if part not in REGISTRY)  # drop the union's tag
+    line = _line_of(lines or {}, loc)
+    prefix = f"{line}，" if line else ""
     items = raw.get("items") if isinstance(raw, dict) else None
     if (
         not loc
@@ -137,17 +188,36 @@ def _where(raw: dict, loc: tuple) -> str:
         or not isinstance(items, list)
         or loc[1] >= len(items)
     ):
-        return "字段 " + ".".join(map(str, loc))
+        return prefix + "字段 " + ".".join(map(str, loc))
     item = items[loc[1]] if isinstance(items[loc[1]], dict) else {}
     head = f"第{item.get('number', loc[1] + 1)}项（{item.get('name', '?')}）"
-    rest = loc[2:]
+    rest, holder = loc[2:], item
+    if len(rest) >= 2 and rest[0] == "groups" and isinstance(rest[1], int):
+        groups = item.get("groups") or []
+        holder = groups[rest[1]] if rest[1] < len(groups) and isinstance(groups[rest[1]], dict) else {}
+        head += f"二级指标 {holder.get('number', '#' + str(rest[1] + 1))}"
+        rest = rest[2:]
     if len(rest) >= 2 and rest[0] in ("rules", "indicators") and isinstance(rest[1], int):
-        entries = item.get(rest[0]) or []
+        entries = holder.get(rest[0]) or []
         entry = entries[rest[1]] if rest[1] < len(entries) and isinstance(entries[rest[1]], dict) else {}
         noun = "细则" if rest[0] == "rules" else "指标"
         head += f"{noun} {entry.get('id', '#' + str(rest[1] + 1))}"
-        rest = tuple(r for r in rest[2:] if r not in REGISTRY)  # drop the union's tag
-    return head + (" 的 " + ".".join(map(str, rest)) if rest else "")
+        rest = rest[2:]
+    return prefix + head + (" 的 " + ".".join(map(str, rest)) if rest else "")
+
+
+def _rule_paths(spec: RulesFile) -> dict[str, tuple]:
+    """Sub-rule id → its path in the file (in a group or straight under its item)."""
+    paths: dict[str, tuple] = {}
+    for i, item in enumerate(spec.items):
+        if item.groups:
+            for g, group in enumerate(item.groups):
+                for j, rule in enumerate(group.rules):
+                    paths.setdefault(rule.id, ("items", i, "groups", g, "rules", j))
+        else:
+            for j, rule in enumerate(item.rules):
+                paths.setdefault(rule.id, ("items", i, "rules", j))
+    return paths
 
 
 PLAIN_FIELD = re.compile(r"\{\{\s*(-?)\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")  # {{ name }}, {{ -name }}
@@ -174,25 +244,33 @@ def _template_problem(text: str) -> str | None:
     return None
 
 
-def _cross_check(spec: RulesFile) -> list[str]:
-    """What one field's validation cannot see: ids, references, types, templates."""
+def _cross_check(spec: RulesFile, lines: dict[tuple, int]) -> list[str]:
+    """What one field's validation cannot see: ids, references, types, options, grades,
+    templates. Each problem starts with its line in the file."""
     problems: list[str] = []
     catalog: dict[str, Indicator] = {}
     seen_items: set[int] = set()
     rule_ids: set[str] = set()
-    for item in spec.items:
-        head = f"第{item.number}项（{item.name}）"
+    grades = [g.name for g in spec.settings.grades]
+    for i, item in enumerate(spec.items):
+        head = f"{_line_of(lines, ('items', i))}，第{item.number}项（{item.name}）"
         if item.number in seen_items:
             problems.append(f"{head}：序号 {item.number} 重复")
         seen_items.add(item.number)
-        for ind in item.indicators:
+        for k, ind in enumerate(item.indicators):
             if ind.id in catalog:
-                problems.append(f"{head}指标 {ind.id}：指标代码重复")
+                problems.append(f"{_line_of(lines, ('items', i, 'indicators', k))}，指标 {ind.id}：指标代码重复")
             catalog[ind.id] = ind
+    paths = _rule_paths(spec)
+    assessed_by = {
+        ref
+        for _, rule in ((0, r) for item in spec.items for r in item.rules)
+        if rule.kind == "assessed"
+        for ref in rule.inputs()
+    }
     for item in spec.items:
-        head = f"第{item.number}项（{item.name}）"
         for rule in item.rules:
-            where = f"{head}细则 {rule.id}"
+            where = f"{_line_of(lines, paths.get(rule.id, ()))}，第{item.number}项（{item.name}）细则 {rule.id}"
             if rule.id in rule_ids:
                 problems.append(f"{where}：细则代码重复")
             rule_ids.add(rule.id)
@@ -204,11 +282,46 @@ def _cross_check(spec: RulesFile) -> list[str]:
                         f"{where}：{rule.kind} 细则不能用 {catalog[ref].type} 类型的指标 {ref}"
                         f"（可用：{'/'.join(rule.input_types)}）"
                     )
+                elif catalog[ref].assessed and ref not in assessed_by:
+                    problems.append(f"{where}：指标 {ref} 由考核组评定，只能用于 assessed 细则")
+            problems += [f"{where}：{text}" for text in rule.check(catalog, grades)]
             for outcome, text in rule.explain_templates().items():
                 error = _template_problem(text)
                 if error:
                     problems.append(f"{where}：说明模板 {outcome} 有语法错误：{error}")
     return problems
+
+
+#: pydantic's English for the mistakes a bureau makes most, in Chinese
+_MESSAGES = {
+    "missing": "缺少这一项",
+    "extra_forbidden": "不认识这个键（拼写错了？）",
+    "union_tag_invalid": "不认识的细则种类（kind）；`qz rules kinds` 列出全部种类",
+    "union_tag_not_found": "缺少 kind（细则种类）",
+    "int_parsing": "应是整数",
+    "float_parsing": "应是数字",
+    "bool_parsing": "应是 true 或 false",
+    "string_type": "应是文字",
+    "list_type": "应是列表",
+    "dict_type": "应是映射（键: 值）",
+    "literal_error": "不是可选的值",
+    "greater_than_equal": "太小了",
+    "less_than_equal": "太大了",
+    "greater_than": "应大于下限",
+    "too_short": "不能为空",
+}
+
+
+def _message(error) -> str:
+    """A pydantic error in Chinese: our own validators' words as they are, pydantic's
+    common ones translated (with pydantic's text after them for the details)."""
+    text = str(error.get("msg", ""))
+    if error.get("type") == "value_error":
+        return text.removeprefix("Value error, ")
+    known = _MESSAGES.get(str(error.get("type")))
+    if error.get("type") == "union_tag_invalid":
+        return f"{known}（写的是 {error.get('input', {}).get('kind') if isinstance(error.get('input'), dict) else ''}）"
+    return f"{known}（{text}）" if known else text
 
 
 def load_rules(source: str | Path | int | None = None) -> Rules:
@@ -228,12 +341,35 @@ def load_rules(source: str | Path | int | None = None) -> Rules:
     try:
         spec = RulesFile.model_validate(raw)
     except ValidationError as exc:
-        problems = [f"{_where(raw, tuple(e['loc']))}：{e['msg']}" for e in exc.errors()]
+        lines = line_index(data)
+        problems = [f"{_where(raw, tuple(e['loc']), lines)}：{_message(e)}" for e in exc.errors()]
         raise RulesError(str(path), problems) from None
-    problems = _cross_check(spec)
+    problems = _cross_check(spec, line_index(data))
     if problems:
         raise RulesError(str(path), problems)
     return Rules(spec=spec, path=path, fingerprint=hashlib.sha256(data).hexdigest()[:16])
+
+
+def _reach(rules: list) -> tuple[int, bool]:
+    """What base rules can add up to (hundredths), and whether some have no upper bound (a
+    per_unit base rule reaches any 标准分 with enough units)."""
+    base = [r for r in rules if r.effective_part == "base"]
+    return sum(r.max_points() for r in base), any(r.unbounded() for r in base)
+
+
+def _reach_warning(head: str, rules: list, standard: int, start_full: bool = False) -> str | None:
+    if start_full:
+        return None  # starts at its 标准分 and only deducts
+    total, unbounded = _reach(rules)
+    total_text, standard_text = points_text(total), points_text(standard)
+    if total > standard:
+        return (
+            f"{head}：基础分细则合计 {total_text} 分，标准分为 {standard_text} 分；"
+            f"评分时基础分封顶 {standard_text} 分（加分另计）"
+        )
+    if total < standard and not unbounded:
+        return f"{head}：基础分细则合计 {total_text} 分，低于标准分 {standard_text} 分，本项无法得满分"
+    return None
 
 
 def check_rules(rules: Rules) -> list[str]:
@@ -242,16 +378,22 @@ def check_rules(rules: Rules) -> list[str]:
     used = {ref for _, rule in rules.subrules() for ref in rule.inputs()}
     for item in rules.items:
         head = f"第{item.number}项（{item.name}）"
-        base = [r for r in item.rules if r.effective_part == "base"]
-        total = sum(r.max_points() for r in base)
-        total_text, standard_text = points_text(total), points_text(item.standard)
-        if total > item.standard:
-            warnings.append(
-                f"{head}：基础分细则合计 {total_text} 分，标准分为 {standard_text} 分；"
-                f"评分时基础分封顶 {standard_text} 分（加分另计）"
-            )
-        elif total < item.standard:
-            warnings.append(f"{head}：基础分细则合计 {total_text} 分，低于标准分 {standard_text} 分，本项无法得满分")
+        if item.groups and not item.bonus:
+            group_total = sum(g.standard or 0 for g in item.groups)
+            if group_total != item.standard:
+                warnings.append(
+                    f"{head}：各二级指标标准分合计 {points_text(group_total)} 分，"
+                    f"与本项标准分 {points_text(item.standard)} 分不一致"
+                )
+            for group in item.groups:
+                where = f"{head}二级指标 {group.number}（{group.name}）"
+                warning = _reach_warning(where, group.rules, group.standard or 0, group.start_full)
+                if warning:
+                    warnings.append(warning)
+        elif not item.bonus:
+            warning = _reach_warning(head, item.rules, item.standard)
+            if warning:
+                warnings.append(warning)
         for ind in item.indicators:
             if ind.id not in used:
                 warnings.append(f"{head}指标 {ind.id}：没有任何细则使用该指标")

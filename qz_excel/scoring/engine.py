@@ -23,13 +23,15 @@ import pandas as pd
 from jinja2 import Environment, StrictUndefined
 
 from qz_excel.rules.kinds import MISSING_DEDUCTION_TEMPLATE, MISSING_TEMPLATE, MISSING_VETO_TEMPLATE
+from qz_excel.rules.model import Group, Item
 from qz_excel.rules.points import points_decimals
 from qz_excel.rules.ruleset import PLAIN_FIELD, Rules, is_plain_template
 
 _ENV = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
-#: outcomes that leave the town 待核实
-REVIEW_OUTCOMES = ("missing", "invalid")
+#: outcomes that leave the town 待核实: an empty or invalid input, a contradictory pair, points
+#: the 考核组 has yet to award (or awarded off its steps)
+REVIEW_OUTCOMES = ("missing", "invalid", "pending", "rejected")
 
 
 @dataclass
@@ -40,8 +42,12 @@ class ScoreResult:
     details: pd.DataFrame
     #: one row per town × item: town, item, base_raw, base, bonus, vetoed, score
     items: pd.DataFrame
-    #: one row per town (index: town): a column per item number, 加分合计, 总分, 排名, 待核实
+    #: one row per town (index: town): a column per item number, 加分合计, 总分, 排名, 待核实,
+    #: and 等级 when the rules file sets grades
     summary: pd.DataFrame
+    #: one row per town × group (二级指标) when the rules file has groups: town, item,
+    #: group, raw (before the clamp), score
+    groups: pd.DataFrame | None = None
 
     def counted_bonus(self) -> pd.DataFrame:
         """Bonus points inside each item's score (none where a veto fired): town × item."""
@@ -129,7 +135,10 @@ def score(rules: Rules, values: pd.DataFrame, notes: pd.DataFrame | None = None)
 
     for j, (_, rule) in enumerate(pairs):
         ev = rule.evaluate(values, rules.catalog)
-        missing = empty[rule.inputs()].any(axis=1).to_numpy()
+        if rule.handles_missing:  # 「A或B」: the kind says when an empty input matters
+            missing = np.asarray(ev.outcome) == "missing"
+        else:
+            missing = empty[rule.inputs()].any(axis=1).to_numpy()
         outcome = np.where(missing, "missing", ev.outcome).astype(object)
         points[:, j] = np.where(missing, 0, ev.points)
         outcomes[:, j] = outcome
@@ -145,10 +154,10 @@ def score(rules: Rules, values: pd.DataFrame, notes: pd.DataFrame | None = None)
         text_codes[:, j] = codes + sum(len(t) for t in texts)
         texts.append(unique_texts)
 
-    items, summary = _items_and_totals(rules, pairs, points, outcomes, values.index)
+    items, summary, groups = _items_and_totals(rules, pairs, points, outcomes, values.index)
     all_texts = np.concatenate(texts) if texts else np.array([], dtype=object)
     details = _details_frame(values.index, pairs, points, outcomes, text_codes, all_texts)
-    return ScoreResult(details=details, items=items, summary=summary)
+    return ScoreResult(details=details, items=items, summary=summary, groups=groups)
 
 
 def _notes_for(notes: pd.DataFrame | None, inputs: list[str], n: int) -> np.ndarray | None:
@@ -166,24 +175,105 @@ def _notes_for(notes: pd.DataFrame | None, inputs: list[str], n: int) -> np.ndar
     return joined if (joined != "").any() else None
 
 
+def _groups_of(item: Item) -> list[tuple[Group | None, np.ndarray]]:
+    """(group or None, mask over the item's sub-rules): an item without groups is one
+    group of its own, with the item's 标准分."""
+    if not item.groups:
+        return [(None, np.ones(len(item.rules), dtype=bool))]
+    group_of = item.group_of()
+    return [(group, np.array([group_of[r.id] is group for r in item.rules])) for group in item.groups]
+
+
+def _item_parts(item: Item, points: np.ndarray, parts: np.ndarray, bonus_cap: int | None):
+    """One item's base_raw, base and bonus per town (hundredths), and its groups' scores.
+
+    A group's base and deductions are clamped to [0, its 标准分] (a start_full group starts
+    at its 标准分 and only deducts); bonus parts are added after. In a bonus item (加分项)
+    every group is bonus, capped by its own cap. The item's base is clamped to its 标准分,
+    its bonus to ``bonus_cap``."""
+    n = points.shape[0]
+    base_raw = np.zeros(n, dtype=np.int64)
+    bonus = np.zeros(n, dtype=np.int64)
+    group_scores = []
+    counted = np.isin(parts, ("base", "deduction"))
+    for group, mask in _groups_of(item):
+        if item.bonus:
+            earned = points[:, mask].sum(axis=1)
+            cap = group.cap if group is not None else None
+            group_bonus = np.clip(earned, 0, cap) if cap is not None else np.maximum(earned, 0)
+            group_raw, group_base = earned, np.zeros(n, dtype=np.int64)
+        else:
+            group_raw = points[:, mask & counted].sum(axis=1)
+            group_bonus = points[:, mask & (parts == "bonus")].sum(axis=1)
+            if group is None:
+                group_base = group_raw  # clamped with the item below, as 2010 has it
+            else:
+                start = group.standard if group.start_full else 0
+                group_raw = group_raw + start
+                group_base = np.clip(group_raw, 0, group.standard)
+        base_raw += group_base if group is not None else group_raw
+        bonus += group_bonus
+        if group is not None:
+            group_scores.append((group, group_raw, group_base + group_bonus))
+    if bonus_cap is not None:
+        bonus = np.minimum(bonus, bonus_cap)
+    base = np.clip(base_raw, 0, item.standard)
+    return base_raw, base, bonus, group_scores
+
+
+def _cap_total_bonus(bonuses: list[np.ndarray], cap: int | None) -> list[np.ndarray]:
+    """The whole bonus at most ``cap``: what lies beyond it is taken from the last items'
+    bonus first, so each item's printed score still adds up to the total."""
+    if cap is None or not bonuses:
+        return bonuses
+    excess = np.maximum(np.sum(bonuses, axis=0) - cap, 0)
+    capped = []
+    for bonus in reversed(bonuses):
+        taken = np.minimum(bonus, excess)
+        capped.append(bonus - taken)
+        excess = excess - taken
+    return capped[::-1]
+
+
+def _grades(rules, totals: np.ndarray, forced: list[np.ndarray]) -> np.ndarray | None:
+    """等级 per town from its total (A ≥ 90 …), or the grade a fired veto sets (the lowest
+    such grade when several fire); None when the rules file sets no grades."""
+    grades = rules.spec.settings.grades
+    if not grades:
+        return None
+    rank_of = {g.name: k for k, g in enumerate(grades)}
+    level = np.full(len(totals), len(grades) - 1, dtype=np.int64)
+    for k in range(len(grades) - 2, -1, -1):
+        level = np.where(totals >= grades[k].min, k, level)
+    for grade, fired in forced:
+        level = np.where(fired, np.maximum(level, rank_of[grade]), level)
+    return np.array([g.name for g in grades], dtype=object)[level]
+
+
 def _items_and_totals(rules, pairs, points, outcomes, towns):
     parts = np.array([rule.effective_part for _, rule in pairs])
     item_of = np.array([item.number for item, _ in pairs])
-    cap = rules.spec.settings.bonus_cap
+    settings = rules.spec.settings
     n = len(towns)
-    scores, rows = {}, []
-    bonus_total = np.zeros(n, dtype=np.int64)
+    column_of = {rule.id: k for k, (_, rule) in enumerate(pairs)}
+    results, forced = [], []
     for item in rules.items:
         in_item = item_of == item.number
-        base_raw = points[:, in_item & np.isin(parts, ("base", "deduction"))].sum(axis=1)
-        bonus = points[:, in_item & (parts == "bonus")].sum(axis=1)
-        if cap is not None:
-            bonus = np.minimum(bonus, cap)
-        vetoed = (outcomes[:, in_item & (parts == "veto")] == "fired").any(axis=1)
-        base = np.clip(base_raw, 0, item.standard)
+        base_raw, base, bonus, group_scores = _item_parts(item, points[:, in_item], parts[in_item], settings.bonus_cap)
+        vetoes = [rule for rule in item.rules if rule.kind == "veto"]
+        fired = {rule.id: outcomes[:, column_of[rule.id]] == "fired" for rule in vetoes}
+        zeroed = np.zeros(n, dtype=bool)
+        for rule in vetoes:
+            if rule.zero_item:
+                zeroed |= fired[rule.id]
+            if rule.grade is not None:
+                forced.append((rule.grade, fired[rule.id]))
+        results.append((item, base_raw, base, np.where(zeroed, 0, bonus), zeroed, group_scores))
+    capped = _cap_total_bonus([bonus for _, _, _, bonus, _, _ in results], settings.bonus_total_cap)
+    scores, rows, group_rows = {}, [], []
+    for (item, base_raw, base, _, vetoed, group_scores), bonus in zip(results, capped):
         score = np.where(vetoed, 0, base + bonus)
         scores[item.number] = score
-        bonus_total += np.where(vetoed, 0, bonus)
         rows.append(
             pd.DataFrame(
                 {
@@ -197,13 +287,29 @@ def _items_and_totals(rules, pairs, points, outcomes, towns):
                 }
             )
         )
+        for group, raw, group_score in group_scores:
+            group_rows.append(
+                pd.DataFrame(
+                    {
+                        "town": towns,
+                        "item": item.number,
+                        "group": group.number,
+                        "raw": raw,
+                        "score": np.where(vetoed, 0, group_score),
+                    }
+                )
+            )
     summary = pd.DataFrame(scores, index=towns)
-    summary["加分合计"] = bonus_total
+    summary["加分合计"] = np.sum(capped, axis=0) if capped else 0
     summary["总分"] = summary[[item.number for item in rules.items]].sum(axis=1)
     summary["排名"] = summary["总分"].rank(method="min", ascending=False).astype(np.int64)
     summary["待核实"] = np.isin(outcomes, REVIEW_OUTCOMES).any(axis=1)
+    grades = _grades(rules, summary["总分"].to_numpy(), forced)
+    if grades is not None:
+        summary["等级"] = grades
     items = pd.concat(rows, ignore_index=True)
-    return items, summary
+    groups = pd.concat(group_rows, ignore_index=True) if group_rows else None
+    return items, summary, groups
 
 
 def _details_frame(towns, pairs, points, outcomes, text_codes, texts) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from qz_excel.common.parallel import map_chunks
 from qz_excel.common.xlsx import FONT, Formats, atomic_workbook, print_a4, row_height, two_lines
 from qz_excel.rules.points import points_text
 from qz_excel.rules.ruleset import Indicator, Rules
+from qz_excel.rules.values import format_number
 from qz_excel.template import form
 
 # Column widths in Excel character units; the row-height estimate uses the same numbers.
@@ -54,11 +55,18 @@ FORMATS: dict[str, dict[str, Any]] = {
     "input_percent": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center", "num_format": "0.0%"},
     "input_count": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center", "num_format": "0"},
     "input_date": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center", "num_format": "yyyy-mm-dd"},
+    "input_number": {**BORDER, "locked": False, "bg_color": "#FFF2CC", "align": "center", "num_format": "General"},
     "para": {"text_wrap": True, "valign": "top", "font_size": 11},
     "para_title": {"bold": True, "font_size": 14},
 }
 FORMATS = {name: {"font_name": FONT, **spec} for name, spec in FORMATS.items()}
-VALUE_FORMAT = {"bool": "input", "count": "input_count", "percent": "input_percent"}
+VALUE_FORMAT = {
+    "bool": "input",
+    "count": "input_count",
+    "percent": "input_percent",
+    "choice": "input",
+    "number": "input_number",
+}
 #: a value cell a correction request asks the town to change: red, still unlocked
 FLAGGED = "flagged_"
 FORMATS.update(
@@ -73,7 +81,23 @@ TYPE_ADVICE = {
     "count": "请填写0或正整数（只填数字，如 3）。",
     "percent": "请填写0%～100%之间的百分比，如 98.5；没有相关企业或设备的填“不适用”。",
 }
-UNIT_SHOWN = {"bool": "是/否", "percent": "%"}
+
+
+def type_advice(ind: Indicator) -> str:
+    """What to type in this indicator's value cell: its type's advice, with a choice's
+    options and a number's or count's own range."""
+    if ind.type == "choice":
+        return "请从下拉列表选择：" + "、".join(f"“{o}”" for o in ind.options) + "。"
+    if ind.type == "number":
+        low = "不限" if ind.min is None else format_number(ind.min)
+        high = "不限" if ind.max is None else format_number(ind.max)
+        return f"请填写 {low}～{high} 之间的数字（可有小数，下降或减少填负数，如 -3）。"
+    if ind.type == "count" and ind.max is not None:
+        return f"请填写0～{format_number(ind.max)}之间的整数（只填数字，如 3）。"
+    return TYPE_ADVICE[ind.type]
+
+
+UNIT_SHOWN = {"bool": "是/否", "percent": "%", "choice": "选择"}
 DATE_VALIDATION = {
     "validate": "date",
     "criteria": "between",
@@ -104,10 +128,21 @@ def value_validation(ind: Indicator, cell: str) -> dict:
         message = f"{ind.label}。{message}" if ind.help else ind.label
     common = {"input_title": title, "input_message": message[:255], "error_title": "填报值不正确", "error_type": "stop"}
     spec: dict[str, Any]
+    advice = type_advice(ind)
     if ind.type == "bool":
-        spec = {"validate": "list", "source": ["是", "否"], "error_message": TYPE_ADVICE["bool"]}
+        spec = {"validate": "list", "source": ["是", "否"], "error_message": advice}
+    elif ind.type == "choice":
+        spec = {"validate": "list", "source": list(ind.options), "error_message": advice}
     elif ind.type == "count":
-        spec = {"validate": "integer", "criteria": ">=", "value": 0, "error_message": TYPE_ADVICE["count"]}
+        if ind.max is None:
+            spec = {"validate": "integer", "criteria": ">=", "value": 0, "error_message": advice}
+        else:
+            bounds = {"minimum": 0, "maximum": int(ind.max)}
+            spec = {"validate": "integer", "criteria": "between", **bounds, "error_message": advice}
+    elif ind.type == "number":
+        low = -1e15 if ind.min is None else ind.min
+        high = 1e15 if ind.max is None else ind.max
+        spec = {"validate": "decimal", "criteria": "between", "minimum": low, "maximum": high, "error_message": advice}
     else:
         # 0–100 % (stored as 0–1 in a %-formatted cell), or 不适用 when nothing applies
         spec = {
@@ -173,7 +208,8 @@ def plan_form(rules: Rules) -> tuple[PlannedRow, ...]:
     for item in rules.items:
         planned.append(PlannedRow(row, 20, text=form.item_heading(item.number, item.name, points_text(item.standard))))
         row += 1
-        for k, ind in enumerate(item.indicators, start=1):
+        # the 考核组's own indicators (assessed) are entered in the 核定表, not here
+        for k, ind in enumerate((i for i in item.indicators if not i.assessed), start=1):
             height = row_height(
                 [(ind.label, WIDTHS["指标"]), (ind.help, WIDTHS["填报说明"] * 1.1), (item.name, WIDTHS["考核项目"])]
             )
@@ -221,7 +257,7 @@ def add_template_sheets(
 ) -> None:
     """填报表, 填报说明 and the hidden metadata, added to ``wb`` after any sheet it has."""
     _form_sheet(wb, fmt, rules, town, filled)
-    _instructions_sheet(wb, fmt, render_instructions(rules, town, options), town, rules.year)
+    _instructions_sheet(wb, fmt, render_instructions(rules, town, options), town, rules.spec.form_title)
     _meta_sheet(wb, rules, town, generated_at)
 
 
@@ -305,16 +341,16 @@ def _form_sheet(wb, fmt: Formats, rules: Rules, town: str, filled: Filled) -> No
     ws.set_column(COL[form.CODE_HEADER], COL[form.CODE_HEADER], WIDTHS[form.CODE_HEADER], None, {"hidden": True})
     ws.freeze_panes(HEADER_ROW + 1, 0)
     print_a4(ws, HEADER_ROW)
-    _town_on_every_page(ws, town, rules.year)
+    _town_on_every_page(ws, town, rules.spec.form_title)
     ws.print_area(0, 0, end, last)
     ws.protect("", {"format_rows": True, "format_columns": True})
 
 
-def _town_on_every_page(ws, town: str, year: int) -> None:
-    ws.set_header(f"&L&9 {town[:60].replace('&', '&&')}&R&9 {year}年质量振兴工作考核填报表", {"margin": 0.3})
+def _town_on_every_page(ws, town: str, form_title: str) -> None:
+    ws.set_header(f"&L&9 {town[:60].replace('&', '&&')}&R&9 {form_title.replace('&', '&&')[:80]}", {"margin": 0.3})
 
 
-def _instructions_sheet(wb, fmt, text: str, town: str, year: int) -> None:
+def _instructions_sheet(wb, fmt, text: str, town: str, form_title: str) -> None:
     ws = wb.add_worksheet(form.INSTRUCTIONS_SHEET)
     width = 90
     ws.set_column(0, 0, width)
@@ -326,7 +362,7 @@ def _instructions_sheet(wb, fmt, text: str, town: str, year: int) -> None:
             ws.write_string(r, 0, line, fmt["para"])
             ws.set_row(r, row_height([(line, width, 11)], minimum=16))
     print_a4(ws, None)
-    _town_on_every_page(ws, town, year)
+    _town_on_every_page(ws, town, form_title)
     ws.protect("")
 
 
@@ -354,7 +390,7 @@ def write_meta_sheet(wb, values: dict[str, object]) -> None:
 
 
 def template_file_name(rules: Rules, town: str) -> str:
-    return f"{rules.year}年质量振兴考核填报表_{safe_file_stem(town)}"
+    return safe_file_stem(f"{rules.spec.form_title}_{town}")
 
 
 def _write_chunk(jobs: list[tuple[str, Path]], rules: Rules, options: TemplateOptions) -> list[Path]:
