@@ -45,6 +45,7 @@ from qz_excel.intake import read as intake  # noqa: E402
 from qz_excel.intake.read import DTYPES  # noqa: E402
 from qz_excel.pipeline import _write_town_chunk, run_score  # noqa: E402
 from qz_excel.results.town_sheet import TownPages  # noqa: E402
+from qz_excel.rules.points import points_number  # noqa: E402
 from qz_excel.rules.ruleset import load_rules  # noqa: E402
 from qz_excel.rules.values import NOT_APPLICABLE, parse_value  # noqa: E402
 from qz_excel.scoring.engine import score  # noqa: E402
@@ -291,7 +292,7 @@ def town_pages(rules, inbox: Path):
 def floor_town_sheets(rules, pages, out: Path) -> None:
     """The same cells as each 评分细则, written by a bare XlsxWriter script."""
     out.mkdir(parents=True, exist_ok=True)
-    for k, (town, scores, explanations, total, _provisional) in enumerate(pages):
+    for k, (town, scores, explanations, total, *_) in enumerate(pages):
         wb = xlsxwriter.Workbook(str(out / f"{k}.xlsx"), {"in_memory": True})
         ws = wb.add_worksheet("评分细则")
         ws.write_string(0, 0, "附件2：")
@@ -305,8 +306,8 @@ def floor_town_sheets(rules, pages, out: Path) -> None:
                     item.number,
                     item.content,
                     item.method,
-                    item.standard,
-                    int(scores[item.number]),
+                    points_number(item.standard),
+                    points_number(scores[item.number]),
                     explanations[item.number],
                 ],
             )

@@ -100,6 +100,9 @@ def ranking_table(
     table["_order"] = np.arange(len(table))
     table = table.sort_values(["排名", "_order"], kind="stable", na_position="last")
     columns = ["排名", "单位名称", "类别", *[i.header for i in rules.items], "加分合计", "总分", "状态"]
+    if rules.grades:
+        table["等级"] = table["单位名称"].map(summary["等级"]).astype(object)
+        columns.insert(columns.index("状态"), "等级")
     return table[columns].reset_index(drop=True)
 
 

@@ -103,8 +103,18 @@ def test_ranking_sheet_layout_and_chart(sample_out):
     wb = openpyxl.load_workbook(sample_out / "汇总.xlsx")
     ws = wb["汇总排名"]
     assert ws.freeze_panes == "A2"
-    scales = {str(rng.sqref) for rng in ws.conditional_formatting for r in rng.rules if r.type == "colorScale"}
-    assert scales == {f"{col}2:{col}11" for col in "DEFGHIJKLM"}  # one per item column
+    # each item coloured by its share of its own 标准分: full marks green, never red
+    colours = {
+        str(rng.sqref): [(r.formula[0], r.dxf.fill.bgColor.rgb) for r in rng.rules] for rng in ws.conditional_formatting
+    }
+    assert set(colours) == {f"{col}2:{col}11" for col in "DEFGHIJKLM"}  # one set per item column
+    assert colours["D2:D11"] == [
+        ("AND(ISNUMBER($D2),$D2>10)", "FFBDD7EE"),
+        ("AND(ISNUMBER($D2),$D2=10)", "FFC6EFCE"),
+        ("AND(ISNUMBER($D2),$D2>=6)", "FFFFEB9C"),
+        ("AND(ISNUMBER($D2),$D2<6)", "FFFFC7CE"),
+    ]
+    assert colours["M2:M11"][1] == ("AND(ISNUMBER($M2),$M2=5)", "FFC6EFCE")  # item 10: 5 points is full
     assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9
     with zipfile.ZipFile(sample_out / "汇总.xlsx") as z:
         charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]

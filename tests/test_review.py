@@ -61,12 +61,14 @@ def fill(table, target, entries: dict, keep_only: bool = False):
     wb = openpyxl.load_workbook(table)
     ws = wb["核定"]
     found = {}
+    header = [c.value for c in ws[1]]
+    town, code, value = header.index("单位名称"), header.index("指标代码"), header.index("核定值")
     for row in ws.iter_rows(min_row=2):
-        key = (row[0].value, row[2].value)
+        key = (row[town].value, row[code].value)
         if key in entries:
-            for cell, value in zip(row[5:8], entries[key]):
-                cell.value = value if value != "" else None
-            found[key] = [c.value for c in row[:8]]
+            for cell, typed in zip(row[value : value + 3], entries[key]):
+                cell.value = typed if typed != "" else None
+            found[key] = [c.value for c in row]
     assert set(found) == set(entries), set(entries) - set(found)
     if keep_only:
         kept = list(found.values())
@@ -100,17 +102,30 @@ def test_every_run_writes_a_review_table(first, rules):
     wb = openpyxl.load_workbook(first / "核定表.xlsx")
     ws = wb["核定"]
     header = [c.value for c in ws[1]]
-    assert header[:8] == ["单位名称", "考核项目", "指标代码", "指标", "自报值", "核定值", "核定理由", "核定人"]
+    # a clerk's sheet: item and indicator first, the internal code last (2010 has no groups)
+    assert header == [
+        "考核项目",
+        "指标",
+        "单位名称",
+        "自报值",
+        "核定值",
+        "核定理由",
+        "核定人",
+        "核查提示",
+        "核定问题",
+        "指标代码",
+    ]
+    TOWN, CODE, HINT = 2, 9, 7
     rows = list(ws.iter_rows(min_row=2))
     assert len(rows) == 9 * len(rules.catalog)  # nine towns scored × every indicator
     # only 核定值, 核定理由, 核定人 can be edited
     assert ws.protection.sheet and ws.protection.autoFilter is False  # filtering stays allowed
     # (empty cells take their column's format, as Excel, WPS and LibreOffice read it)
     locked = [wb._protections[ws.column_dimensions[letter]._style.protectionId].locked for letter in "ABCDEFGHIJ"]
-    assert locked == [True] * 5 + [False] * 3 + [True] * 2
+    assert locked == [True] * 4 + [False] * 3 + [True] * 3
     for row in rows:
-        assert all(c.protection.locked for c in row[:5] if c.value is not None)
-        assert all(not c.protection.locked for c in row[5:8] if c.has_style and c.value is not None)
+        assert all(c.protection.locked for c in row[:4] if c.value is not None)
+        assert all(not c.protection.locked for c in row[4:7] if c.has_style and c.value is not None)
     # each indicator's 核定值 cells carry the template's validation for that indicator
     template = openpyxl.load_workbook(next((SAMPLES / "returned").glob("开发区.xlsx")))[form.FORM_SHEET]
     kinds = {str(v.sqref): (v.type, v.formula1) for v in template.data_validations.dataValidation}
@@ -122,16 +137,16 @@ def test_every_run_writes_a_review_table(first, rules):
     for row in rows:
         if row[0].row in validations:
             v = validations[row[0].row]
-            assert v.type == by_code[row[2].value][0], row[2].value
+            assert v.type == by_code[row[CODE].value][0], row[CODE].value
             if v.type != "custom":
-                assert v.formula1 == by_code[row[2].value][1]
+                assert v.formula1 == by_code[row[CODE].value][1]
     assert len(validations) == len(rules.catalog)
     # hidden metadata, as the templates carry
     assert wb[form.META_SHEET].sheet_state == "veryHidden"
     meta = {r[0]: r[1] for r in wb[form.META_SHEET].iter_rows(min_row=2, values_only=True)}
     assert meta["kind"] == "核定表" and meta["year"] == "2010" and meta["rules_fingerprint"] == rules.fingerprint
     # the rows to look at first are marked and filterable
-    hints = {(r[0].value, r[2].value): r[8].value for r in rows if r[8].value}
+    hints = {(r[TOWN].value, r[CODE].value): r[HINT].value for r in rows if r[HINT].value}
     assert hints[("东港街道", "r1_annual_plan")] == "未填写"
     assert hints[("东港街道", "r7_liaison")] == "填写“是的”，无效"
     assert (
@@ -143,8 +158,8 @@ def test_every_run_writes_a_review_table(first, rules):
         str(cf.sqref): [(r.formula, r.dxf.fill.bgColor.rgb) for r in cf.rules] for cf in ws.conditional_formatting
     }
     last = len(rows) + 1
-    assert shading[f"A2:E{last}"] == shading[f"I2:J{last}"] == [(['$I2<>""'], "FFFCE4D6")]  # marked rows shaded
-    assert shading[f"F2:H{last}"] == [(["TRUE"], "FFFFF2CC")]  # the cells to fill, yellow
+    assert shading[f"A2:D{last}"] == shading[f"H2:I{last}"] == [(['$H2<>""'], "FFFCE4D6")]  # marked rows shaded
+    assert shading[f"E2:G{last}"] == [(["TRUE"], "FFFFF2CC")]  # the cells to fill, yellow
     assert ws.auto_filter.ref.startswith("A1:J")
 
 
@@ -195,7 +210,7 @@ def test_bad_review_rows_are_problems_and_carried_forward(reviewed):
     out, review, _ = reviewed
     problems = {(r["单位名称"], r["问题代码"]): r for r in rows_of(out / "汇总.xlsx", "问题清单")}
     invalid = problems[("临河镇", "REVIEW_INVALID_VALUE")]
-    assert invalid["文件"] == review.name and invalid["工作表"] == "核定" and invalid["单元格"].startswith("F")
+    assert invalid["文件"] == review.name and invalid["工作表"] == "核定" and invalid["单元格"].startswith("E")
     assert "不是数量" in invalid["说明"] and "全年召开质量工作专题会议次数" in invalid["说明"]
     assert "没有填写核定理由" in problems[("北湖街道", "REVIEW_NO_REASON")]["说明"]
     table = {(r["单位名称"], r["指标代码"]): r for r in rows_of(out / "核定表.xlsx", "核定")}
@@ -239,10 +254,10 @@ def test_only_the_touched_rows_in_any_order(first, reviewed, tmp_path):
 @pytest.mark.parametrize(
     "edit, code",
     [
-        (lambda ws, wb: ws.append(["不存在镇", "", "r1_meetings", "", "", 3, "理由", "某"]), "REVIEW_UNKNOWN_TOWN"),
-        (lambda ws, wb: ws.append(["城关镇", "", "r99_nothing", "", "", 3, "理由", "某"]), "REVIEW_UNKNOWN_INDICATOR"),
-        (lambda ws, wb: ws.append(["双桥镇", "", "r1_meetings", "", "", 3, "理由", "某"]), "REVIEW_NOT_SCORED"),
-        (lambda ws, wb: ws.append(["城关镇", "", "r1_meetings", "", "2次", 3, "另一个理由", "某"]), "REVIEW_DUPLICATE"),
+        (lambda ws, wb: ws.append(_row("不存在镇", "r1_meetings", "", 3, "理由", "某")), "REVIEW_UNKNOWN_TOWN"),
+        (lambda ws, wb: ws.append(_row("城关镇", "r99_nothing", "", 3, "理由", "某")), "REVIEW_UNKNOWN_INDICATOR"),
+        (lambda ws, wb: ws.append(_row("双桥镇", "r1_meetings", "", 3, "理由", "某")), "REVIEW_NOT_SCORED"),
+        (lambda ws, wb: ws.append(_row("城关镇", "r1_meetings", "2次", 3, "另一个理由", "某")), "REVIEW_DUPLICATE"),
         (lambda ws, wb: _set_self(ws, ("城关镇", "r1_meetings"), "4次"), "REVIEW_STALE"),
         (lambda ws, wb: _set_meta(wb, "rules_fingerprint", "0" * 16), "REVIEW_RULES_CHANGED"),
         (lambda ws, wb: wb.remove(wb[form.META_SHEET]), "REVIEW_NO_METADATA"),
@@ -265,10 +280,16 @@ def test_each_bad_review_is_named(first, tmp_path, edit, code):
     assert ("城关镇", "1次") in [(r["单位名称"], r["核定值"]) for r in applied]
 
 
+def _row(town, code, self_text, value, reason, who):
+    """A row in the 核定表's layout (考核项目, 指标, 单位名称, 自报值, 核定值, 核定理由, 核定人,
+    核查提示, 核定问题, 指标代码), as a reviewer might type one at the bottom."""
+    return ["", "", town, self_text, value, reason, who, "", "", code]
+
+
 def _set_self(ws, key, text):
     for row in ws.iter_rows(min_row=2):
-        if (row[0].value, row[2].value) == key:
-            row[4].value = text
+        if (row[2].value, row[9].value) == key:
+            row[3].value = text
 
 
 def _set_meta(wb, key, value):
@@ -305,10 +326,10 @@ def test_a_review_filled_and_saved_in_libreoffice(first, reviewed, tmp_path, suf
 
     out, _, _ = reviewed
     table = openpyxl.load_workbook(first / "核定表.xlsx")["核定"]
-    at = {(r[0].value, r[2].value): r[0].row for r in table.iter_rows(min_row=2)}
+    at = {(r[2].value, r[9].value): r[0].row for r in table.iter_rows(min_row=2)}  # (单位名称, 指标代码)
     edits = {}
     for key, (value, reason, who) in FILLED.items():
-        edits.update({f"F{at[key]}": value, f"G{at[key]}": reason, f"H{at[key]}": who})
+        edits.update({f"E{at[key]}": value, f"F{at[key]}": reason, f"G{at[key]}": who})
     saved = LibreOffice(tmp_path / "profile").correct(
         first / "核定表.xlsx", tmp_path / f"核定表{suffix}", filter_name, edits, sheet="核定"
     )

@@ -21,7 +21,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from qz_excel import __version__
 from qz_excel.common.files import clean_text
 from qz_excel.common.xlsx import FONT, FORMULA_START, Formats, atomic_workbook, row_height
-from qz_excel.followup.review import COLUMNS, EDITABLE, KIND, SHEET, ReviewRow
+from qz_excel.followup.review import EDITABLE, KIND, SHEET, ReviewRow
 from qz_excel.intake.read import is_invalid_note
 from qz_excel.rules.points import points_texts
 from qz_excel.rules.ruleset import Rules
@@ -29,7 +29,11 @@ from qz_excel.scoring.engine import ScoreResult
 from qz_excel.template.writer import value_validation, write_meta_sheet
 
 EXTRA = ("核查提示", "核定问题")
+#: a clerk's sheet: what is checked first (item, group, indicator), then the town and its
+#: value, the cells to fill, why to look; the internal indicator code last, in grey
+LAYOUT = ("考核项目", "二级指标", "指标", "单位名称", "自报值", "核定值", "核定理由", "核定人", *EXTRA, "指标代码")
 WIDTHS = {
+    "二级指标": 12,
     "单位名称": 14,
     "考核项目": 10,
     "指标代码": 13,
@@ -49,12 +53,20 @@ FORMATS: dict[str, dict[str, Any]] = {
     "edit": EDIT,
     "edit_count": {**EDIT, "num_format": "0"},
     "edit_percent": {**EDIT, "num_format": "0.0%"},
+    "edit_number": {**EDIT, "num_format": "General"},
     "problem": {**BASE, "font_color": "#C00000", "text_wrap": True},
+    "code": {**BASE, "font_color": "#A6A6A6", "font_size": 8},
     # conditional formats: the cells to fill, and the rows to check first
     "to_fill": {"bg_color": "#FFF2CC", "border": 1, "border_color": "#BFBFBF"},
     "to_check": {"bg_color": "#FCE4D6"},
 }
-VALUE_FORMAT = {"bool": "edit", "count": "edit_count", "percent": "edit_percent"}
+VALUE_FORMAT = {
+    "bool": "edit",
+    "count": "edit_count",
+    "percent": "edit_percent",
+    "choice": "edit",
+    "number": "edit_number",
+}
 
 
 def review_hints(rules: Rules, result: ScoreResult, values: pd.DataFrame, notes: pd.DataFrame) -> pd.DataFrame:
@@ -67,6 +79,9 @@ def review_hints(rules: Rules, result: ScoreResult, values: pd.DataFrame, notes:
 
     for code in rules.catalog:
         empty = values[code].isna().to_numpy()
+        if code in rules.assessed:  # the 考核组's own points: nothing for the town to fill
+            add(code, empty, "待考核组评定")
+            continue
         note = notes[code].to_numpy(dtype=object)
         invalid = np.array([is_invalid_note(n) for n in note], dtype=bool)
         add(code, empty & invalid, note)
@@ -80,6 +95,7 @@ def review_hints(rules: Rules, result: ScoreResult, values: pd.DataFrame, notes:
         part = rule.effective_part
         for code in rule.inputs():
             add(code, outcome == "invalid", "数据矛盾")
+            add(code, outcome == "rejected", "评定分值不在可选范围内")
             if part == "veto":
                 add(code, outcome == "fired", "否决")
             if part == "bonus":
@@ -102,54 +118,77 @@ def write_review_table(
     with atomic_workbook(path, title=f"{rules.year}年{rules.assessment}核定表", constant_memory=True) as wb:
         fmt = Formats(wb, FORMATS)
         ws = wb.add_worksheet(SHEET)
-        columns = (*COLUMNS, *EXTRA)
+        grouped = any(item.groups for item in rules.items)
+        columns = [name for name in LAYOUT if grouped or name != "二级指标"]
+        at = {name: c for c, name in enumerate(columns)}
         for c, name in enumerate(columns):
-            ws.set_column(c, c, WIDTHS[name], fmt["edit" if name in EDITABLE else "plain"])
+            style = "edit" if name in EDITABLE else "code" if name == "指标代码" else "plain"
+            ws.set_column(c, c, WIDTHS[name], fmt[style])
             ws.write_string(0, c, name, fmt["header"])
         ws.set_row(0, 22)
         towns = [clean_text(t) for t in self_texts.index]
         quoted = [fmt.quoted("plain") if t.startswith(FORMULA_START) else None for t in towns]
         row = 1
         for item in rules.items:
+            group_of = {
+                rule_input: group for group in item.groups for rule in group.rules for rule_input in rule.inputs()
+            }
             for ind in item.indicators:
                 first = row
                 texts, marks = self_texts[ind.id].tolist(), hints[ind.id].tolist()
                 blank = fmt["edit_percent"] if ind.type == "percent" else None
+                group = group_of.get(ind.id)
+                fixed = {
+                    "考核项目": item.name,
+                    "二级指标": f"{group.number} {group.name}" if group is not None else "",
+                    "指标": ind.label,
+                    "指标代码": ind.id,
+                }
                 for k, (town, text, mark) in enumerate(zip(towns, texts, marks)):
                     entry, problem = carried.get((self_texts.index[k], ind.id), (None, ""))
                     if problem:  # rows are streamed: a row's height is set before its cells
                         ws.set_row(row, row_height([(problem, WIDTHS["核定问题"], 10)]))
-                    ws.write_string(row, 0, town, quoted[k])
-                    ws.write_string(row, 1, item.name)
-                    ws.write_string(row, 2, ind.id)
-                    ws.write_string(row, 3, ind.label)
-                    ws.write_string(row, 4, text)
+                    for name, value in fixed.items():
+                        if name in at and value:
+                            ws.write_string(row, at[name], value)
+                    ws.write_string(row, at["单位名称"], town, quoted[k])
+                    ws.write_string(row, at["自报值"], text)
                     if entry is not None:
-                        _editable(ws, fmt, row, entry, VALUE_FORMAT[ind.type])
+                        _editable(ws, fmt, row, at, entry, VALUE_FORMAT[ind.type])
                     elif blank is not None:
-                        ws.write_blank(row, 5, None, blank)
+                        ws.write_blank(row, at["核定值"], None, blank)
                     if mark:
-                        ws.write_string(row, 8, mark)
+                        ws.write_string(row, at["核查提示"], mark)
                     if problem:
-                        fmt.text(ws, row, 9, problem, "problem")
+                        fmt.text(ws, row, at["核定问题"], problem, "problem")
                     row += 1
                 if row > first:
-                    spec = value_validation(ind, xl_rowcol_to_cell(first, COLUMNS.index("核定值")))
-                    ws.data_validation(first, 5, row - 1, 5, spec)
+                    spec = value_validation(ind, xl_rowcol_to_cell(first, at["核定值"]))
+                    ws.data_validation(first, at["核定值"], row - 1, at["核定值"], spec)
         for entry, problem in stray:  # rows that match no scored town × indicator: kept as typed
             ws.set_row(row, row_height([(problem, WIDTHS["核定问题"], 10)]))
-            for c, text in enumerate((entry.town, "", entry.indicator, entry.label, entry.self_text)):
-                fmt.text(ws, row, c, text, "plain")
-            _editable(ws, fmt, row, entry, "edit")
-            fmt.text(ws, row, 9, problem, "problem")
+            typed = {
+                "单位名称": entry.town,
+                "指标代码": entry.indicator,
+                "指标": entry.label,
+                "自报值": entry.self_text,
+            }
+            for name, text in typed.items():
+                fmt.text(ws, row, at[name], text, "plain")
+            _editable(ws, fmt, row, at, entry, "edit")
+            fmt.text(ws, row, at["核定问题"], problem, "problem")
             row += 1
         last = max(row - 1, 1)
-        ws.conditional_format(1, 5, last, 7, {"type": "formula", "criteria": "=TRUE", "format": fmt["to_fill"]})
-        for first_col, last_col in ((0, 4), (8, 9)):
+        fill_first, fill_last = at["核定值"], at["核定人"]
+        ws.conditional_format(
+            1, fill_first, last, fill_last, {"type": "formula", "criteria": "=TRUE", "format": fmt["to_fill"]}
+        )
+        hint = xl_rowcol_to_cell(1, at["核查提示"], col_abs=True)
+        for first_col, last_col in ((0, fill_first - 1), (at["核查提示"], at["核定问题"])):
             ws.conditional_format(
-                1, first_col, last, last_col, {"type": "formula", "criteria": '=$I2<>""', "format": fmt["to_check"]}
+                1, first_col, last, last_col, {"type": "formula", "criteria": f'={hint}<>""', "format": fmt["to_check"]}
             )
-        ws.freeze_panes(1, 1)
+        ws.freeze_panes(1, at["单位名称"] + 1)
         ws.autofilter(0, 0, last, len(columns) - 1)
         ws.set_paper(9)
         ws.set_landscape()
@@ -163,20 +202,20 @@ def write_review_table(
     return path
 
 
-def _editable(ws, fmt: Formats, row: int, entry: ReviewRow, value_style: str) -> None:
+def _editable(ws, fmt: Formats, row: int, at: dict[str, int], entry: ReviewRow, value_style: str) -> None:
     """核定值, 核定理由, 核定人 as the reviewer typed them."""
-    raw = entry.raw
+    raw, col = entry.raw, at["核定值"]
     if raw is None or raw == "":
-        ws.write_blank(row, 5, None, fmt[value_style])
+        ws.write_blank(row, col, None, fmt[value_style])
     elif isinstance(raw, bool):
-        ws.write_boolean(row, 5, raw, fmt[value_style])
+        ws.write_boolean(row, col, raw, fmt[value_style])
     elif isinstance(raw, (int, float)):
-        ws.write_number(row, 5, raw, fmt[value_style])
+        ws.write_number(row, col, raw, fmt[value_style])
     else:
-        fmt.text(ws, row, 5, clean_text(raw), value_style)
-    for col, text in ((6, entry.reason), (7, entry.reviewer)):
+        fmt.text(ws, row, col, clean_text(raw), value_style)
+    for name, text in (("核定理由", entry.reason), ("核定人", entry.reviewer)):
         if text:
-            fmt.text(ws, row, col, text, "edit")
+            fmt.text(ws, row, at[name], text, "edit")
 
 
 def _meta_sheet(wb, rules: Rules) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from xlsxwriter.utility import xl_rowcol_to_cell
 
 from qz_excel.common.files import clean_text
 from qz_excel.common.textwidth import display_width
@@ -241,8 +242,17 @@ class ReportInfo:
 
 RANKING_KEY = (
     "状态：正常＝数据完整；已核定＝经考核组核定；待核实＝有缺项、无效或矛盾的数据，成绩暂定；未报送＝未收到文件。"
-    "各项得分已含加分（括号内注明），故可高于标准分。颜色：各项得分由低（红）到高（绿）。"
+    "各项得分已含加分（括号内注明），故可高于标准分。\n"  # two lines: one would run under the page number
+    "颜色按得分占该项标准分的比例：红＝不足60%，黄＝60%以上未满分，绿＝满分，蓝＝含加分超过满分。"
 )
+#: the colours of 汇总排名's item scores, by their share of the item's 标准分
+SHARE_COLOURS = {
+    "above": {"bg_color": "#BDD7EE"},  # 含加分超过满分
+    "full": {"bg_color": "#C6EFCE"},  # 满分
+    "most": {"bg_color": "#FFEB9C"},  # 60% 以上未满分
+    "low": {"bg_color": "#FFC7CE"},  # 不足 60%
+}
+LOW_SHARE = 0.6
 CHART_SHEET = "总分图"
 TOWNS_PER_CHART = 40  # bars a printed A4 page holds legibly
 CHART_PAGE_ROWS = 50  # default rows (20 px) a chart page spans: a page break after each
@@ -259,7 +269,7 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: 
     制表日期 above and a key below on every page; each item score shows the bonus inside
     it (「21（含加6）」, still a number for sorting and the colour scale)."""
     ws = wb.add_worksheet(RANKING_SHEET)
-    widths = {"排名": 5, "单位名称": 18, "类别": 8, "加分合计": 9, "总分": 6, "状态": 7}
+    widths = {"排名": 5, "单位名称": 18, "类别": 8, "加分合计": 9, "总分": 6, "等级": 5, "状态": 7}
     item_cols = [c for c in ranking.columns if c[:1].isdigit()]
     columns = list(ranking.columns)
     with_bonus = _bonus_cells(wb, ranking, item_cols, rules, info.bonuses)
@@ -280,10 +290,10 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: 
                 write(r + 1, c, r)
     _finish_table(ws, len(ranking), len(columns))
     n = len(ranking)
+    standards = {item.header: item.standard for item in rules.items}
+    colours = {share: wb.add_format(spec) for share, spec in SHARE_COLOURS.items()}
     for name in item_cols if n else []:
-        # one scale per item: items have different 标准分 (item 10's full marks are 5)
-        col = columns.index(name)
-        ws.conditional_format(1, col, n, col, {"type": "3_color_scale"})
+        _share_colours(ws, 1, columns.index(name), n, standards[name], colours)
     ws.set_paper(9)
     ws.set_landscape()
     ws.fit_to_pages(1, 0)
@@ -297,6 +307,30 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: 
     ws.set_footer(f"&L&8 {RANKING_KEY}&R&9 第 &P 页 共 &N 页", {"margin": 0.3})
 
 
+def _share_colours(ws, first: int, col: int, last: int, standard: int, colours: dict) -> None:
+    """An item's scores coloured by their share of its 标准分 (hundredths): a score at full
+    marks is green, never red, whatever the other towns scored; an empty cell (未报送) is
+    not coloured. A bonus item (标准分 0) is blue where it added anything."""
+    cell = xl_rowcol_to_cell(first, col, row_abs=False, col_abs=True)
+    full, low = points_number(standard), points_number(int(standard * LOW_SHARE))
+    rules = [("above", f"{cell}>{full}")]
+    if standard > 0:
+        rules += [("full", f"{cell}={full}"), ("most", f"{cell}>={low}"), ("low", f"{cell}<{low}")]
+    for share, test in rules:
+        ws.conditional_format(
+            first,
+            col,
+            last,
+            col,
+            {
+                "type": "formula",
+                "criteria": f"=AND(ISNUMBER({cell}),{test})",
+                "format": colours[share],
+                "stop_if_true": True,
+            },
+        )
+
+
 def _bonus_cells(
     wb, ranking: pd.DataFrame, item_cols: list[str], rules: Rules, bonuses: pd.DataFrame | None
 ) -> dict[tuple[int, int], tuple[int | float, object, str]]:
@@ -306,10 +340,13 @@ def _bonus_cells(
         return {}
     columns, made, cells = list(ranking.columns), {}, {}
     numbers = {item.header: item.number for item in rules.items}
+    plain = {item.header for item in rules.items if item.bonus}  # a bonus item is all bonus: no 「含加」
     for r, town in enumerate(ranking["单位名称"]):
         if town not in bonuses.index:
             continue
         for name in item_cols:
+            if name in plain:
+                continue
             bonus = int(bonuses.at[town, numbers[name]])
             if bonus > 0:
                 score = round(float(ranking.at[r, name]) * SCALE)  # the table shows points
@@ -431,8 +468,6 @@ def write_summary(
             _write_table(ws, fmt, frame, widths, text_columns=text_columns, fit_rows=True)
             _print_list(ws, f"{rules.year}年{rules.assessment}{name}")
         taken = {name.lower() for name in wb.sheetnames}
-        for town, scores, explanations, total, provisional in town_pages:
-            write_town_sheet(
-                wb, fmt, safe_sheet_name(town, taken), rules, town, scores, explanations, total, provisional
-            )
+        for town, *page in town_pages:
+            write_town_sheet(wb, fmt, safe_sheet_name(town, taken), rules, town, *page)
     return path

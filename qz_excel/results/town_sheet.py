@@ -41,6 +41,8 @@ FORMATS = {
     "text": {**BORDER, "text_wrap": True, "valign": "top", "font_size": BODY_PT},
     "small": {**BORDER, "text_wrap": True, "valign": "top", "font_size": BODY_PT},
     "center": {**BORDER, "align": "center"},
+    "center_small": {**BORDER, "align": "center", "text_wrap": True, "font_size": BODY_PT},
+    "bold_run": {"bold": True, "font_size": BODY_PT, "font_name": FONT},  # a bold run inside a cell
     "total": {**BORDER, "bold": True, "align": "center", "font_size": 10.5},
     "sign": {"font_size": 10.5, "valign": "bottom", "font_name": FONT},
     "sign_line": {"font_size": 10.5, "valign": "bottom", "font_name": FONT, "bottom": 1},
@@ -89,6 +91,12 @@ class TownPages:
         for item in rules.items:
             mine = items[items["item"] == item.number]
             self._items[item.number] = tuple(mine[c].to_numpy() for c in ("base_raw", "bonus", "vetoed"))
+        self._groups = {}  # (item number, group number) → (raw, score), in town order
+        if result.groups is not None:
+            for (number, group), rows in result.groups.groupby(["item", "group"], sort=False):
+                self._groups[(number, group)] = (rows["raw"].to_numpy(), rows["score"].to_numpy())
+        grades = result.summary.get("等级")
+        self._grades = None if grades is None else grades.loc[self.towns].to_numpy(dtype=object)
 
     def __len__(self) -> int:
         return len(self.towns)
@@ -101,12 +109,15 @@ class TownPages:
         out, j = {}, 0
         for item in self.rules.items:
             block, j = texts[:, j : j + len(item.rules)], j + len(item.rules)
+            raw, bonus, vetoed = (a[start:stop] for a in self._items[item.number])
+            if item.groups:
+                out.update(self._group_explanations(item, block, start, stop))
+                tail = np.where(vetoed, "触发否决，本项得0分。", "")
+                out[item.number] = tail.astype(object)
+                continue
             # numbered as the 评分方法 numbers its lines (two sub-rules may share one)
             numbers = [self.rules.method_number[rule.id] for rule in item.rules]
-            text = f"{numbers[0]}．" + block[:, 0]
-            for m in range(1, block.shape[1]):
-                text = text + f"\n{numbers[m]}．" + block[:, m]
-            raw, bonus, vetoed = (a[start:stop] for a in self._items[item.number])
+            text = _numbered(block, numbers)
             standard = points_text(item.standard)
             tail = np.where(
                 raw > item.standard,
@@ -122,33 +133,76 @@ class TownPages:
             out[item.number] = text + tail.astype(object)
         return out
 
-    def pages(self, start: int, stop: int) -> list[tuple[str, dict, dict, int, bool]]:
-        """(town, {item: score}, {item: 得分说明}, total, provisional) for towns [start, stop);
-        scores and total in hundredths."""
+    def _group_explanations(self, item, block: np.ndarray, start: int, stop: int) -> dict:
+        """(item, group) → the group's 得分说明: its sub-rules numbered from 1, then how the
+        group score came out of them (a clamp to its 标准分 or cap, a start at full marks)."""
+        out, k = {}, 0
+        for group in item.groups:
+            width = len(group.rules)
+            text = _numbered(block[:, k : k + width], list(range(1, width + 1)))
+            k += width
+            raw, _ = (a[start:stop] for a in self._groups[(item.number, group.number)])
+            if item.bonus:
+                limit = group.cap
+                over = "\n合计加" + points_texts(raw).astype(str) + f"分，本组最多加{points_text(limit or 0)}分。"
+                tail = np.where(raw > limit, over, "") if limit is not None else np.full(len(raw), "")
+            else:
+                standard = group.standard or 0
+                shown = points_text(standard)
+                head = f"满分{shown}分起扣，" if group.start_full else "合计"
+                tail = np.where(
+                    raw > standard,
+                    "\n" + head + points_texts(raw).astype(str) + f"分，超过标准分，按{shown}分计。",
+                    np.where(raw < 0, "\n扣分后为负，按0分计。", ""),
+                )
+            out[(item.number, group.number)] = text + tail.astype(object)
+        return out
+
+    def pages(self, start: int, stop: int) -> list[tuple]:
+        """(town, scores, 得分说明, total, provisional, grade) for towns [start, stop):
+        ``scores`` and ``得分说明`` keyed by item number and, for groups, by (item, group);
+        points in hundredths; grade None when the rules file sets none."""
         numbers = [item.number for item in self.rules.items]
         texts = self.explanations(start, stop)
-        return [
-            (
-                self.towns[t],
-                dict(zip(numbers, self._scores[t].tolist())),
-                {number: texts[number][t - start] for number in numbers},
-                int(self._totals[t]),
-                self.towns[t] in self.provisional,
+        pages = []
+        for t in range(start, stop):
+            scores = dict(zip(numbers, self._scores[t].tolist()))
+            scores.update({key: int(score[t]) for key, (_, score) in self._groups.items()})
+            pages.append(
+                (
+                    self.towns[t],
+                    scores,
+                    {key: column[t - start] for key, column in texts.items()},
+                    int(self._totals[t]),
+                    self.towns[t] in self.provisional,
+                    None if self._grades is None else self._grades[t],
+                )
             )
-            for t in range(start, stop)
-        ]
+        return pages
 
     def __iter__(self):
         for start in range(0, len(self), TOWNS_PER_SLICE):
             yield from self.pages(start, min(start + TOWNS_PER_SLICE, len(self)))
 
 
+def _numbered(block: np.ndarray, numbers: list[int]) -> np.ndarray:
+    """Each town's sub-rule explanations as numbered lines (「1．…\n2．…」)."""
+    text = f"{numbers[0]}．" + block[:, 0]
+    for m in range(1, block.shape[1]):
+        text = text + f"\n{numbers[m]}．" + block[:, m]
+    return text
+
+
 def _item_height(item, explanation: str) -> float:
+    return _row_height(item.content, item.method, explanation)
+
+
+def _row_height(content: str, method: str, explanation: str) -> float:
     widths = TOWN_COLUMNS
     return row_height(
         [
-            (item.content, widths["考核内容"], BODY_PT),
-            (item.method, widths["评分方法"], BODY_PT),
+            (content, widths["考核内容"], BODY_PT),
+            (method, widths["评分方法"], BODY_PT),
             (explanation, widths["得分说明"], BODY_PT),
         ]
     )
@@ -179,9 +233,11 @@ def write_town_sheet(
     explanations: dict,
     total: int,
     provisional: bool = False,
+    grade: str | None = None,
 ) -> None:
     """One filled 评分细则 laid out like 附件2, for signing: legible (9 pt at 100 %), at
-    most two A4 pages broken only between items, 合计 and the signatures with the last item."""
+    most two A4 pages broken only between items, 合计 and the signatures with the last item.
+    An item with groups (二级指标) gets a row of its own, then a row per group."""
     ws = wb.add_worksheet(sheet_name)
     for i, width in enumerate(TOWN_COLUMNS.values()):
         ws.set_column(i, i, width)
@@ -202,8 +258,13 @@ def write_town_sheet(
     for i, name in enumerate(TOWN_COLUMNS):
         ws.write_string(2, i, name, fmt["header"])
     heights = []
-    for r, item in enumerate(rules.items, start=3):
+    r = 3
+    for item in rules.items:
         explanation = explanations[item.number]
+        if item.groups:
+            heights += _grouped_rows(ws, fmt, r, rules, item, scores, explanations)
+            r += 1 + len(item.groups)
+            continue
         ws.write_number(r, 0, item.number, fmt["center"])
         ws.write_string(r, 1, item.content, fmt["text"])
         ws.write_string(r, 2, item.method, fmt["text"])
@@ -212,11 +273,14 @@ def write_town_sheet(
         fmt.text(ws, r, 5, explanation, "small")
         heights.append(_item_height(item, explanation))
         ws.set_row(r, heights[-1])
-    r = 3 + len(rules.items)
+        r += 1
     ws.merge_range(r, 0, r, 2, "合计", fmt["total"])
     ws.write_number(r, 3, points_number(sum(i.standard for i in rules.items)), fmt["total"])
     ws.write_number(r, 4, points_number(total), fmt["total"])
-    ws.write_blank(r, 5, None, fmt["total"])
+    if grade is None:
+        ws.write_blank(r, 5, None, fmt["total"])
+    else:
+        ws.write_string(r, 5, f"等级：{grade}", fmt["total"])
     _signature_block(ws, fmt, r + 2)
     for k, height in enumerate(TAIL_ROWS):
         ws.set_row(r + k, height)
@@ -234,6 +298,45 @@ def write_town_sheet(
     ws.print_area(0, 0, r + len(TAIL_ROWS) - 1, last)
 
 
+def _grouped_rows(ws, fmt: Formats, r: int, rules: Rules, item, scores: dict, explanations: dict) -> list[float]:
+    """An item with groups: its own row (number, name and content, method, 标准分, 得分, what
+    happened to the item as a whole), then one row per group (its number, name, method,
+    标准分 or cap, 得分 and its sub-rules' explanations). Returns the rows' heights."""
+    heights = []
+    content = f"{item.name}\n{item.content}".strip()
+    ws.write_number(r, 0, item.number, fmt["center"])
+    if item.content:  # the item's name in bold above its content
+        ws.write_rich_string(r, 1, fmt["bold_run"], item.name, "\n" + item.content, fmt["text"])
+    else:
+        ws.write_string(r, 1, item.name, fmt["text"])
+    ws.write_string(r, 2, item.method, fmt["text"])
+    if item.bonus:
+        cap = rules.spec.settings.bonus_total_cap
+        ws.write_string(r, 3, f"最多加{points_text(cap)}" if cap is not None else "加分", fmt["center_small"])
+    else:
+        ws.write_number(r, 3, points_number(item.standard), fmt["center"])
+    ws.write_number(r, 4, points_number(scores[item.number]), fmt["center"])
+    fmt.text(ws, r, 5, explanations[item.number], "small")
+    heights.append(_row_height(content, item.method, explanations[item.number]))
+    ws.set_row(r, heights[-1])
+    for group in item.groups:
+        r += 1
+        explanation = explanations[(item.number, group.number)]
+        ws.write_string(r, 0, group.number, fmt["center_small"])
+        ws.write_string(r, 1, group.name, fmt["text"])
+        ws.write_string(r, 2, group.method, fmt["text"])
+        if item.bonus:
+            limit = f"最多加{points_text(group.cap)}" if group.cap is not None else "—"
+            ws.write_string(r, 3, limit, fmt["center_small"])
+        else:
+            ws.write_number(r, 3, points_number(group.standard or 0), fmt["center"])
+        ws.write_number(r, 4, points_number(scores[(item.number, group.number)]), fmt["center"])
+        fmt.text(ws, r, 5, explanation, "small")
+        heights.append(_row_height(group.name, group.method, explanation))
+        ws.set_row(r, heights[-1])
+    return heights
+
+
 def _signature_block(ws, fmt: Formats, row: int) -> None:
     """考核人 and 复核人 sign on lines of their own; the 考核单位 stamps beside its name;
     the date is written by hand."""
@@ -245,10 +348,19 @@ def _signature_block(ws, fmt: Formats, row: int) -> None:
 
 
 def write_town_workbook(
-    path: Path, rules: Rules, town: str, scores: dict, explanations: dict, total: int, provisional: bool = False
+    path: Path,
+    rules: Rules,
+    town: str,
+    scores: dict,
+    explanations: dict,
+    total: int,
+    provisional: bool = False,
+    grade: str | None = None,
 ) -> Path:
     """One town's 评分细则, written straight to ``path``: it lies in a staging folder that
     is published as a whole (:mod:`qz_excel.results.publish`)."""
     with staged_workbook(path, title=f"{rules.year}年{town}{rules.assessment}评分细则") as wb:
-        write_town_sheet(wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total, provisional)
+        write_town_sheet(
+            wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total, provisional, grade
+        )
     return path
