@@ -102,7 +102,7 @@ def reference(v: dict) -> dict:
     elif assigned == 0:
         g25 = D(30)
     else:
-        g25 = (D(done) / D(assigned) * 30).quantize(D("0.01"), rounding=ROUND_HALF_UP)
+        g25 = (D(done) * 30 / D(assigned)).quantize(D("0.01"), rounding=ROUND_HALF_UP)
     coverage, growth = v.get("e_coverage_rate"), v.get("e_coverage_growth")
     met = (coverage is not None and (coverage == NA or D(str(coverage)) >= 70)) or (
         growth is not None and D(str(growth)) >= 10

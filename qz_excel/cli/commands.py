@@ -273,7 +273,7 @@ def _quoted(path: str) -> str:
 
 @main.group()
 def rules():
-    """检查规则文件。"""
+    """规则文件：检查、为新一年复制、列出细则种类。"""
 
 
 @rules.command("check")
@@ -293,6 +293,48 @@ def rules_check(rules_file):
         f"{len(loaded.subrules())} 条细则，标准分合计 {points_text(sum(i.standard for i in items))}；"
         f"{len(warnings)} 条警告；指纹 {loaded.fingerprint}"
     )
+
+
+@rules.command("new")
+@click.argument("year", type=click.IntRange(2000, 2100), metavar="年份")
+@click.option(
+    "--from", "source", type=click.Path(dir_okay=False), help="从哪个规则文件复制（默认：随程序提供的最新年度规则）"
+)
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="写到哪里（默认：当前目录下的 <年份>.yaml）")
+def rules_new(year, source, out):
+    """以去年的规则文件为底稿，写出新一年的规则文件（年份和标题已改，开头注明要核对什么）。"""
+    from qz_excel.rules.new_year import next_year_text
+    from qz_excel.rules.ruleset import RulesError, load_rules
+
+    loaded = load_rules_or_fail(source)
+    target = Path(out or f"{year}.yaml")
+    if target.exists():
+        fail(f"{target} 已存在：不会覆盖，请用 --out 指定另一个文件名")
+    text = next_year_text(loaded.path.read_text(encoding="utf-8"), year, loaded.path.name)
+    try:
+        target.write_text(text, encoding="utf-8")
+        load_rules(target)
+    except OSError as exc:
+        fail(f"无法写入 {target}：{exc.strerror or exc}")
+    except RulesError as exc:
+        fail(f"已写出 {target}，但它不能直接使用：\n{exc}")
+    click.echo(
+        f"已写出 {target}（{year} 年，由 {loaded.path.name} 复制）：请按文件开头的说明逐项核对，再运行 qz rules check {target}"
+    )
+
+
+@rules.command("list")
+def rules_list():
+    """列出随程序提供的规则文件（可直接写在 --rules 后面，如 --rules 2016-example）。"""
+    from qz_excel.common.resources import bundled_rules
+    from qz_excel.rules.ruleset import RulesError, load_rules
+
+    for name, path in bundled_rules().items():
+        try:
+            title = load_rules(path).spec.title
+        except RulesError:
+            title = "（无法读取）"
+        click.echo(f"{name:<16} {title}")
 
 
 @rules.command("kinds")

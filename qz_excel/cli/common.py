@@ -121,7 +121,10 @@ class DateParam(click.ParamType):
 DATE = DateParam()
 
 rules_option = click.option(
-    "--rules", "rules_file", type=click.Path(dir_okay=False), help="规则文件（YAML）；默认用随程序提供的最新年度规则"
+    "--rules",
+    "rules_file",
+    type=click.Path(dir_okay=False),
+    help="规则文件（YAML），或随程序提供的规则名（见 qz rules list）；默认用最新年度规则",
 )
 towns_option = click.option(
     "--towns",

@@ -32,3 +32,10 @@ def rules_path(year: int | None = None) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"没有 {year} 年的规则文件；已有：{', '.join(map(str, years))}")
     return path
+
+
+def bundled_rules() -> dict[str, Path]:
+    """Every rules file shipped with qz by its name: the years (「2010」) and the examples
+    (「2016-example」), so `--rules 2016-example` works wherever qz is installed."""
+    folder = templates_dir() / "rules"
+    return {p.stem: p for p in sorted([*folder.glob("*.yaml"), *folder.glob("examples/*.yaml")])}

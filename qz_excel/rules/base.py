@@ -124,9 +124,10 @@ class RuleBase(BaseModel):
     def explain_templates(self) -> dict[str, str]:
         return {**self.templates, **self.explain}
 
-    def check(self, catalog: dict, grades: list[str]) -> list[str]:
-        """Mistakes only the whole file shows (an option its indicator lacks, say), in
-        Chinese; ``grades``: the rules file's grade names."""
+    def check(self, catalog: dict, grades: list[str]) -> list[tuple[str | tuple, str]]:
+        """Mistakes only the whole file shows (an option its indicator lacks, bands out of
+        order), as (the field they are in — a name or a path like ("bands", 2, "at_least")
+        —, what is wrong in Chinese); ``grades``: the rules file's grade names."""
         return []
 
 

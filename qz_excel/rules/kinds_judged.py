@@ -52,7 +52,7 @@ class Veto(RuleBase):
     def check(self, catalog, grades):
         if self.grade is not None and self.grade not in grades:
             listed = "、".join(grades) or "（规则文件没有设等级 settings.grades）"
-            return [f"grade “{self.grade}” 不是规则文件的等级：{listed}"]
+            return [("grade", f"grade “{self.grade}” 不是规则文件的等级：{listed}")]
         return []
 
     def evaluate(self, values, catalog):
@@ -91,7 +91,7 @@ class Assessed(RuleBase):
     def check(self, catalog, grades):
         ind = catalog.get(self.indicator)
         if ind is not None and not ind.assessed:
-            return [f"指标 {ind.id} 应标明 assessed: true（由考核组在核定表中填写，不出现在填报表上）"]
+            return [("indicator", f"指标 {ind.id} 应标明 assessed: true（由考核组在核定表中填写，不出现在填报表上）")]
         return []
 
     def evaluate(self, values, catalog):

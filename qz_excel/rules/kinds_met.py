@@ -165,8 +165,10 @@ class Graded(RuleBase):
             return []
         unknown = [o for o in self.points if o not in ind.options]
         missing = [o for o in ind.options if o not in self.points]
-        problems = [f"points 中的选项“{o}”不是指标 {ind.id} 的选项（{'、'.join(ind.options)}）" for o in unknown]
-        problems += [f"指标 {ind.id} 的选项“{o}”没有写分值（不得分也请写 0）" for o in missing]
+        problems = [
+            ("points", f"points 中的选项“{o}”不是指标 {ind.id} 的选项（{'、'.join(ind.options)}）") for o in unknown
+        ]
+        problems += [("points", f"指标 {ind.id} 的选项“{o}”没有写分值（不得分也请写 0）") for o in missing]
         return problems
 
     def evaluate(self, values, catalog):
@@ -215,16 +217,24 @@ class Bands(RuleBase):
 
     @field_validator("bands")
     @classmethod
-    def _ordered(cls, bands: list[Band]) -> list[Band]:
-        upward = {b.at_least is not None for b in bands}
-        if len(upward) > 1:
+    def _one_direction(cls, bands: list[Band]) -> list[Band]:
+        if len({b.at_least is not None for b in bands}) > 1:
             raise ValueError("各档要同一方向：都写 at_least，或都写 at_most")
-        bounds = [b.bound for b in bands]
-        if upward == {True} and any(a <= b for a, b in zip(bounds, bounds[1:])):
-            raise ValueError(f"at_least 的各档要从高到低排列（现为 {bounds}）")
-        if upward == {False} and any(a >= b for a, b in zip(bounds, bounds[1:])):
-            raise ValueError(f"at_most 的各档要从低到高排列（现为 {bounds}）")
         return bands
+
+    def check(self, catalog, grades):
+        """Bands out of order, named at the band that breaks it (its own line)."""
+        problems = []
+        for k in range(1, len(self.bands)):
+            before, band = self.bands[k - 1], self.bands[k]
+            if band.at_least is not None and band.at_least >= before.bound:
+                key, words = "at_least", f"应低于上一档的 {before.bound:g}（at_least 的各档从高到低排列）"
+            elif band.at_most is not None and band.at_most <= before.bound:
+                key, words = "at_most", f"应高于上一档的 {before.bound:g}（at_most 的各档从低到高排列）"
+            else:
+                continue
+            problems.append((("bands", k, key), f"第{k + 1}档 {band.bound:g} {words}"))
+        return problems
 
     def inputs(self) -> list[str]:
         return [self.indicator]

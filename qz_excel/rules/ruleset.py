@@ -176,7 +176,9 @@ def _line_of(lines: dict[tuple, int], loc: tuple) -> str:
 
 def _where(raw: dict, loc: tuple, lines: dict[tuple, int] | None = None) -> str:
     """A pydantic error location → 「第57行，第5项（计量）细则 r5_x 的 points」."""
-    loc = tuple(part for part in loc if part not in REGISTRY)  # drop the union's tag
+    # drop the union's tag: the kind pydantic inserts right after a rule's index (a field
+    # may share a kind's name: bands.bands)
+    loc = tuple(part for k, part in enumerate(loc) if not (part in REGISTRY and k >= 2 and loc[k - 2] == "rules"))
     line = _line_of(lines or {}, loc)
     prefix = f"{line}，" if line else ""
     items = raw.get("items") if isinstance(raw, dict) else None
@@ -284,7 +286,10 @@ def _cross_check(spec: RulesFile, lines: dict[tuple, int]) -> list[str]:
                     )
                 elif catalog[ref].assessed and ref not in assessed_by:
                     problems.append(f"{where}：指标 {ref} 由考核组评定，只能用于 assessed 细则")
-            problems += [f"{where}：{text}" for text in rule.check(catalog, grades)]
+            for field, text in rule.check(catalog, grades):
+                key = field if isinstance(field, tuple) else (field,)
+                line = _line_of(lines, (*paths.get(rule.id, ()), *key))
+                problems.append(f"{line}，第{item.number}项（{item.name}）细则 {rule.id} 的 {key[0]}：{text}")
             for outcome, text in rule.explain_templates().items():
                 error = _template_problem(text)
                 if error:
@@ -325,8 +330,15 @@ def _message(error) -> str:
 
 
 def load_rules(source: str | Path | int | None = None) -> Rules:
-    """Load a rules file by path, or the bundled one for a year (default: latest)."""
-    path = Path(source) if isinstance(source, (str, Path)) else resources.rules_path(source)
+    """Load a rules file by path, by the name of a bundled one (「2016-example」), or the
+    bundled one for a year (default: the latest year)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        shipped = resources.bundled_rules()
+        if isinstance(source, str) and not path.exists() and source in shipped:
+            path = shipped[source]  # a bundled file by name: 「2010」, 「2016-example」
+    else:
+        path = resources.rules_path(source)
     try:
         data = path.read_bytes()
     except OSError as exc:
