@@ -35,14 +35,23 @@ Sub SaveWithPassword(source As String, target As String, filter As String, secre
     StoreAs(OpenHidden(source), target, filter, secret)
 End Sub
 
-Rem edits: &quot;E11=是|E22=0.9&quot;; a number is typed as a number, anything else as text
+Rem the k-th entry (from 1) of a cell&apos;s dropdown list, as a person picks it
+Function Picked(cell, k As Integer) As String
+    entries = Split(cell.Validation.getFormula1(), &quot;;&quot;)
+    Picked = Replace(Trim(entries(k - 1)), Chr(34), &quot;&quot;)
+End Function
+
+Rem edits: &quot;E11=是|E22=0.9|E12=#2&quot;; a number is typed as a number, #k picks the k-th
+Rem entry of the cell&apos;s dropdown list, anything else is typed as text
 Sub Correct(source As String, target As String, filter As String, sheetName As String, edits As String)
     doc = OpenHidden(source)
     sheet = doc.Sheets.getByName(sheetName)
     For Each edit In Split(edits, &quot;|&quot;)
         parts = Split(edit, &quot;=&quot;)
         cell = sheet.getCellRangeByName(parts(0))
-        If IsNumeric(parts(1)) Then
+        If Left(parts(1), 1) = &quot;#&quot; Then
+            cell.String = Picked(cell, CInt(Mid(parts(1), 2)))
+        ElseIf IsNumeric(parts(1)) Then
             cell.Value = Val(parts(1))
         Else
             cell.String = parts(1)

@@ -58,7 +58,28 @@ def line_count(text: str, width: float, font_size: float | None = None) -> int:
         usable = max(1.0, width - 1.5)  # in display columns (CJK = 2)
     else:
         usable = max(1.0, (7 * width + 5 - 6) / (font_size * 2 / 3))  # half-em units
-    return sum(max(1, math.ceil(display_width(part) / usable)) for part in str(text).split("\n"))
+    return sum(
+        max(math.ceil(display_width(part) / usable), _wrapped_lines(part, usable)) for part in str(text).split("\n")
+    )
+
+
+#: what an office suite will not break: a run of Latin letters and digits (「9993」, 「0.5」,
+#: 「98.5%」) with the punctuation that may not start a line (，。；：、）」 …) kept on its end
+_UNBREAKABLE = re.compile(r"[A-Za-z0-9.%％/+\-]+[，。；：、）」』”？！,.;:)]*|.[，。；：、）」』”？！,.;:)]*")
+
+
+def _wrapped_lines(part: str, usable: float) -> int:
+    """Lines a greedy line-breaker fills when words and closing punctuation do not split:
+    a number pushed whole to the next line leaves the end of this one empty."""
+    lines, used = 1, 0.0
+    for match in _UNBREAKABLE.finditer(part):
+        width = display_width(match.group())
+        if used and used + width > usable:
+            lines, used = lines + 1, 0
+        used += width
+        while used > usable:  # a word longer than a line breaks where it must
+            lines, used = lines + 1, used - usable
+    return lines
 
 
 def row_height(cells: list[tuple], minimum: float = 18.0) -> float:

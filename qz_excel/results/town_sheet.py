@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qz_excel.common.textwidth import display_width
 from qz_excel.common.xlsx import FONT, Formats, row_height, staged_workbook
 from qz_excel.rules.points import points_number, points_text, points_texts
 from qz_excel.rules.ruleset import Rules
@@ -42,7 +43,9 @@ FORMATS = {
     "small": {**BORDER, "text_wrap": True, "valign": "top", "font_size": BODY_PT},
     "center": {**BORDER, "align": "center"},
     "center_small": {**BORDER, "align": "center", "text_wrap": True, "font_size": BODY_PT},
-    "bold_run": {"bold": True, "font_size": BODY_PT, "font_name": FONT},  # a bold run inside a cell
+    # runs inside one cell: each carries its own font (a run without one prints at 11 pt)
+    "bold_run": {"bold": True, "font_size": BODY_PT, "font_name": FONT},
+    "plain_run": {"font_size": BODY_PT, "font_name": FONT},
     "total": {**BORDER, "bold": True, "align": "center", "font_size": 10.5},
     "sign": {"font_size": 10.5, "valign": "bottom", "font_name": FONT},
     "sign_line": {"font_size": 10.5, "valign": "bottom", "font_name": FONT, "bottom": 1},
@@ -55,6 +58,13 @@ FORMATS = {
 # 7·w + 5 pixels each): 674 px, inside the 717 px between A4 portrait's 0.4-inch margins;
 # 标准分 and 实得分 just wide enough for their three characters in bold
 TOWN_COLUMNS = {"序号": 4, "考核内容": 22, "评分方法": 28, "标准分": 6, "实得分": 6, "得分说明": 26}
+#: the same total width shared out again, for a town whose 得分说明 would not fit two pages
+WIDTH_PLANS = (
+    TOWN_COLUMNS,
+    {**TOWN_COLUMNS, "考核内容": 19, "评分方法": 26, "得分说明": 31},
+    {**TOWN_COLUMNS, "考核内容": 17, "评分方法": 23, "得分说明": 36},
+    {**TOWN_COLUMNS, "考核内容": 15, "评分方法": 21, "得分说明": 40},
+)
 PROVISIONAL = "暂定（待核实）"
 MARGINS = {"left": 0.4, "right": 0.4, "top": 0.5, "bottom": 0.55}
 #: points a page holds between the top and bottom margins (A4: 842 pt), less a safety
@@ -113,6 +123,15 @@ class TownPages:
             if item.groups:
                 out.update(self._group_explanations(item, block, start, stop))
                 tail = np.where(vetoed, "触发否决，本项得0分。", "")
+                if item.bonus:  # the groups add up to more than the whole bonus may be
+                    earned = sum(self._groups[(item.number, g.number)][1][start:stop] for g in item.groups)
+                    cap = self.rules.spec.settings.bonus_total_cap
+                    over = (
+                        "各组合计"
+                        + points_texts(earned).astype(str)
+                        + f"分，加分最多{points_text(cap or 0)}分，按{points_text(cap or 0)}分计。"
+                    )
+                    tail = np.where(earned > bonus, over, tail)
                 out[item.number] = tail.astype(object)
                 continue
             # numbered as the 评分方法 numbers its lines (two sub-rules may share one)
@@ -193,12 +212,34 @@ def _numbered(block: np.ndarray, numbers: list[int]) -> np.ndarray:
     return text
 
 
-def _item_height(item, explanation: str) -> float:
-    return _row_height(item.content, item.method, explanation)
+def _row_texts(rules: Rules, explanations: dict) -> list[tuple[str, str, str]]:
+    """(考核内容, 评分方法, 得分说明) of every body row, in order: what sets their heights."""
+    rows = []
+    for item in rules.items:
+        if item.groups:
+            rows.append((f"{item.name}\n{item.content}".strip(), item.method, explanations[item.number]))
+            rows += [(g.name, g.method, explanations[(item.number, g.number)]) for g in item.groups]
+        else:
+            rows.append((item.content, item.method, explanations[item.number]))
+    return rows
 
 
-def _row_height(content: str, method: str, explanation: str) -> float:
-    widths = TOWN_COLUMNS
+def plan_columns(rows: list[tuple[str, str, str]], longest_score: str, title_rows=TITLE_ROWS):
+    """The column widths and row heights that print on at most two pages: the usual
+    widths, else ones that give the 得分说明 more room (a town whose every cell carries a
+    note and whose counts run to thousands), and a 实得分 column as wide as its longest
+    number. The total width never changes: it is what A4 portrait holds at 9 pt."""
+    score_width = max(TOWN_COLUMNS["实得分"], display_width(longest_score) * 1.15 + 1)
+    extra = score_width - TOWN_COLUMNS["实得分"]
+    for plan in WIDTH_PLANS:
+        widths = {**plan, "实得分": score_width, "得分说明": plan["得分说明"] - extra}
+        heights = [_row_height(*row, widths=widths) for row in rows]
+        if len(page_breaks(heights, title_rows=title_rows)) <= 1:
+            break
+    return widths, heights
+
+
+def _row_height(content: str, method: str, explanation: str, widths=TOWN_COLUMNS) -> float:
     return row_height(
         [
             (content, widths["考核内容"], BODY_PT),
@@ -239,40 +280,41 @@ def write_town_sheet(
     most two A4 pages broken only between items, 合计 and the signatures with the last item.
     An item with groups (二级指标) gets a row of its own, then a row per group."""
     ws = wb.add_worksheet(sheet_name)
-    for i, width in enumerate(TOWN_COLUMNS.values()):
-        ws.set_column(i, i, width)
     last = len(TOWN_COLUMNS) - 1
-    ws.write_string(0, 0, f"{rules.spec.attachment}：", fmt["attachment"])
-    if provisional:
-        ws.merge_range(0, 3, 0, last, PROVISIONAL, fmt["mark"])
     title = f"{rules.year}年{town}{rules.assessment}评分细则"
-    fmt.merged_text(ws, 1, 0, 1, last, title, "title")
     # a long name wraps the title: its row grows with it
     title_rows = (
         TITLE_ROWS[0],
         max(TITLE_ROWS[1], row_height([(title, sum(TOWN_COLUMNS.values()), 16)])),
         TITLE_ROWS[2],
     )
+    longest = max((points_text(s) for s in (*scores.values(), total)), key=display_width)
+    widths, heights = plan_columns(_row_texts(rules, explanations), longest, title_rows)
+    for i, width in enumerate(widths.values()):
+        ws.set_column(i, i, width)
+    ws.write_string(0, 0, f"{rules.spec.attachment}：", fmt["attachment"])
+    if provisional:
+        ws.merge_range(0, 3, 0, last, PROVISIONAL, fmt["mark"])
+    fmt.merged_text(ws, 1, 0, 1, last, title, "title")
     for r, height in enumerate(title_rows):
         ws.set_row(r, height)
     for i, name in enumerate(TOWN_COLUMNS):
         ws.write_string(2, i, name, fmt["header"])
-    heights = []
     r = 3
     for item in rules.items:
-        explanation = explanations[item.number]
+        # rows in order, each sized before its cells: a constant-memory workbook (汇总's
+        # per-town sheets) writes a row once and moves on
         if item.groups:
-            heights += _grouped_rows(ws, fmt, r, rules, item, scores, explanations)
+            _grouped_rows(ws, fmt, r, rules, item, scores, explanations, heights[r - 3 : r - 2 + len(item.groups)])
             r += 1 + len(item.groups)
             continue
+        ws.set_row(r, heights[r - 3])
         ws.write_number(r, 0, item.number, fmt["center"])
         ws.write_string(r, 1, item.content, fmt["text"])
         ws.write_string(r, 2, item.method, fmt["text"])
         ws.write_number(r, 3, points_number(item.standard), fmt["center"])
         ws.write_number(r, 4, points_number(scores[item.number]), fmt["center"])
-        fmt.text(ws, r, 5, explanation, "small")
-        heights.append(_item_height(item, explanation))
-        ws.set_row(r, heights[-1])
+        fmt.text(ws, r, 5, explanations[item.number], "small")
         r += 1
     ws.merge_range(r, 0, r, 2, "合计", fmt["total"])
     ws.write_number(r, 3, points_number(sum(i.standard for i in rules.items)), fmt["total"])
@@ -298,15 +340,16 @@ def write_town_sheet(
     ws.print_area(0, 0, r + len(TAIL_ROWS) - 1, last)
 
 
-def _grouped_rows(ws, fmt: Formats, r: int, rules: Rules, item, scores: dict, explanations: dict) -> list[float]:
+def _grouped_rows(
+    ws, fmt: Formats, r: int, rules: Rules, item, scores: dict, explanations: dict, heights: list[float]
+) -> None:
     """An item with groups: its own row (number, name and content, method, 标准分, 得分, what
     happened to the item as a whole), then one row per group (its number, name, method,
-    标准分 or cap, 得分 and its sub-rules' explanations). Returns the rows' heights."""
-    heights = []
-    content = f"{item.name}\n{item.content}".strip()
+    标准分 or cap, 得分 and its sub-rules' explanations)."""
+    ws.set_row(r, heights[0])
     ws.write_number(r, 0, item.number, fmt["center"])
     if item.content:  # the item's name in bold above its content
-        ws.write_rich_string(r, 1, fmt["bold_run"], item.name, "\n" + item.content, fmt["text"])
+        ws.write_rich_string(r, 1, fmt["bold_run"], item.name, fmt["plain_run"], "\n" + item.content, fmt["text"])
     else:
         ws.write_string(r, 1, item.name, fmt["text"])
     ws.write_string(r, 2, item.method, fmt["text"])
@@ -317,10 +360,9 @@ def _grouped_rows(ws, fmt: Formats, r: int, rules: Rules, item, scores: dict, ex
         ws.write_number(r, 3, points_number(item.standard), fmt["center"])
     ws.write_number(r, 4, points_number(scores[item.number]), fmt["center"])
     fmt.text(ws, r, 5, explanations[item.number], "small")
-    heights.append(_row_height(content, item.method, explanations[item.number]))
-    ws.set_row(r, heights[-1])
-    for group in item.groups:
+    for k, group in enumerate(item.groups, start=1):
         r += 1
+        ws.set_row(r, heights[k])
         explanation = explanations[(item.number, group.number)]
         ws.write_string(r, 0, group.number, fmt["center_small"])
         ws.write_string(r, 1, group.name, fmt["text"])
@@ -332,9 +374,6 @@ def _grouped_rows(ws, fmt: Formats, r: int, rules: Rules, item, scores: dict, ex
             ws.write_number(r, 3, points_number(group.standard or 0), fmt["center"])
         ws.write_number(r, 4, points_number(scores[(item.number, group.number)]), fmt["center"])
         fmt.text(ws, r, 5, explanation, "small")
-        heights.append(_row_height(group.name, group.method, explanation))
-        ws.set_row(r, heights[-1])
-    return heights
 
 
 def _signature_block(ws, fmt: Formats, row: int) -> None:
