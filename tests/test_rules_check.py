@@ -103,3 +103,25 @@ def test_bundled_rules_by_name():
     result = run("rules", "list")
     assert "2016-example" in result.output and "（示例）" in result.output
     assert load_rules("2016-example").year == 2016
+
+
+def test_the_rules_guide_documents_every_construct():
+    """docs/rules.md is what a bureau writes its own file from: every kind has its section,
+    every key of the rules file its mention, and every example snippet that stands alone
+    is valid YAML."""
+    import yaml
+    from conftest import REPO
+
+    from qz_excel.rules.base import RuleBase
+    from qz_excel.rules.kinds import REGISTRY
+    from qz_excel.rules.model import Grade, Group, Indicator, Item, RulesFile, Settings
+
+    guide = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    for kind in REGISTRY:
+        assert f"### {kind}：" in guide, kind
+    for model in (RulesFile, Settings, Grade, Item, Group, Indicator, RuleBase, *REGISTRY.values()):
+        for field in model.model_fields:
+            assert f"`{field}`" in guide or f"{field}:" in guide, (model.__name__, field)
+    for snippet in re.findall(r"```yaml\n(.*?)```", guide, re.S):
+        if "……" not in snippet:
+            yaml.safe_load(snippet)

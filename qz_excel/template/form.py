@@ -21,10 +21,32 @@ DATE_LABEL = "填报日期"
 META_MARK = "qz_excel 模板元数据（请勿修改）"
 META_KEYS = ("year", "town", "rules_fingerprint", "template_version", "generated_at", "tool_version")
 
-CHINESE_NUMERALS = "一二三四五六七八九十"
+DIGITS = "零一二三四五六七八九"
 
 
-def item_heading(number: int, name: str, standard: str) -> str:
-    """「一、组织领导（标准分10分）」; ``standard`` as shown (「10」「4.5」)."""
-    numeral = CHINESE_NUMERALS[number - 1] if 1 <= number <= 10 else str(number)
-    return f"{numeral}、{name}（标准分{standard}分）"
+def chinese_numeral(n: int) -> str:
+    """1 → 一, 10 → 十, 12 → 十二, 20 → 二十, 105 → 一百零五: items numbered as a
+    document numbers them, however many there are."""
+    if n < 10:
+        return DIGITS[n]
+    if n < 20:
+        return "十" + (DIGITS[n % 10] if n % 10 else "")
+    if n < 100:
+        return DIGITS[n // 10] + "十" + (DIGITS[n % 10] if n % 10 else "")
+    if n < 1000:
+        rest = n % 100
+        tail = (
+            ""
+            if not rest
+            else ("零" + DIGITS[rest] if rest < 10 else ("一" if rest < 20 else "") + chinese_numeral(rest))
+        )
+        return DIGITS[n // 100] + "百" + tail
+    return str(n)
+
+
+def item_heading(number: int, name: str, standard: str, bonus: bool = False) -> str:
+    """「一、组织领导（标准分10分）」; ``standard`` as shown (「10」「4.5」); a bonus item
+    (加分项) has a cap instead: 「四、加分项（加分，最多加10分）」 (``standard``: the cap, or "")."""
+    if bonus:
+        return f"{chinese_numeral(number)}、{name}（加分{'，最多加' + standard + '分' if standard else ''}）"
+    return f"{chinese_numeral(number)}、{name}（标准分{standard}分）"

@@ -206,8 +206,12 @@ def plan_form(rules: Rules) -> tuple[PlannedRow, ...]:
     planned, row = [], HEADER_ROW + 1
     value_col = COL[form.VALUE_HEADER]
     for item in rules.items:
-        planned.append(PlannedRow(row, 20, text=form.item_heading(item.number, item.name, points_text(item.standard))))
+        cap = rules.spec.settings.bonus_total_cap
+        shown = points_text(cap) if item.bonus and cap is not None else "" if item.bonus else points_text(item.standard)
+        planned.append(PlannedRow(row, 20, text=form.item_heading(item.number, item.name, shown, item.bonus)))
         row += 1
+        # an indicator of a group (二级指标) shows the group's name, which says more than the item's
+        group_of = {code: g.name for g in item.groups for rule in g.rules for code in rule.inputs()}
         # the 考核组's own indicators (assessed) are entered in the 核定表, not here
         for k, ind in enumerate((i for i in item.indicators if not i.assessed), start=1):
             height = row_height(
@@ -218,7 +222,7 @@ def plan_form(rules: Rules) -> tuple[PlannedRow, ...]:
                     row,
                     height,
                     number=f"{item.number}.{k}",
-                    item_name=item.name,
+                    item_name=group_of.get(ind.id, item.name),
                     ind=ind,
                     validation=value_validation(ind, xl_rowcol_to_cell(row, value_col)),
                 )
