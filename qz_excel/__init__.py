@@ -5,6 +5,7 @@ what it takes, what it gives and what it must not import. Stages import only dow
 (checked in CI by import-linter, ``[tool.importlinter]`` in pyproject.toml):
 
     cli             the `qz` command: parses, calls, renders; the only code that prints or exits
+    campaign        a year's assessment as one folder: qz.toml, the layout, where things stand
     pipeline        `qz score` as one library call: inbox → Report and a results folder
     mail            letters to the towns over SMTP
     followup        反馈 per town, reminders read back from results, 核定表 and --review

@@ -39,6 +39,7 @@ from qz_excel.intake import read as intake
 from qz_excel.intake.changes import changes_frame
 from qz_excel.results import office
 from qz_excel.results.booklet import BookletFailed, Entry, build_booklet
+from qz_excel.results.last_year import NEW, LastYear, add_last_year, year_on_year
 from qz_excel.results.publish import ResultsFolder
 from qz_excel.results.summary import ReportInfo, audit_trail, write_ranking_print, write_summary
 from qz_excel.results.town_sheet import TownPages, write_town_workbook
@@ -63,6 +64,7 @@ class ScoreOptions:
     pdf: bool = False  # print 汇总排名 and every 评分细则 to PDF through LibreOffice
     maker: str = ReportInfo.maker  # 制表单位 on the printed 汇总排名
     made_on: date | None = None  # 制表日期; None: today
+    last_year: LastYear | None = None  # last year's results: 上年总分, 上年名次, 名次变化, 同比
 
 
 def competition_rank(totals: pd.Series) -> pd.Series:
@@ -77,6 +79,20 @@ def _shown_points(hundredths: pd.Series) -> pd.Series:
     if (hundredths.dropna() % SCALE == 0).all():
         return hundredths // SCALE
     return hundredths.astype("Float64") / SCALE
+
+
+def _last_year_notes(ranking: pd.DataFrame) -> dict[str, str]:
+    """Town → 「上年总分 82.5，名次 3」 for its 评分细则 (「上年未参加」 for a new town)."""
+    notes = {}
+    for town, total, rank, change in ranking[["单位名称", "上年总分", "上年名次", "名次变化"]].itertuples(index=False):
+        if change == NEW:
+            notes[town] = "上年未参加"
+        elif pd.isna(total):
+            notes[town] = "上年未排名"
+        else:
+            shown = f"{float(total):g}"
+            notes[town] = f"上年总分 {shown}" + ("" if pd.isna(rank) else f"，名次 {int(rank)}")
+    return notes
 
 
 def ranking_table(
@@ -257,9 +273,17 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
         ret.release_values()
     status = town_statuses(accepted, result, reviewed)
     ranking = ranking_table(rules, towns, result, status, options.strict)
+    last = options.last_year
+    if last is not None:
+        ranking = add_last_year(ranking, last)
     problems = [p for r in returns for p in r.problems] + (applied.problems if applied else [])
     problems += [Problem("NOT_RETURNED", town=t) for t in towns["单位名称"] if t not in by_town]
-    pages = TownPages(rules, result, provisional={t for t, s in status.items() if s not in FINAL})
+    pages = TownPages(
+        rules,
+        result,
+        provisional={t for t, s in status.items() if s not in FINAL},
+        notes=_last_year_notes(ranking) if last is not None else None,
+    )
     info = ReportInfo(
         maker=options.maker,
         made_on=options.made_on,
@@ -333,6 +357,7 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
             info,
             changes_frame(changes),
             review_rows,
+            year_on_year(ranking, [i.header for i in rules.items], last) if last is not None else None,
         )
     clock.lap("summary")
     with _phase(progress, "生成评分细则", len(pages)) as bar:

@@ -48,8 +48,8 @@ def test_help_is_chinese(args):
     "args, words",
     [
         (["score", "--tonws", "x"], ["没有 --tonws 这个选项", "是不是", "--towns"]),
-        (["score"], ["缺少必填的参数", "收件箱"]),
-        (["score", str(SAMPLES / "returned")], ["缺少必填的选项", "--towns"]),
+        (["score"], ["缺少收件箱", "qz init"]),  # outside a campaign folder
+        (["score", str(SAMPLES / "returned")], ["缺少单位名单", "--towns", "qz init"]),
         (["mail", "x", "--towns", "y", "--security", "abc"], ["--security", "的值不对", "只能是其中之一"]),
         (["bogus"], ["没有 bogus 这个命令"]),
         (

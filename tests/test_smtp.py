@@ -153,6 +153,8 @@ def test_a_wrong_password_stops_after_one_login(secure_server, outbox, certifica
     assert "登录失败：请检查邮箱账号和授权码（不是登录密码）" in result.output, result.output[-600:]
     assert auth.attempts == 1 and handler.messages == []
     assert "未发送 4 个单位" in result.output
+    # the closing tally counts the four the stop left unsent and the one with a bad address
+    assert "已发送 0，跳过 0（其中文件有变更 0），失败 0，未发送 5；" in result.output
 
 
 def test_no_password_without_a_terminal_is_a_sentence_not_a_prompt(outbox, certificates):

@@ -24,8 +24,10 @@ import click
 
 from qz_excel import __version__
 from qz_excel.cli import zh as cli_zh
+from qz_excel.cli.campaign import FROM_CAMPAIGN, campaign_of, init, needed, status
 from qz_excel.cli.common import (
     DATE,
+    DEFAULT_MAKER,
     INTERNAL_ERROR,
     INTERRUPTED,
     NOT_WRITTEN,
@@ -53,8 +55,17 @@ INTERRUPTED_MESSAGE = (
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="qz", message="%(prog)s 版本 %(version)s", help="显示版本号并退出。")
-def main():
-    """质量工作考核：生成填报模板、汇总评分。"""
+@click.option(
+    "-C",
+    "campaign_dir",
+    type=click.Path(file_okay=False),
+    metavar="目录",
+    help="在这个考核年度工作目录中运行（默认：当前目录）",
+)
+@click.pass_context
+def main(ctx, campaign_dir):
+    """质量工作考核：生成填报模板、汇总评分。在 qz init 建立的考核年度工作目录中运行时，各命令不用写选项。"""
+    ctx.obj = {"campaign_dir": campaign_dir}
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -111,25 +122,44 @@ def _save_traceback() -> str:
 
 @main.command()
 @towns_option
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="模板输出目录")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="模板输出目录（考核目录中默认：模板/）")
 @rules_option
-@click.option("--deadline", default="", help="报送截止日期，写入填报说明")
-@click.option("--contact", default="", help="联系人及电话，写入填报说明")
+@click.option("--deadline", default=None, help="报送截止日期，写入填报说明")
+@click.option("--contact", default=None, help="联系人及电话，写入填报说明")
 @click.option(
     "--generated-at",
     type=DATE,
     default=None,
     help="模板生成日期，写入模板的隐藏信息（默认今天），如 2010-12-01；固定它，重新生成的文件逐字节相同",
 )
-def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
+@click.pass_context
+def template(ctx, towns_file, out_dir, rules_file, deadline, contact, generated_at):
     """为名单中的每个单位生成一份填报模板。"""
+    campaign = campaign_of(ctx)
     with loading():
         from qz_excel.template.writer import TemplateOptions, write_templates
 
+    if campaign is not None:
+        settings = campaign.settings
+        towns_file = towns_file or str(campaign.towns_file)
+        out_dir = out_dir or str(campaign.templates)
+        rules_file = rules_file or campaign.rules
+        deadline = settings.deadline_text if deadline is None else deadline
+        contact = settings.contact if contact is None else contact
+        if generated_at is None:  # the first templates fix the date: later ones are byte-identical
+            from datetime import date
+
+            from qz_excel.campaign.settings import set_generated_at
+
+            generated_at = settings.generated_at or date.today()
+            if settings.generated_at is None:
+                set_generated_at(campaign.settings_file, generated_at)
+    towns_file = needed(towns_file, "单位名单", "--towns 名单文件")
+    out_dir = needed(out_dir, "模板输出目录", "--out 目录")
     rules = load_rules_or_fail(rules_file)
     towns = load_towns(towns_file)
     options = TemplateOptions(
-        deadline=deadline, contact=contact, generated_at=generated_at.isoformat() if generated_at else ""
+        deadline=deadline or "", contact=contact or "", generated_at=generated_at.isoformat() if generated_at else ""
     )
     try:
         if sys.stderr.isatty():
@@ -143,29 +173,50 @@ def template(towns_file, out_dir, rules_file, deadline, contact, generated_at):
 
 
 @main.command()
-@click.argument("inbox", type=click.Path(file_okay=False), metavar="收件箱")
+@click.argument("inbox", type=click.Path(file_okay=False), metavar="[收件箱]", required=False)
 @towns_option
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="结果输出目录")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="结果输出目录（考核目录中默认：结果/）")
 @rules_option
 @click.option("--strict", is_flag=True, help="有错误的单位不参加排名")
 @click.option("--per-town-sheets", is_flag=True, help="在汇总.xlsx 中为每个单位附一张评分细则")
 @click.option("--pdf", is_flag=True, help="另用 LibreOffice 生成 PDF（汇总排名、各单位评分细则和打印汇编）")
-@click.option("--maker", default="县质量技术监督局", show_default=True, help="制表单位，印在汇总排名上")
+@click.option("--maker", default=None, help=f"制表单位，印在汇总排名上 [默认：{DEFAULT_MAKER}]")
 @click.option("--made-on", type=DATE, default=None, help="制表日期，印在汇总排名上（默认今天），如 2010-12-30")
 @click.option(
     "--review",
     "review_file",
     type=click.Path(dir_okay=False),
     default=None,
-    metavar="核定表",
-    help="采用考核组填好的核定表（上次评分生成的 核定表.xlsx，可另存为 .xls/.ods、改名）",
+    is_flag=False,
+    flag_value=FROM_CAMPAIGN,
+    metavar="[核定表]",
+    help="采用考核组填好的核定表（上次评分生成的 核定表.xlsx，可另存为 .xls/.ods、改名）；考核目录中不写文件名即用 结果/核定表.xlsx",
 )
-def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, maker, made_on, review_file):
+@click.pass_context
+def score(ctx, inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, maker, made_on, review_file):
     """读取收件箱中的全部回报文件，评分并生成汇总排名和各单位评分细则。"""
+    campaign = campaign_of(ctx)
     with loading():
         from qz_excel.pipeline import OutInInbox, ScoreOptions, check_folders, run_score
         from qz_excel.results.office import find_soffice
         from qz_excel.results.publish import ResultsBusy
+
+    last_year = None
+    if campaign is not None:
+        inbox = inbox or str(campaign.inbox)
+        towns_file = towns_file or str(campaign.towns_file)
+        out_dir = out_dir or str(campaign.results)
+        rules_file = rules_file or campaign.rules
+        maker = maker or campaign.settings.maker or None
+        if review_file == FROM_CAMPAIGN:
+            review_file = str(campaign.review_table)
+        last_year = _last_year_of(campaign)
+    if review_file == FROM_CAMPAIGN:
+        fail("--review 后面要写核定表文件（在考核年度工作目录中可以不写，默认用 结果/核定表.xlsx）")
+    inbox = needed(inbox, "收件箱", "收件箱目录（qz score 收件箱 --towns 名单 --out 结果目录）")
+    towns_file = needed(towns_file, "单位名单", "--towns 名单文件")
+    out_dir = needed(out_dir, "结果输出目录", "--out 目录")
+    maker = maker or DEFAULT_MAKER
 
     need_folder(inbox, "收件箱", "请把各单位报回的文件放在一个文件夹里，再把该文件夹的路径写在 qz score 后面")
     try:
@@ -193,7 +244,14 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, 
             towns,
             Path(out_dir),
             rules,
-            ScoreOptions(strict=strict, per_town_sheets=per_town_sheets, pdf=pdf, maker=maker, made_on=made_on),
+            ScoreOptions(
+                strict=strict,
+                per_town_sheets=per_town_sheets,
+                pdf=pdf,
+                maker=maker,
+                made_on=made_on,
+                last_year=last_year,
+            ),
             progress=progress_bar if sys.stderr.isatty() else None,
             review=review,
         )
@@ -201,11 +259,24 @@ def score(inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, pdf, 
         fail(f"另一个 qz score 正在向 {exc.folder} 写结果：请等它结束后再运行，或换一个 --out 目录", NOT_WRITTEN)
     except OSError as exc:
         not_written(exc, out_dir)
-    _print_score(report, inbox, towns_file, out_dir, pdf)
+    _print_score(report, inbox, towns_file, out_dir, pdf, campaign)
     sys.exit(1 if report.has_problems else 0)
 
 
-def _print_score(report, inbox: str, towns_file: str, out_dir: str, pdf: bool) -> None:
+def _last_year_of(campaign):
+    """Last year's results named in qz.toml, read now: a file that is not one stops here."""
+    path = campaign.last_year
+    if path is None:
+        return None
+    from qz_excel.results.last_year import LastYearError, read_last_year
+
+    try:
+        return read_last_year(path, campaign.settings.last_year.renamed)
+    except LastYearError as exc:
+        fail(str(exc))
+
+
+def _print_score(report, inbox: str, towns_file: str, out_dir: str, pdf: bool, campaign=None) -> None:
     from qz_excel.common.problems import ERROR, SKIPPED, SUPERSEDED, WARNING, counted
 
     for warning in report.warnings:
@@ -246,18 +317,23 @@ def _print_score(report, inbox: str, towns_file: str, out_dir: str, pdf: bool) -
     click.echo(f"各单位评分细则：{(Path(out_dir) / '评分细则').resolve()}")
     if pdf:
         click.echo(f"PDF 及打印汇编：{(Path(out_dir) / 'pdf').resolve()}")
-    mail = f"qz mail 模板目录 --towns {_quoted(towns_file)}"
+    # inside a campaign the follow-up commands need nothing more; outside, the towns file
+    # and results folder are known, the templates folder is not
+    in_campaign = campaign is not None and Path(out_dir).resolve() == campaign.results
+    mail = "qz mail" if in_campaign else f"qz mail 模板目录 --towns {_quoted(towns_file)}"
+    results_arg = "" if in_campaign else f" {_quoted(out_dir)}"
     if report.requests:
         click.echo(
             f"需要修改的 {len(report.requests)} 个单位：{_some(list(report.requests))}；"
             f"修改通知（反馈）：{(Path(out_dir) / '反馈').resolve()}"
         )
-        click.echo(f"  发送修改通知：{mail} --corrections {_quoted(out_dir)}")
+        click.echo(f"  发送修改通知：{mail} --corrections{results_arg}")
     if report.not_returned:
         click.echo(f"未报送的 {len(report.not_returned)} 个单位：{_some(report.not_returned)}")
-        click.echo(f"  催报：{mail} --remind {_quoted(out_dir)}")
+        click.echo(f"  催报：{mail} --remind{results_arg}")
     if report.requests or report.not_returned:
-        click.echo("  （“模板目录”换成 qz template 生成模板的目录；先演练、看草稿，确认后再加 --send）")
+        tail = "" if in_campaign else "“模板目录”换成 qz template 生成模板的目录；"
+        click.echo(f"  （{tail}先演练、看草稿，确认后再加 --send）")
 
 
 def _some(names: list[str], limit: int = 20) -> str:
@@ -347,4 +423,6 @@ def rules_kinds():
 
 
 main.add_command(mail)
+main.add_command(init)
+main.add_command(status)
 cli_zh.localize(main)

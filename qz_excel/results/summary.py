@@ -426,6 +426,7 @@ def write_summary(
     info: ReportInfo = ReportInfo(),
     changes: pd.DataFrame | None = None,
     reviews: pd.DataFrame | None = None,
+    year_on_year: pd.DataFrame | None = None,
 ) -> Path:
     """汇总.xlsx: 汇总排名, 评分明细 (``trail``: frames of rows, see :func:`audit_trail`),
     问题清单, 文件清单, 变更记录 (what each resubmission changed, :mod:`qz_excel.intake.changes`),
@@ -463,6 +464,10 @@ def write_summary(
                 ("指标", "核定理由", "自报值", "核定值"),
             ),
         ]
+        if year_on_year is not None:  # last year beside this year, item by item
+            lists.append(
+                ("同比", year_on_year, {"单位名称": 20, "项目": 24, "本年": 10, "上年": 10, "变化": 10}, ("项目",))
+            )
         for name, frame, widths, text_columns in lists:
             ws = wb.add_worksheet(name)
             _write_table(ws, fmt, frame, widths, text_columns=text_columns, fit_rows=True)

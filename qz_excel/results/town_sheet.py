@@ -47,6 +47,7 @@ FORMATS = {
     "bold_run": {"bold": True, "font_size": BODY_PT, "font_name": FONT},
     "plain_run": {"font_size": BODY_PT, "font_name": FONT},
     "total": {**BORDER, "bold": True, "align": "center", "font_size": 10.5},
+    "total_note": {**BORDER, "bold": True, "align": "center", "font_size": BODY_PT, "text_wrap": True},
     "sign": {"font_size": 10.5, "valign": "bottom", "font_name": FONT},
     "sign_line": {"font_size": 10.5, "valign": "bottom", "font_name": FONT, "bottom": 1},
     "date": {"font_size": 10.5, "valign": "bottom", "align": "right", "font_name": FONT},
@@ -86,8 +87,16 @@ class TownPages:
     Built from the scoring result once; afterwards it holds numpy arrays and lists only, so
     a feeder thread may use it while the main thread writes the 汇总 workbook."""
 
-    def __init__(self, rules: Rules, result: ScoreResult, provisional: AbstractSet[str] = frozenset()) -> None:
-        """``provisional``: towns whose result is not final (待核实): their pages say so."""
+    def __init__(
+        self,
+        rules: Rules,
+        result: ScoreResult,
+        provisional: AbstractSet[str] = frozenset(),
+        notes: dict[str, str] | None = None,
+    ) -> None:
+        """``provisional``: towns whose result is not final (待核实): their pages say so;
+        ``notes``: a line per town beside 合计 (last year's total and rank)."""
+        self.notes = notes or {}
         details, items = result.details, result.items
         self.rules, self.provisional = rules, provisional
         self.towns = list(details["town"].cat.categories)
@@ -195,6 +204,7 @@ class TownPages:
                     int(self._totals[t]),
                     self.towns[t] in self.provisional,
                     None if self._grades is None else self._grades[t],
+                    self.notes.get(self.towns[t]),
                 )
             )
         return pages
@@ -275,6 +285,7 @@ def write_town_sheet(
     total: int,
     provisional: bool = False,
     grade: str | None = None,
+    note: str | None = None,
 ) -> None:
     """One filled 评分细则 laid out like 附件2, for signing: legible (9 pt at 100 %), at
     most two A4 pages broken only between items, 合计 and the signatures with the last item.
@@ -319,10 +330,11 @@ def write_town_sheet(
     ws.merge_range(r, 0, r, 2, "合计", fmt["total"])
     ws.write_number(r, 3, points_number(sum(i.standard for i in rules.items)), fmt["total"])
     ws.write_number(r, 4, points_number(total), fmt["total"])
-    if grade is None:
-        ws.write_blank(r, 5, None, fmt["total"])
+    beside = "；".join(text for text in (f"等级：{grade}" if grade else "", note or "") if text)
+    if beside:
+        ws.write_string(r, 5, beside, fmt["total_note"] if note else fmt["total"])
     else:
-        ws.write_string(r, 5, f"等级：{grade}", fmt["total"])
+        ws.write_blank(r, 5, None, fmt["total"])
     _signature_block(ws, fmt, r + 2)
     for k, height in enumerate(TAIL_ROWS):
         ws.set_row(r + k, height)
@@ -395,11 +407,12 @@ def write_town_workbook(
     total: int,
     provisional: bool = False,
     grade: str | None = None,
+    note: str | None = None,
 ) -> Path:
     """One town's 评分细则, written straight to ``path``: it lies in a staging folder that
     is published as a whole (:mod:`qz_excel.results.publish`)."""
     with staged_workbook(path, title=f"{rules.year}年{town}{rules.assessment}评分细则") as wb:
         write_town_sheet(
-            wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total, provisional, grade
+            wb, Formats(wb, FORMATS), "评分细则", rules, town, scores, explanations, total, provisional, grade, note
         )
     return path
