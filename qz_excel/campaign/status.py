@@ -166,6 +166,8 @@ def _next_steps(campaign: Campaign, status: Status, sent: dict, needs_fix: set[s
             (f"还有 {counts['单位'] - counts['已发模板']} 个单位没有发出模板：先演练，看过草稿再发送", "qz mail")
         )
         steps.append(("确认草稿无误后发送", "qz mail --send"))
+    if campaign.settings.mailbox.imap and counts["未报送"]:
+        steps.append(("从局里的邮箱收取各单位的回件（只读）", "qz fetch"))
     if status.unscored_files or not status.scored_at:
         what = f"收件箱里有 {len(status.unscored_files)} 个新文件未评分" if status.unscored_files else "还没有评过分"
         steps.append((what, "qz score"))

@@ -41,6 +41,7 @@ from qz_excel.cli.common import (
     rules_option,
     towns_option,
 )
+from qz_excel.cli.fetch import fetch
 from qz_excel.cli.mail import mail
 
 cli_zh.install()  # click's own words in Chinese (usage, errors, prompts)
@@ -425,4 +426,5 @@ def rules_kinds():
 main.add_command(mail)
 main.add_command(init)
 main.add_command(status)
+main.add_command(fetch)
 cli_zh.localize(main)

@@ -30,6 +30,8 @@ OLE_MAGIC = cellfacts.OLE_MAGIC
 # An OLE container holding these streams is an encrypted OOXML file (MS-OFFCRYPTO).
 ENCRYPTED_STREAMS = ("EncryptedPackage".encode("utf-16-le"), "EncryptionInfo".encode("utf-16-le"))
 HEADER_SCAN_ROWS = 30
+#: `qz fetch`'s record of the messages it read, kept in the inbox it fills (never scored)
+FETCH_LOG = ".qz-收取记录.jsonl"
 DTYPES = {"bool": "boolean", "count": "Int64", "percent": "Float64", "number": "Float64", "choice": "object"}
 
 
@@ -372,8 +374,11 @@ def read_returns(paths: list[Path], rules: Rules, names: list[str] | None = None
 
 def inbox_files(inbox: Path) -> list[Path]:
     """Every file under the inbox, in a stable order (hidden dot-files included: nothing
-    in the inbox goes unreported)."""
-    return sorted((p for p in inbox.rglob("*") if p.is_file()), key=lambda p: p.relative_to(inbox).as_posix())
+    in the inbox goes unreported), but `qz fetch`'s own log."""
+    return sorted(
+        (p for p in inbox.rglob("*") if p.is_file() and not (p.name == FETCH_LOG and p.parent == inbox)),
+        key=lambda p: p.relative_to(inbox).as_posix(),
+    )
 
 
 def choose_among_duplicates(returns: list[Returned], towns: list[str], rules: Rules) -> list[Returned]:
