@@ -43,6 +43,7 @@ from qz_excel.cli.common import (
 )
 from qz_excel.cli.fetch import fetch
 from qz_excel.cli.mail import mail
+from qz_excel.cli.web import web
 
 cli_zh.install()  # click's own words in Chinese (usage, errors, prompts)
 
@@ -427,4 +428,5 @@ main.add_command(mail)
 main.add_command(init)
 main.add_command(status)
 main.add_command(fetch)
+main.add_command(web)
 cli_zh.localize(main)

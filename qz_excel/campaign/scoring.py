@@ -1,0 +1,51 @@
+"""`qz score` inside a campaign, as one call: the same inputs whichever way the clerk asks
+(the command line or the web page), so the results folder is the same."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from qz_excel.campaign.folder import Campaign
+from qz_excel.common.towns import read_towns
+from qz_excel.pipeline import ProgressFactory, ScoreOptions, run_score
+from qz_excel.results.last_year import read_last_year
+from qz_excel.rules.ruleset import load_rules
+
+DEFAULT_MAKER = "县质量技术监督局"
+
+
+@dataclass(frozen=True)
+class CampaignScore:
+    strict: bool = False
+    pdf: bool = False
+    per_town_sheets: bool = False
+    review: bool = False  # apply 结果/核定表.xlsx
+    made_on: date | None = None
+
+
+def score_campaign(
+    campaign: Campaign, choice: CampaignScore = CampaignScore(), progress: ProgressFactory | None = None
+):
+    """Scores the campaign's inbox into its results folder; returns the Report. Raises what
+    the library raises (RulesError, TownsError, ReviewError, LastYearError, OSError …)."""
+    rules = load_rules(campaign.rules)
+    towns = read_towns(campaign.towns_file)
+    review = None
+    if choice.review:
+        from qz_excel.followup.review import read_review
+
+        review = read_review(campaign.review_table, rules)
+    last = campaign.last_year
+    options = ScoreOptions(
+        strict=choice.strict,
+        per_town_sheets=choice.per_town_sheets,
+        pdf=choice.pdf,
+        maker=campaign.settings.maker or DEFAULT_MAKER,
+        made_on=choice.made_on,
+        last_year=read_last_year(last, campaign.settings.last_year.renamed) if last is not None else None,
+    )
+    return run_score(
+        Path(campaign.inbox), towns, Path(campaign.results), rules, options, progress=progress, review=review
+    )

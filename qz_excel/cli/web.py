@@ -1,0 +1,35 @@
+"""`qz web`: the year's work in a browser on this PC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from qz_excel.cli.common import fail, loading
+
+
+@click.command(short_help="在浏览器里完成一年的工作（只在本机，127.0.0.1）。")
+@click.argument("folder", required=False, type=click.Path(file_okay=False), metavar="[考核目录]")
+@click.option("--port", type=click.IntRange(1024, 65535), default=None, help="端口（默认：自动找一个空闲端口）")
+@click.option("--no-browser", is_flag=True, help="不自动打开浏览器，只显示链接")
+@click.pass_context
+def web(ctx, folder, port, no_browser):
+    """在本机启动网页版（只有这台电脑能打开），浏览器里看报送情况、上传回件、评分、看排名和下载结果。"""
+    from qz_excel.cli.campaign import campaign_of
+
+    if folder:
+        ctx.find_root().obj = {**(ctx.find_root().obj or {}), "campaign_dir": folder}
+    campaign = campaign_of(ctx)
+    if campaign is None:
+        fail("qz web 要在考核年度工作目录中运行：先用 qz init 目录 建立，再 qz web 目录")
+    with loading():
+        from qz_excel.web.server import WebBusy, serve
+
+    try:
+        serve(campaign, port, not no_browser, click.echo)
+    except WebBusy as exc:
+        fail(f"这个考核目录已有 qz web 在运行：{exc.url}（请用已经打开的页面，或先在那里点“关闭”）")
+    except OSError as exc:
+        fail(f"无法启动网页服务：{exc.strerror or exc}（端口被占用时可用 --port 换一个）")
+    click.echo(f"qz web 已关闭（{Path(campaign.root)}）")

@@ -1,0 +1,236 @@
+"""The pages, in the clerk's words. Each view reads the campaign through the library and
+renders a template; actions are plain HTML forms posted back here."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from pathlib import Path
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from qz_excel.campaign.folder import Campaign
+from qz_excel.campaign.status import COUNTS, campaign_status
+from qz_excel.common.files import atomic_write_bytes, safe_file_stem, unique_path
+from qz_excel.common.towns import read_towns
+from qz_excel.followup.reminders import SUMMARY_NAME
+from qz_excel.intake.safety import LIMITS
+from qz_excel.web.jobs import Jobs
+
+#: folders of the campaign whose files the pages offer for download
+DOWNLOADS = ("结果", "模板")
+
+
+def file_index(campaign: Campaign) -> dict[str, Path]:
+    """Download key → file: only files found under the campaign's results and templates,
+    so no path from a request ever reaches the disk."""
+    index = {}
+    for folder in (campaign.results, campaign.templates):
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and not any(part.startswith(".") for part in path.relative_to(campaign.root).parts):
+                    relative = path.relative_to(campaign.root).as_posix()
+                    index[hashlib.sha256(relative.encode()).hexdigest()[:16]] = path
+    return index
+
+
+def link_of(campaign: Campaign, path: Path) -> str:
+    relative = path.relative_to(campaign.root).as_posix()
+    return "/files/" + hashlib.sha256(relative.encode()).hexdigest()[:16]
+
+
+def _sheet(campaign: Campaign, name: str) -> list[dict]:
+    summary = campaign.results / SUMMARY_NAME
+    if not summary.is_file():
+        return []
+    from python_calamine import CalamineWorkbook
+
+    book = CalamineWorkbook.from_path(str(summary))
+    if name not in book.sheet_names:
+        return []
+    rows = book.get_sheet_by_name(name).to_python()
+    header = [str(h).replace("\n", "") for h in rows[0]] if rows else []
+    return [dict(zip(header, (_shown(v) for v in r))) for r in rows[1:]]
+
+
+def _shown(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+class Views:
+    def __init__(self, campaign: Campaign, templates, jobs: Jobs, shutdown):
+        self.campaign, self.templates, self.jobs, self.shutdown = campaign, templates, jobs, shutdown
+
+    def page(self, request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
+        body = self.templates.get_template(name).render(
+            csrf=request.state.csrf,
+            year=self.campaign.settings.year,
+            job=self.jobs.current,
+            message=request.query_params.get("msg", ""),
+            path=request.url.path,
+            **context,
+        )
+        return HTMLResponse(body, status_code=status_code)
+
+    def _status(self):
+        towns = read_towns(self.campaign.towns_file)
+        return campaign_status(self.campaign, list(towns["单位名称"]))
+
+    async def home(self, request: Request) -> Response:
+        """本年度: the cycle as a checklist, each step's state, and what to do next."""
+        state = self._status()
+        counts = state.counts
+        steps = [
+            ("单位名单", f"{counts['单位']} 个单位", counts["单位"] > 0),
+            (
+                "填报表",
+                "已生成" if any(self.campaign.templates.glob("*.xlsx")) else "未生成",
+                any(self.campaign.templates.glob("*.xlsx")),
+            ),
+            ("发送模板", f"已发 {counts['已发模板']} / {counts['单位']}", counts["已发模板"] == counts["单位"]),
+            (
+                "报送",
+                f"已报送 {counts['已报送']}，未报送 {counts['未报送']}",
+                counts["未报送"] == 0 and bool(state.scored_at),
+            ),
+            (
+                "评分",
+                f"最近一次：{state.scored_at}" if state.scored_at else "还没有评分",
+                bool(state.scored_at) and not state.unscored_files,
+            ),
+            (
+                "修改与催报",
+                f"需修改 {counts['需修改']}，已发修改通知 {counts['已发修改通知']}",
+                bool(state.scored_at) and counts["需修改"] == 0,
+            ),
+            (
+                "核定",
+                f"已核定 {counts['已核定']}，待核实 {counts['待核实']}",
+                counts["待核实"] == 0 and bool(state.scored_at),
+            ),
+        ]
+        return self.page(request, "home.html", steps=steps, state=state, counts=[(k, counts[k]) for k in COUNTS])
+
+    async def board(self, request: Request) -> Response:
+        """报送情况: counts, a row per town, filters, the drop zone for returned files."""
+        state = self._status()
+        wanted = request.query_params.get("status", "")
+        rows = [r for r in state.rows if not wanted or r.status == wanted]
+        return self.page(
+            request,
+            "board.html",
+            state=state,
+            rows=rows,
+            wanted=wanted,
+            counts=[(k, state.counts[k]) for k in COUNTS],
+            filters=["", "正常", "待核实", "已核定", "未报送"],
+        )
+
+    async def upload(self, request: Request) -> Response:
+        """Returned files dropped in the page: saved into the inbox under cleaned, unique
+        names, each within intake's size limit; nothing is overwritten."""
+        form = request.state.form
+        inbox = self.campaign.inbox
+        inbox.mkdir(exist_ok=True)
+        taken = {p.name for p in inbox.iterdir()}
+        saved, refused = [], []
+        for upload in form.getlist("files"):
+            if not getattr(upload, "filename", None):
+                continue
+            data = await upload.read(LIMITS.file_bytes + 1)
+            if len(data) > LIMITS.file_bytes:
+                refused.append(f"{upload.filename}（超过 {LIMITS.file_bytes // 1024 // 1024} MB）")
+                continue
+            name = Path(upload.filename.replace("\\", "/")).name
+            stem, suffix = Path(name).stem, Path(name).suffix.lower()[:10]
+            path = unique_path(inbox, safe_file_stem(stem or "回件"), suffix, taken)
+            atomic_write_bytes(path, data)
+            saved.append(path.name)
+        if refused and not saved:
+            return PlainTextResponse("没有保存：" + "、".join(refused), status_code=413)
+        text = f"已存入收件箱 {len(saved)} 个文件" + (f"；未保存：{'、'.join(refused)}" if refused else "")
+        return RedirectResponse(f"/board?msg={quote(text)}", status_code=303)
+
+    async def score_page(self, request: Request) -> Response:
+        return self.page(request, "score.html")
+
+    async def start_score(self, request: Request) -> Response:
+        from qz_excel.campaign.scoring import CampaignScore, score_campaign
+
+        form = request.state.form
+        choice = CampaignScore(
+            strict=bool(form.get("strict")), pdf=bool(form.get("pdf")), review=bool(form.get("review"))
+        )
+
+        def work(progress):
+            report = score_campaign(self.campaign, choice, progress)
+            returned = int(report.summary["排名"].notna().sum())
+            words = f"评分完成：{returned} 个单位参加排名，{len(report.not_returned)} 个未报送，{len(report.requests)} 个需要修改。"
+            return words, report
+
+        if self.jobs.start("评分", work) is None:
+            return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
+        return RedirectResponse("/job", status_code=303)
+
+    async def job_page(self, request: Request) -> Response:
+        return self.page(request, "job.html")
+
+    async def job_progress(self, request: Request) -> Response:
+        return self.page(request, "_progress.html")
+
+    async def cancel(self, request: Request) -> Response:
+        self.jobs.cancel()
+        return RedirectResponse("/job", status_code=303)
+
+    async def ranking(self, request: Request) -> Response:
+        """排名: 汇总排名 as a page, with the downloads of the printed results."""
+        rows = _sheet(self.campaign, "汇总排名")
+        columns = list(rows[0]) if rows else []
+        results = self.campaign.results
+        downloads = [
+            (name, link_of(self.campaign, path))
+            for name, path in (
+                ("汇总.xlsx", results / SUMMARY_NAME),
+                ("核定表.xlsx", results / "核定表.xlsx"),
+                ("汇总排名.pdf", results / "pdf" / "汇总排名.pdf"),
+                ("评分细则汇编.pdf", results / "pdf" / "评分细则汇编.pdf"),
+            )
+            if path.is_file()
+        ]
+        return self.page(request, "ranking.html", rows=rows, columns=columns, downloads=downloads)
+
+    async def town(self, request: Request) -> Response:
+        """One town: its problems with sheet, cell and how to fix, its scores, its changes,
+        its 评分细则 and 反馈."""
+        town = request.path_params["town"]
+        known = set(read_towns(self.campaign.towns_file)["单位名称"])
+        if town not in known:
+            return PlainTextResponse("名单中没有这个单位", status_code=404)
+        ranking = next((r for r in _sheet(self.campaign, "汇总排名") if r.get("单位名称") == town), None)
+        problems = [r for r in _sheet(self.campaign, "问题清单") if r.get("单位名称") == town]
+        changes = [r for r in _sheet(self.campaign, "变更记录") if r.get("单位名称") == town]
+        stem = safe_file_stem(town)
+        files = [
+            (label, link_of(self.campaign, path))
+            for label, path in (
+                ("评分细则", self.campaign.results / "评分细则" / f"{stem}.xlsx"),
+                ("修改通知（反馈）", self.campaign.results / "反馈" / f"{stem}.xlsx"),
+            )
+            if path.is_file()
+        ]
+        return self.page(
+            request, "town.html", town=town, ranking=ranking, problems=problems, changes=changes, files=files
+        )
+
+    async def download(self, request: Request) -> Response:
+        path = file_index(self.campaign).get(request.path_params["key"])
+        if path is None:
+            return PlainTextResponse("没有这个文件", status_code=404)
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return FileResponse(path, media_type=kind, filename=path.name)
+
+    async def close(self, request: Request) -> Response:
+        self.shutdown()
+        return self.page(request, "closed.html")

@@ -1,0 +1,212 @@
+"""`qz web` through real HTTP requests to a real server on 127.0.0.1 (uvicorn in a thread):
+the guard (Host, one-time link, cookie, CSRF, Origin, upload limits, downloads only from
+the campaign's index) and the pages; then the cycle in a real browser (Debian's chromium
+driven by playwright through executable_path)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from conftest import REPO, result_digests
+
+from qz_excel.campaign.folder import open_campaign
+from qz_excel.cli.commands import main
+from qz_excel.web.app import create_app
+from qz_excel.web.security import COOKIE, Guard
+from qz_excel.web.server import free_port
+
+SAMPLES = REPO / "sample_workbooks"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Running:
+    """A campaign's web server on a free port, for as long as the test needs it."""
+
+    def __init__(self, folder: Path):
+        import uvicorn
+
+        self.port = free_port()
+        self.guard = Guard(self.port)
+        self.app = create_app(open_campaign(folder), self.guard, self.stop)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        for _ in range(100):
+            if self.server.started:
+                break
+            time.sleep(0.05)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+    def session(self) -> httpx.Client:
+        """A client that opened the one-time link: it holds the session cookie."""
+        client = httpx.Client(base_url=self.base, follow_redirects=False, timeout=30)
+        response = client.get(f"/?token={self.guard.token}")
+        assert response.status_code == 303 and response.headers["location"] == "/"
+        assert COOKIE in response.cookies
+        cookie = response.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+        return client
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+@pytest.fixture
+def campaign(tmp_path):
+    folder = tmp_path / "2010年考核"
+    assert CliRunner().invoke(main, ["init", str(folder), "--towns", str(SAMPLES / "towns.csv")]).exit_code == 0
+    assert CliRunner().invoke(main, ["-C", str(folder), "template"]).exit_code == 0
+    return folder
+
+
+@pytest.fixture
+def running(campaign):
+    server = Running(campaign)
+    yield server
+    server.stop()
+    server.thread.join(timeout=10)
+
+
+def test_the_guard(running, campaign):
+    base = running.base
+    # another Host (a DNS-rebinding page) → 400
+    assert httpx.get(base + "/", headers={"Host": "evil.example:80"}).status_code == 400
+    # no session → 403, with a sentence
+    refused = httpx.get(base + "/board")
+    assert refused.status_code == 403 and "qz web" in refused.text
+    assert httpx.get(base + "/?token=wrong").status_code == 403
+    client = running.session()
+    # the link is one-time: a second opening is refused
+    assert httpx.get(f"{base}/?token={running.guard.token}").status_code == 403
+    page = client.get("/board")
+    assert page.status_code == 200 and "报送情况" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text  # no inline script anywhere
+    # POST without the CSRF token, or from another origin → 403
+    assert client.post("/score", data={"pdf": ""}).status_code == 403
+    token = csrf_of(page.text)
+    assert client.post("/score", data={"csrf": token}, headers={"Origin": "http://evil.example"}).status_code == 403
+    # an upload over the limit → 413, nothing written
+    huge = b"x" * (51 * 1024 * 1024)
+    assert client.post("/upload", data={"csrf": token}, files={"files": ("大.xlsx", huge)}).status_code == 413
+    assert not any((campaign / "收件箱").iterdir())
+    # downloads come only from the campaign's index: a path never reaches the disk
+    assert client.get("/files/..%2F..%2Fqz.toml").status_code == 404
+    assert client.get("/files/../qz.toml").status_code == 404
+    assert client.get("/static/../../qz.toml").status_code == 404
+
+
+def test_a_second_qz_web_on_the_same_campaign_is_refused(running, campaign):
+    from qz_excel.web.server import LOCK_NAME, _claim
+
+    _claim(open_campaign(campaign), running.port)  # this process holds the campaign now
+    other = os.fork()
+    if other == 0:  # a second process, as a second `qz web` would be
+        from qz_excel.web.server import WebBusy
+
+        try:
+            _claim(open_campaign(campaign), 1234)
+        except WebBusy:
+            os._exit(0)
+        os._exit(1)
+    _, status = os.waitpid(other, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    (campaign / LOCK_NAME).unlink()
+
+
+def test_pages_upload_score_and_download_as_the_cli_does(running, campaign, tmp_path):
+    client = running.session()
+    home = client.get("/")
+    assert home.status_code == 200 and "本年度" in home.text and "单位名单" in home.text
+    token = csrf_of(home.text)
+    files = [("files", (p.name, p.read_bytes())) for p in sorted((SAMPLES / "returned").iterdir())]
+    upload = client.post("/upload", data={"csrf": token}, files=files)
+    assert upload.status_code == 303 and "已存入收件箱" in httpx.URL(upload.headers["location"]).params["msg"]
+    assert len(list((campaign / "收件箱").iterdir())) == 9
+    # the same folder scored by the CLI, for comparison
+    twin = tmp_path / "命令行"
+    shutil.copytree(campaign, twin, ignore=shutil.ignore_patterns(".qz-web.json"))
+    assert CliRunner().invoke(main, ["-C", str(twin), "score"]).exit_code == 1
+
+    started = client.post("/score", data={"csrf": token})
+    assert started.status_code == 303 and started.headers["location"] == "/job"
+    for _ in range(600):
+        progress = client.get("/job/progress").text
+        if "评分完成" in progress or "出错" in progress:
+            break
+        time.sleep(0.1)
+    assert "评分完成：9 个单位参加排名，1 个未报送，1 个需要修改。" in progress
+    assert result_digests(campaign / "结果") == result_digests(twin / "结果")  # one implementation
+
+    board = client.get("/board").text
+    assert "双桥镇" in board and "未报送" in board and "城关镇质量考核（已填）.xlsx" in board
+    waiting = client.get("/board", params={"status": "待核实"}).text
+    assert "东港街道" in waiting and "城关镇质量考核" not in waiting
+    ranking = client.get("/ranking").text
+    assert "汇总排名" in ranking and "城关镇" in ranking
+    link = re.search(r'<a href="(/files/[0-9a-f]+)">汇总.xlsx</a>', ranking).group(1)
+    assert client.get(link).content == (campaign / "结果" / "汇总.xlsx").read_bytes()
+    town = client.get("/town/东港街道").text
+    assert "东港街道" in town and "问题" in town and "修改通知（反馈）" in town
+    assert client.get("/town/不存在镇").status_code == 404
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"), reason="Debian's chromium is needed (.ci/run installs it)"
+)
+def test_the_cycle_in_a_real_browser(running, campaign, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    # QZ_DOCS_SCREENSHOTS=1 redraws the README's pictures; otherwise they go to a tmp folder
+    shots = REPO / "docs" / "web" if os.environ.get("QZ_DOCS_SCREENSHOTS") else tmp_path
+    shots.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--lang=zh-CN",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        page.goto(running.guard.link)
+        assert page.url == running.base + "/"  # the token left the address bar
+        page.get_by_text("下一步").wait_for()
+        page.screenshot(path=str(shots / "home.png"), full_page=True)
+        page.get_by_role("navigation").get_by_role("link", name="报送情况").click()
+        page.set_input_files('input[type="file"]', [str(p) for p in sorted((SAMPLES / "returned").iterdir())])
+        page.get_by_role("button", name="存入收件箱").click()
+        page.get_by_text("已存入收件箱 9 个文件").wait_for()
+        page.get_by_role("navigation").get_by_role("link", name="评分").click()
+        page.get_by_role("button", name="开始评分").click()
+        page.get_by_text("评分完成").wait_for(timeout=120_000)  # htmx polls the progress
+        page.screenshot(path=str(shots / "job.png"), full_page=True)
+        page.get_by_role("navigation").get_by_role("link", name="报送情况").click()
+        assert page.locator("tr.status-未报送").count() == 1
+        page.screenshot(path=str(shots / "board.png"), full_page=True)
+        page.get_by_role("navigation").get_by_role("link", name="排名").click()
+        assert page.locator("table.ranking tbody tr").count() == 10
+        page.screenshot(path=str(shots / "ranking.png"), full_page=True)
+        page.get_by_role("link", name="东港街道").first.click()
+        page.get_by_text("修改通知（反馈）").wait_for()
+        page.screenshot(path=str(shots / "town.png"), full_page=True)
+        page.get_by_role("button", name="关闭").click()
+        page.get_by_text("qz web 已关闭").wait_for()
+        browser.close()
+    running.thread.join(timeout=10)
+    assert not running.thread.is_alive()  # the page's 关闭 stopped the server
