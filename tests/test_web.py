@@ -210,3 +210,70 @@ def test_the_cycle_in_a_real_browser(running, campaign, tmp_path):
         browser.close()
     running.thread.join(timeout=10)
     assert not running.thread.is_alive()  # the page's 关闭 stopped the server
+
+
+def wait_for_job(client: httpx.Client, words: str) -> str:
+    for _ in range(600):
+        progress = client.get("/job/progress").text
+        if words in progress or "出错" in progress:
+            return progress
+        time.sleep(0.1)
+    return progress
+
+
+def test_towns_templates_and_settings_pages(running, campaign, tmp_path):
+    import io
+    import zipfile
+
+    client = running.session()
+    towns = client.get("/towns").text
+    assert "单位名单.csv" in towns and towns.count("example.com") == 10
+    token = csrf_of(towns)
+    # a list without a name column is refused with the reader's sentence; nothing changes
+    bad = client.post(
+        "/towns", data={"csrf": token}, files={"towns": ("新名单.csv", "名字,邮箱\n甲,a@b.cn\n".encode())}
+    )
+    assert "没有换" in httpx.URL(bad.headers["location"]).params["msg"]
+    assert (campaign / "单位名单.csv").exists()
+    # a good one replaces it; the old list is kept beside it
+    good = "单位名称,邮箱\n城关镇,a@b.cn\n新城镇,\n".encode()
+    client.post("/towns", data={"csrf": token}, files={"towns": ("新名单.csv", good)})
+    assert (campaign / "单位名单.csv").read_bytes() == good and (campaign / "单位名单（旧）.csv").exists()
+    assert "新城镇" in client.get("/towns").text and "没有邮箱的单位 1 个：新城镇" in client.get("/towns").text
+
+    started = client.post("/templates", data={"csrf": token, "deadline": "2010年12月20日", "contact": "王科长"})
+    assert started.headers["location"] == "/job"
+    assert "已生成 2 份填报表" in wait_for_job(client, "已生成")
+    listed = client.get("/templates").text
+    assert "新城镇" in listed  # (the other towns' templates of the old list stay: nothing is deleted)
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/templates/all.zip").content))
+    assert sorted(archive.namelist()) == sorted(p.name for p in (campaign / "模板").glob("*.xlsx"))
+    # the same templates as `qz template` makes in the same campaign: byte for byte
+    twin = tmp_path / "命令行"
+    shutil.copytree(campaign, twin, ignore=shutil.ignore_patterns(".qz-web.json"))
+    for path in (twin / "模板").glob("*.xlsx"):
+        path.unlink()
+    args = ["-C", str(twin), "template", "--deadline", "2010年12月20日", "--contact", "王科长"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    made = sorted((twin / "模板").glob("*.xlsx"))
+    assert len(made) == 2
+    for path in made:
+        assert (campaign / "模板" / path.name).read_bytes() == path.read_bytes(), path.name
+    settings = client.get("/settings").text
+    assert "qz.toml" in settings and "year = 2010" in settings
+
+
+def test_a_cancelled_score_leaves_the_results_as_they_were(running, campaign, big_inbox):
+    inbox, towns_csv, _ = big_inbox
+    for path in inbox.iterdir():
+        shutil.copy(path, campaign / "收件箱" / path.name)
+    shutil.copy(towns_csv, campaign / "单位名单.csv")
+    client = running.session()
+    token = csrf_of(client.get("/score").text)
+    client.post("/score", data={"csrf": token})
+    assert client.post("/job/cancel", data={"csrf": token}).status_code == 303
+    outcome = wait_for_job(client, "已取消")
+    assert "已取消：结果目录仍是上一次的完整结果" in outcome, outcome
+    assert not any(p.name != ".qz-lock" for p in (campaign / "结果").iterdir())  # nothing half-written
+    again = client.post("/score", data={"csrf": token})  # and the next run works
+    assert again.status_code == 303 and "评分完成：120 个单位参加排名" in wait_for_job(client, "评分完成")

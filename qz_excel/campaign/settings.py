@@ -215,3 +215,14 @@ def set_generated_at(path: Path, day: date) -> None:
         from qz_excel.common.files import atomic_write_bytes
 
         atomic_write_bytes(path, new.encode("utf-8"))
+
+
+def set_setting(path: Path, key: str, value: str) -> None:
+    """One top-level text setting changed in place (the web page's 单位名单), the rest of
+    the file — comments, layout — left as the clerk has it."""
+    text = path.read_text(encoding="utf-8-sig")
+    pattern = re.compile(rf'^({re.escape(key)}\s*=\s*)"[^"\n]*"', re.M)
+    new = pattern.sub(lambda m: m.group(1) + _quoted(value), text, count=1)
+    from qz_excel.common.files import atomic_write_bytes
+
+    atomic_write_bytes(path, new.encode("utf-8"))

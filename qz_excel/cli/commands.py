@@ -141,26 +141,19 @@ def template(ctx, towns_file, out_dir, rules_file, deadline, contact, generated_
     with loading():
         from qz_excel.template.writer import TemplateOptions, write_templates
 
+    options = None
     if campaign is not None:
-        settings = campaign.settings
+        from qz_excel.campaign.making import template_options
+
         towns_file = towns_file or str(campaign.towns_file)
         out_dir = out_dir or str(campaign.templates)
         rules_file = rules_file or campaign.rules
-        deadline = settings.deadline_text if deadline is None else deadline
-        contact = settings.contact if contact is None else contact
-        if generated_at is None:  # the first templates fix the date: later ones are byte-identical
-            from datetime import date
-
-            from qz_excel.campaign.settings import set_generated_at
-
-            generated_at = settings.generated_at or date.today()
-            if settings.generated_at is None:
-                set_generated_at(campaign.settings_file, generated_at)
+        options = template_options(campaign, deadline, contact, generated_at)
     towns_file = needed(towns_file, "单位名单", "--towns 名单文件")
     out_dir = needed(out_dir, "模板输出目录", "--out 目录")
     rules = load_rules_or_fail(rules_file)
     towns = load_towns(towns_file)
-    options = TemplateOptions(
+    options = options or TemplateOptions(
         deadline=deadline or "", contact=contact or "", generated_at=generated_at.isoformat() if generated_at else ""
     )
     try:

@@ -15,14 +15,21 @@ from qz_excel.campaign.folder import Campaign
 from qz_excel.common.resources import templates_dir
 from qz_excel.web.jobs import Jobs
 from qz_excel.web.security import Guard, GuardMiddleware
-from qz_excel.web.views import Views
+from qz_excel.web.views import MorePages, Views
 
 
 def create_app(campaign: Campaign, guard: Guard, shutdown: Callable[[], None] = lambda: None) -> Starlette:
     web = templates_dir() / "web"
     templates = Environment(loader=FileSystemLoader(str(web)), autoescape=select_autoescape(["html"]))
     views = Views(campaign, templates, Jobs(), shutdown)
+    more = MorePages(views)
     routes = [
+        Route("/towns", more.towns),
+        Route("/towns", more.replace_towns, methods=["POST"]),
+        Route("/templates", more.templates),
+        Route("/templates", more.make_templates, methods=["POST"]),
+        Route("/templates/all.zip", more.templates_zip),
+        Route("/settings", more.settings),
         Route("/", views.home),
         Route("/board", views.board),
         Route("/upload", views.upload, methods=["POST"]),

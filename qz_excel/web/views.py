@@ -234,3 +234,117 @@ class Views:
     async def close(self, request: Request) -> Response:
         self.shutdown()
         return self.page(request, "closed.html")
+
+
+class MorePages:
+    """单位名单, 填报表 and 设置: the steps before the towns return their workbooks."""
+
+    def __init__(self, views: Views):
+        self.views = views
+        self.campaign = views.campaign
+
+    async def towns(self, request: Request) -> Response:
+        """单位名单: the parsed table, the notes on how it was read, towns without 邮箱."""
+        from qz_excel.common.towns import TownsError
+
+        try:
+            towns = read_towns(self.campaign.towns_file)
+            error = ""
+        except TownsError as exc:
+            towns, error = None, str(exc)
+        rows = [] if towns is None else towns.to_dict("records")
+        no_mail = [r["单位名称"] for r in rows if not str(r.get("邮箱", "")).strip()]
+        notes = [] if towns is None else towns.attrs.get("notes", [])
+        return self.views.page(
+            request,
+            "towns.html",
+            rows=rows,
+            notes=notes,
+            no_mail=no_mail,
+            error=error,
+            file=self.campaign.towns_file.name,
+        )
+
+    async def replace_towns(self, request: Request) -> Response:
+        """A new towns list replaces the campaign's: checked first, the old one kept beside it."""
+        import tempfile
+
+        from qz_excel.common.towns import TownsError
+
+        upload = request.state.form.get("towns")
+        if not getattr(upload, "filename", None):
+            return RedirectResponse(f"/towns?msg={quote('请选择名单文件')}", status_code=303)
+        suffix = Path(upload.filename).suffix.lower()
+        if suffix not in (".csv", ".xlsx", ".xls"):
+            return RedirectResponse(f"/towns?msg={quote('名单要是 .csv、.xlsx 或 .xls 文件')}", status_code=303)
+        data = await upload.read(LIMITS.file_bytes + 1)
+        with tempfile.TemporaryDirectory() as folder:
+            trial = Path(folder) / f"名单{suffix}"
+            trial.write_bytes(data)
+            try:
+                read_towns(trial)
+            except TownsError as exc:
+                return RedirectResponse(
+                    f"/towns?msg={quote('没有换：' + str(exc).replace(str(trial), upload.filename))}", status_code=303
+                )
+        current = self.campaign.towns_file
+        if current.exists():  # nothing is lost: the old list stays beside the new one
+            kept = unique_path(current.parent, f"{current.stem}（旧）", current.suffix, set())
+            current.rename(kept)
+        target = current.with_suffix(suffix)
+        atomic_write_bytes(target, data)
+        if target != current:
+            from qz_excel.campaign.settings import set_setting
+
+            set_setting(self.campaign.settings_file, "towns", target.name)
+        return RedirectResponse(f"/towns?msg={quote('单位名单已更换')}", status_code=303)
+
+    async def templates(self, request: Request) -> Response:
+        """填报表: 截止日期 and 联系人, 生成, download one or all."""
+        books = sorted(self.campaign.templates.glob("*.xlsx"))
+        links = [(p.name, link_of(self.campaign, p)) for p in books]
+        settings = self.campaign.settings
+        return self.views.page(
+            request, "templates.html", links=links, deadline=settings.deadline_text, contact=settings.contact
+        )
+
+    async def make_templates(self, request: Request) -> Response:
+        from qz_excel.campaign.making import template_options
+        from qz_excel.rules.ruleset import load_rules
+        from qz_excel.template.writer import write_templates
+
+        form = request.state.form
+        deadline, contact = str(form.get("deadline", "")).strip(), str(form.get("contact", "")).strip()
+
+        def work(progress):
+            rules = load_rules(self.campaign.rules)
+            towns = read_towns(self.campaign.towns_file)
+            options = template_options(self.campaign, deadline, contact)
+            with progress("生成填报表", len(towns)) as bar:
+                paths = write_templates(rules, towns, self.campaign.templates, options, progress=bar.update)
+            return f"已生成 {len(paths)} 份填报表。", paths
+
+        if self.views.jobs.start("生成填报表", work) is None:
+            return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
+        return RedirectResponse("/job", status_code=303)
+
+    async def templates_zip(self, request: Request) -> Response:
+        """Every template in one .zip (UTF-8 names, which Windows' own unzip reads)."""
+        import io
+        import zipfile
+
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(self.campaign.templates.glob("*.xlsx")):
+                archive.write(path, path.name)
+        name = quote(f"{self.campaign.settings.year}年填报表.zip")
+        return Response(
+            buffer.getvalue(),
+            media_type="application/zip",
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
+        )
+
+    async def settings(self, request: Request) -> Response:
+        """设置: qz.toml as it is (edit it in Notepad; the commands and this page read it)."""
+        text = self.campaign.settings_file.read_text(encoding="utf-8")
+        return self.views.page(request, "settings.html", text=text, file=str(self.campaign.settings_file))
