@@ -167,7 +167,7 @@ def test_pages_upload_score_and_download_as_the_cli_does(running, campaign, tmp_
     CHROMIUM is None and not os.environ.get("CI"), reason="Debian's chromium is needed (.ci/run installs it)"
 )
 def test_the_cycle_in_a_real_browser(running, campaign, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     # QZ_DOCS_SCREENSHOTS=1 redraws the README's pictures; otherwise they go to a tmp folder
     shots = REPO / "docs" / "web" if os.environ.get("QZ_DOCS_SCREENSHOTS") else tmp_path
@@ -197,10 +197,10 @@ def test_the_cycle_in_a_real_browser(running, campaign, tmp_path):
         page.get_by_text("评分完成").wait_for(timeout=120_000)  # htmx polls the progress
         page.screenshot(path=str(shots / "job.png"), full_page=True)
         page.get_by_role("navigation").get_by_role("link", name="报送情况").click()
-        assert page.locator("tr.status-未报送").count() == 1
+        expect(page.locator("tr.status-未报送")).to_have_count(1)  # waits for the page, unlike count()
         page.screenshot(path=str(shots / "board.png"), full_page=True)
         page.get_by_role("navigation").get_by_role("link", name="排名").click()
-        assert page.locator("table.ranking tbody tr").count() == 10
+        expect(page.locator("table.ranking tbody tr")).to_have_count(10)
         page.screenshot(path=str(shots / "ranking.png"), full_page=True)
         page.get_by_role("link", name="东港街道").first.click()
         page.get_by_text("修改通知（反馈）").wait_for()
@@ -277,3 +277,50 @@ def test_a_cancelled_score_leaves_the_results_as_they_were(running, campaign, bi
     assert not any(p.name != ".qz-lock" for p in (campaign / "结果").iterdir())  # nothing half-written
     again = client.post("/score", data={"csrf": token})  # and the next run works
     assert again.status_code == 303 and "评分完成：120 个单位参加排名" in wait_for_job(client, "评分完成")
+
+
+def test_sending_from_the_page_to_a_real_smtp_server(running, campaign):
+    """发送: the dry run as a table, a letter to read, then a real send to aiosmtpd with
+    the password typed in the page; nothing goes twice."""
+    from aiosmtpd.controller import Controller
+
+    class Recorder:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append((list(envelope.rcpt_tos), envelope.content))
+            return "250 Message accepted"
+
+    handler = Recorder()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        settings = campaign / "qz.toml"
+        text = settings.read_text(encoding="utf-8")
+        section = text[text.index("[mail]") : text.index("[mailbox]")]
+        filled = section.replace('smtp = ""', f'smtp = "127.0.0.1:{controller.port}"').replace(
+            'security = ""', 'security = "none"'
+        )
+        settings.write_text(
+            text.replace(section, filled.replace('sender = ""', 'sender = "bureau@example.cn"')), encoding="utf-8"
+        )
+        # (the server reads qz.toml again when it changes: no restart)
+        client = running.session()
+        page = client.get("/mail").text
+        assert "演练（还没有发出）：共 10 封下发邮件" in page and "shuangqiao@example.com" in page
+        letter = client.get("/mail/letter", params={"kind": "下发", "town": "城关镇"}).text
+        assert "城关镇" in letter and "填报表" in letter
+        token = csrf_of(page)
+        assert (
+            client.post("/mail/send", data={"csrf": token, "kind": "下发", "password": ""}).headers["location"]
+            == "/job"
+        )
+        outcome = wait_for_job(client, "已发送")
+        assert "已发送 10 封下发邮件" in outcome, outcome
+        assert len(handler.messages) == 10
+        assert not re.search(r"(?im)^\s*\w*password\w*\s*=", (campaign / "qz.toml").read_text(encoding="utf-8"))
+        again = client.get("/mail").text
+        assert again.count("已发送过（跳过）") == 10  # a rerun sends nothing twice
+    finally:
+        controller.stop()

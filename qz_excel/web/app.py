@@ -15,7 +15,7 @@ from qz_excel.campaign.folder import Campaign
 from qz_excel.common.resources import templates_dir
 from qz_excel.web.jobs import Jobs
 from qz_excel.web.security import Guard, GuardMiddleware
-from qz_excel.web.views import MorePages, Views
+from qz_excel.web.views import MailPages, MorePages, Views
 
 
 def create_app(campaign: Campaign, guard: Guard, shutdown: Callable[[], None] = lambda: None) -> Starlette:
@@ -23,7 +23,11 @@ def create_app(campaign: Campaign, guard: Guard, shutdown: Callable[[], None] = 
     templates = Environment(loader=FileSystemLoader(str(web)), autoescape=select_autoescape(["html"]))
     views = Views(campaign, templates, Jobs(), shutdown)
     more = MorePages(views)
+    mail = MailPages(views)
     routes = [
+        Route("/mail", mail.mail),
+        Route("/mail/letter", mail.letter),
+        Route("/mail/send", mail.send, methods=["POST"]),
         Route("/towns", more.towns),
         Route("/towns", more.replace_towns, methods=["POST"]),
         Route("/templates", more.templates),

@@ -61,7 +61,26 @@ def _shown(value):
 
 class Views:
     def __init__(self, campaign: Campaign, templates, jobs: Jobs, shutdown):
-        self.campaign, self.templates, self.jobs, self.shutdown = campaign, templates, jobs, shutdown
+        self.templates, self.jobs, self.shutdown = templates, jobs, shutdown
+        self._campaign, self._read_at = campaign, self._mtime(campaign)
+
+    @staticmethod
+    def _mtime(campaign: Campaign) -> float:
+        return campaign.settings_file.stat().st_mtime_ns if campaign.settings_file.exists() else 0
+
+    @property
+    def campaign(self) -> Campaign:
+        """The campaign as qz.toml says now: the clerk may edit it while the server runs."""
+        if self._mtime(self._campaign) != self._read_at:
+            from qz_excel.campaign.folder import open_campaign
+
+            self._campaign = open_campaign(self._campaign.root)
+            self._read_at = self._mtime(self._campaign)
+        return self._campaign
+
+    @campaign.setter
+    def campaign(self, campaign: Campaign) -> None:
+        self._campaign, self._read_at = campaign, self._mtime(campaign)
 
     def page(self, request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
         body = self.templates.get_template(name).render(
@@ -241,7 +260,10 @@ class MorePages:
 
     def __init__(self, views: Views):
         self.views = views
-        self.campaign = views.campaign
+
+    @property
+    def campaign(self) -> Campaign:
+        return self.views.campaign
 
     async def towns(self, request: Request) -> Response:
         """单位名单: the parsed table, the notes on how it was read, towns without 邮箱."""
@@ -348,3 +370,78 @@ class MorePages:
         """设置: qz.toml as it is (edit it in Notepad; the commands and this page read it)."""
         text = self.campaign.settings_file.read_text(encoding="utf-8")
         return self.views.page(request, "settings.html", text=text, file=str(self.campaign.settings_file))
+
+
+class MailPages:
+    """发送: each kind of letter as a dry run (who gets what, who cannot be reached, each
+    letter readable), then sent with the password typed here (kept in memory for that send
+    only), with each town's result."""
+
+    def __init__(self, views: Views):
+        self.views = views
+
+    @property
+    def campaign(self) -> Campaign:
+        return self.views.campaign
+
+    def _kind(self, request: Request) -> str:
+        from qz_excel.campaign.mailing import KINDS
+
+        kind = request.query_params.get("kind") or str(getattr(request.state, "form", {}).get("kind", "")) or KINDS[0]
+        return kind if kind in KINDS else KINDS[0]
+
+    async def mail(self, request: Request) -> Response:
+        from qz_excel.campaign.mailing import KINDS, campaign_plan
+        from qz_excel.followup.reminders import ResultsError
+
+        kind = self._kind(request)
+        try:
+            plan, log = campaign_plan(self.campaign, kind)
+            error = ""
+        except (ResultsError, FileNotFoundError) as exc:
+            plan, log, error = None, None, str(exc)
+        settings = self.campaign.settings.mail
+        return self.views.page(
+            request,
+            "mail.html",
+            kind=kind,
+            kinds=KINDS,
+            plan=plan,
+            error=error,
+            smtp=settings.smtp,
+            sender=settings.sender or settings.user,
+            log=log.path.name if log else "",
+        )
+
+    async def letter(self, request: Request) -> Response:
+        from qz_excel.campaign.mailing import campaign_plan
+
+        plan, _ = campaign_plan(self.campaign, self._kind(request))
+        town = request.query_params.get("town", "")
+        for letter in plan.letters:
+            if letter.town == town:
+                return self.views.page(request, "letter.html", letter=letter, kind=self._kind(request))
+        return PlainTextResponse("没有给这个单位的信", status_code=404)
+
+    async def send(self, request: Request) -> Response:
+        from qz_excel.campaign.mailing import campaign_plan, send_campaign
+
+        kind = self._kind(request)
+        password = str(request.state.form.get("password", ""))
+
+        def work(progress):
+            plan, _ = campaign_plan(self.campaign, kind)
+            ready = sum(letter.status == "待发送" for letter in plan.letters)
+            with progress(f"发送{kind}", ready) as bar:
+                plan, stopped = send_campaign(self.campaign, kind, password, progress=lambda _letter: bar.update(1))
+            lines = [
+                f"{letter.town}：{letter.status}{'（' + letter.detail + '）' if letter.detail else ''}"
+                for letter in plan.letters
+            ]
+            sent = sum(letter.status == "已发送" for letter in plan.letters)
+            head = f"已发送 {sent} 封{kind}邮件" + (f"；发送中断：{stopped}" if stopped else "。")
+            return head + "\n" + "\n".join(lines), plan
+
+        if self.views.jobs.start(f"发送{kind}", work) is None:
+            return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
+        return RedirectResponse("/job", status_code=303)
