@@ -205,6 +205,16 @@ def test_the_cycle_in_a_real_browser(running, campaign, tmp_path):
         page.get_by_role("link", name="东港街道").first.click()
         page.get_by_text("修改通知（反馈）").wait_for()
         page.screenshot(path=str(shots / "town.png"), full_page=True)
+        for name, shot in (
+            ("单位名单", "towns"),
+            ("填报表", "templates"),
+            ("发送", "mail"),
+            ("核定", "review"),
+            ("设置", "settings"),
+        ):
+            page.get_by_role("navigation").get_by_role("link", name=name).click()
+            page.get_by_role("heading", name=name).wait_for()
+            page.screenshot(path=str(shots / f"{shot}.png"), full_page=True)
         page.get_by_role("button", name="关闭").click()
         page.get_by_text("qz web 已关闭").wait_for()
         browser.close()
@@ -324,3 +334,39 @@ def test_sending_from_the_page_to_a_real_smtp_server(running, campaign):
         assert again.count("已发送过（跳过）") == 10  # a rerun sends nothing twice
     finally:
         controller.stop()
+
+
+def test_review_entered_in_the_page(running, campaign):
+    """核定 in the page: a wrong entry is refused with its reason and nothing is written; the
+    right ones go into 结果/核定表.xlsx and the town becomes 已核定, the ranking 核定."""
+    for path in (SAMPLES / "returned").iterdir():
+        shutil.copy(path, campaign / "收件箱" / path.name)
+    client = running.session()
+    token = csrf_of(client.get("/score").text)
+    client.post("/score", data={"csrf": token})
+    assert "评分完成" in wait_for_job(client, "评分完成")
+    page = client.get("/review").text
+    assert "东港街道" in page and "未填写" in page
+    fields = dict(re.findall(r'name="((?:town|code)_\d+)" value="([^"]*)"', page))
+    row_of = {(fields[f"town_{k}"], fields[f"code_{k}"]): k for k in range(len(fields) // 2)}
+    fixes = {
+        "r1_annual_plan": "是",
+        "r3_credit_eval_rate": "0.5",
+        "r7_liaison": "是",
+        "r10_trainings": "2",
+        "r9_units_in_ledger": "40",
+    }
+    base = {"csrf": token, "rows": str(len(row_of))} | {key: value for key, value in fields.items()}
+    wrong = dict(base)
+    k = row_of[("东港街道", "r10_trainings")]
+    wrong |= {f"value_{k}": "两次", f"reason_{k}": "签到表", f"who_{k}": "李明"}
+    refused = client.post("/review", data=wrong)
+    assert refused.status_code == 422 and "不是数量" in refused.text
+    entered = dict(base)
+    for code, value in fixes.items():
+        k = row_of[("东港街道", code)]
+        entered |= {f"value_{k}": value, f"reason_{k}": "查看原始记录", f"who_{k}": "考核组"}
+    assert client.post("/review", data=entered).headers["location"] == "/job"
+    assert "核定完成：采用核定值 5 个" in wait_for_job(client, "核定完成")
+    assert "已核定" in client.get("/board", params={"status": "已核定"}).text
+    assert "汇总排名（核定）" in client.get("/ranking").text

@@ -15,7 +15,7 @@ from qz_excel.campaign.folder import Campaign
 from qz_excel.common.resources import templates_dir
 from qz_excel.web.jobs import Jobs
 from qz_excel.web.security import Guard, GuardMiddleware
-from qz_excel.web.views import MailPages, MorePages, Views
+from qz_excel.web.views import MailPages, MorePages, ReviewPages, Views
 
 
 def create_app(campaign: Campaign, guard: Guard, shutdown: Callable[[], None] = lambda: None) -> Starlette:
@@ -24,7 +24,10 @@ def create_app(campaign: Campaign, guard: Guard, shutdown: Callable[[], None] = 
     views = Views(campaign, templates, Jobs(), shutdown)
     more = MorePages(views)
     mail = MailPages(views)
+    review = ReviewPages(views)
     routes = [
+        Route("/review", review.review),
+        Route("/review", review.enter, methods=["POST"]),
         Route("/mail", mail.mail),
         Route("/mail/letter", mail.letter),
         Route("/mail/send", mail.send, methods=["POST"]),

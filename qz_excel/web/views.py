@@ -207,6 +207,7 @@ class Views:
         """排名: 汇总排名 as a page, with the downloads of the printed results."""
         rows = _sheet(self.campaign, "汇总排名")
         columns = list(rows[0]) if rows else []
+        stage = "（核定）" if _sheet(self.campaign, "核定记录") else "（初评）"
         results = self.campaign.results
         downloads = [
             (name, link_of(self.campaign, path))
@@ -218,7 +219,7 @@ class Views:
             )
             if path.is_file()
         ]
-        return self.page(request, "ranking.html", rows=rows, columns=columns, downloads=downloads)
+        return self.page(request, "ranking.html", rows=rows, columns=columns, downloads=downloads, stage=stage)
 
     async def town(self, request: Request) -> Response:
         """One town: its problems with sheet, cell and how to fix, its scores, its changes,
@@ -443,5 +444,61 @@ class MailPages:
             return head + "\n" + "\n".join(lines), plan
 
         if self.views.jobs.start(f"发送{kind}", work) is None:
+            return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
+        return RedirectResponse("/job", status_code=303)
+
+
+class ReviewPages:
+    """核定: the rows to check first, 核定值 / 核定理由 / 核定人 entered here (checked as the
+    核定表 is checked), written into 结果/核定表.xlsx, then rescored as `qz score --review`."""
+
+    def __init__(self, views: Views):
+        self.views = views
+
+    @property
+    def campaign(self) -> Campaign:
+        return self.views.campaign
+
+    async def review(self, request: Request, problems: list[str] | None = None, status_code: int = 200) -> Response:
+        from qz_excel.campaign.reviewing import rows_to_check
+
+        try:
+            rows, error = rows_to_check(self.campaign), ""
+        except FileNotFoundError as exc:
+            rows, error = [], str(exc)
+        return self.views.page(
+            request, "review.html", status_code=status_code, rows=rows, error=error, problems=problems or []
+        )
+
+    async def enter(self, request: Request) -> Response:
+        from qz_excel.campaign.reviewing import Entry, enter_reviews
+        from qz_excel.campaign.scoring import CampaignScore, score_campaign
+
+        form = request.state.form
+        entries = []
+        for k in range(int(form.get("rows", 0))):
+            value, reason = str(form.get(f"value_{k}", "")).strip(), str(form.get(f"reason_{k}", "")).strip()
+            if value or reason:
+                entries.append(
+                    Entry(
+                        town=str(form.get(f"town_{k}", "")),
+                        code=str(form.get(f"code_{k}", "")),
+                        value=value,
+                        reason=reason,
+                        reviewer=str(form.get(f"who_{k}", "")).strip(),
+                    )
+                )
+        if not entries:
+            return RedirectResponse(f"/review?msg={quote('没有填写任何核定值')}", status_code=303)
+        problems = enter_reviews(self.campaign, entries)
+        if problems:
+            return await self.review(request, problems, status_code=422)
+
+        def work(progress):
+            report = score_campaign(self.campaign, CampaignScore(review=True), progress)
+            verified = len(report.reviews) if report.reviews is not None else 0
+            return f"核定完成：采用核定值 {verified} 个，已重新评分。", report
+
+        if self.views.jobs.start("核定", work) is None:
             return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
         return RedirectResponse("/job", status_code=303)
