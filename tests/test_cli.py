@@ -110,7 +110,7 @@ def test_importing_the_cli_loads_neither_pandas_nor_numpy():
     """`qz --help` must answer at once: the heavy libraries are imported where used."""
     code = (
         "import sys, qz_excel.cli.commands, qz_excel.__main__; "
-        "heavy = [m for m in ('pandas', 'numpy', 'pydantic', 'jinja2', 'xlsxwriter', 'openpyxl') if m in sys.modules]; "
+        "heavy = [m for m in ('pandas', 'numpy', 'pydantic', 'jinja2', 'xlsxwriter', 'openpyxl', 'starlette', 'uvicorn', 'imaplib') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     heavy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
