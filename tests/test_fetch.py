@@ -366,3 +366,43 @@ def test_inside_a_campaign_with_no_options(mailbox, certificates, tmp_path):
     )
     assert "8 个工作簿已存入收件箱" in result.output, result.output
     assert (folder / "结果" / "汇总.xlsx").exists()  # --score ran qz score on the campaign
+
+
+def test_fetch_from_the_web_page(mailbox, certificates, tmp_path):
+    """收取回件 on the board: the same fetch, with the password typed in the page."""
+    import ssl
+
+    from test_web import Running, csrf_of, wait_for_job
+
+    folder = tmp_path / "2010年考核"
+    assert CliRunner().invoke(main, ["init", str(folder), "--towns", str(SAMPLES / "towns.csv")]).exit_code == 0
+    assert CliRunner().invoke(main, ["-C", str(folder), "template"]).exit_code == 0
+    settings = folder / "qz.toml"
+    text = settings.read_text(encoding="utf-8")
+    section = text[text.index("[mailbox]") : text.index("[last_year]")]
+    filled = (
+        section.replace('imap = ""', f'imap = "127.0.0.1:{mailbox.implicit}"')
+        .replace('security = ""', 'security = "ssl"')
+        .replace('user = ""', f'user = "{USER}"')
+    )
+    settings.write_text(text.replace(section, filled), encoding="utf-8")
+    # the test CA is trusted the way a bureau installs its own CA: system-wide for this process
+    os_default = ssl.create_default_context
+
+    def trusting(*args, **kwargs):
+        context = os_default(*args, **kwargs)
+        context.load_verify_locations(cafile=str(certificates[0]))
+        return context
+
+    ssl.create_default_context = trusting
+    server = Running(folder)
+    try:
+        client = server.session()
+        token = csrf_of(client.get("/board").text)
+        assert client.post("/fetch", data={"csrf": token, "password": PASSWORD}).headers["location"] == "/job"
+        outcome = wait_for_job(client, "已存入收件箱")
+        assert "8 个工作簿已存入收件箱" in outcome, outcome
+        assert "有来信但没有附件，请补发" in outcome
+    finally:
+        ssl.create_default_context = os_default
+        server.stop()

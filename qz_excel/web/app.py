@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -15,7 +16,7 @@ from qz_excel.campaign.folder import Campaign
 from qz_excel.common.resources import templates_dir
 from qz_excel.web.jobs import Jobs
 from qz_excel.web.security import Guard, GuardMiddleware
-from qz_excel.web.views import MailPages, MorePages, ReviewPages, Views
+from qz_excel.web.views import MailPages, MorePages, ReviewPages, Views, fetch_mail_view
 
 
 def create_app(campaign: Campaign, guard: Guard, shutdown: Callable[[], None] = lambda: None) -> Starlette:
@@ -40,6 +41,7 @@ def create_app(campaign: Campaign, guard: Guard, shutdown: Callable[[], None] = 
         Route("/", views.home),
         Route("/board", views.board),
         Route("/upload", views.upload, methods=["POST"]),
+        Route("/fetch", partial(fetch_mail_view, views), methods=["POST"]),
         Route("/score", views.score_page),
         Route("/score", views.start_score, methods=["POST"]),
         Route("/job", views.job_page),

@@ -69,7 +69,7 @@ class Jobs:
             job.phase, job.done, job.total = label, 0, total
 
             class Bar:
-                def update(self, n: int) -> None:
+                def update(self, n: int, total: int | None = None) -> None:
                     if job.cancel_requested:
                         raise Cancelled
                     job.done += n

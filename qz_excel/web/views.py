@@ -502,3 +502,29 @@ class ReviewPages:
         if self.views.jobs.start("核定", work) is None:
             return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
         return RedirectResponse("/job", status_code=303)
+
+
+async def fetch_mail_view(views: Views, request: Request) -> Response:
+    """收取回件 from the board: the mailbox of qz.toml, the password typed in the page."""
+    from qz_excel.campaign.fetching import fetch_campaign
+
+    password = str(request.state.form.get("password", ""))
+    campaign = views.campaign
+
+    def work(progress):
+        with progress("收取回件", 0) as bar:
+            state = {"done": 0}
+
+            def step(done: int, total: int) -> None:
+                bar.update(done - state["done"])
+                state["done"] = done
+
+            report = fetch_campaign(campaign, password, step)
+        lines = [f"已保存 {s.file.name}（{s.town or s.sender}）" for s in report.saved]
+        lines += [f"需联系 {u.town or u.sender}：{u.what + '：' if u.what else ''}{u.ask}" for u in report.unusable]
+        head = f"收到 {report.messages} 封来信，{len(report.saved)} 个工作簿已存入收件箱。"
+        return "\n".join([head, *lines]), report
+
+    if views.jobs.start("收取回件", work) is None:
+        return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
+    return RedirectResponse("/job", status_code=303)
