@@ -345,20 +345,23 @@ def test_a_dropped_connection_resumes_where_it_stopped(mailbox, certificates, tm
     assert len(log) == 14  # each message once, nothing lost, nothing twice
 
 
-def test_inside_a_campaign_with_no_options(mailbox, certificates, tmp_path):
-    folder = tmp_path / "2010年考核"
-    assert CliRunner().invoke(main, ["init", str(folder), "--towns", str(SAMPLES / "towns.csv")]).exit_code == 0
+def fill_mailbox(folder, port: int) -> None:
+    """qz.toml's [mailbox] as a clerk fills it in for the test server."""
     settings = folder / "qz.toml"
     text = settings.read_text(encoding="utf-8")
-    # the [mailbox] section as a clerk fills it in
     section = text[text.index("[mailbox]") : text.index("[last_year]")]
     filled = (
-        section.replace('imap = ""', f'imap = "127.0.0.1:{mailbox.implicit}"')
+        section.replace('imap = ""', f'imap = "127.0.0.1:{port}"')
         .replace('security = ""', 'security = "ssl"')
         .replace('user = ""', f'user = "{USER}"')
     )
-    text = text.replace(section, filled)
-    settings.write_text(text, encoding="utf-8")
+    settings.write_text(text.replace(section, filled), encoding="utf-8")
+
+
+def test_inside_a_campaign_with_no_options(mailbox, certificates, tmp_path):
+    folder = tmp_path / "2010年考核"
+    assert CliRunner().invoke(main, ["init", str(folder), "--towns", str(SAMPLES / "towns.csv")]).exit_code == 0
+    fill_mailbox(folder, mailbox.implicit)
     result = CliRunner().invoke(
         main,
         ["-C", str(folder), "fetch", "--ca-file", str(certificates[0]), "--since", "2000-01-01", "--score"],
@@ -377,15 +380,7 @@ def test_fetch_from_the_web_page(mailbox, certificates, tmp_path):
     folder = tmp_path / "2010年考核"
     assert CliRunner().invoke(main, ["init", str(folder), "--towns", str(SAMPLES / "towns.csv")]).exit_code == 0
     assert CliRunner().invoke(main, ["-C", str(folder), "template"]).exit_code == 0
-    settings = folder / "qz.toml"
-    text = settings.read_text(encoding="utf-8")
-    section = text[text.index("[mailbox]") : text.index("[last_year]")]
-    filled = (
-        section.replace('imap = ""', f'imap = "127.0.0.1:{mailbox.implicit}"')
-        .replace('security = ""', 'security = "ssl"')
-        .replace('user = ""', f'user = "{USER}"')
-    )
-    settings.write_text(text.replace(section, filled), encoding="utf-8")
+    fill_mailbox(folder, mailbox.implicit)
     # the test CA is trusted the way a bureau installs its own CA: system-wide for this process
     os_default = ssl.create_default_context
 

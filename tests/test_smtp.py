@@ -163,7 +163,7 @@ def test_no_password_without_a_terminal_is_a_sentence_not_a_prompt(outbox, certi
         main, ["mail", str(out), "--towns", str(towns), "--send", "--smtp", "127.0.0.1:9", "--user", USER]
     )
     assert result.exit_code == 2
-    assert "没有授权码：请先设置环境变量 QZ_SMTP_PASSWORD" in result.output
+    assert "没有发信邮箱的授权码：请先设置环境变量 QZ_SMTP_PASSWORD" in result.output
     assert "Aborted" not in result.output and "Warning" not in result.output
 
 

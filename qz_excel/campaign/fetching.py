@@ -9,7 +9,7 @@ from qz_excel.campaign.folder import Campaign
 from qz_excel.common.towns import read_towns
 from qz_excel.mail.fetch import FetchReport, fetch_mail
 from qz_excel.mail.imap import Imap
-from qz_excel.mail.letters import split_addresses
+from qz_excel.mail.letters import towns_by_address
 
 
 def fetch_campaign(
@@ -21,12 +21,7 @@ def fetch_campaign(
         raise ValueError('qz.toml 的 [mailbox] imap 要写成 主机:端口，如 "imap.qq.com:993"')
     if campaign.settings.generated_at is None:
         raise ValueError("还不知道从哪天收起：请先生成填报表（生成的日期记在 qz.toml 的 generated_at）")
-    towns = read_towns(campaign.towns_file)
-    town_of = {
-        address.lower(): town
-        for town, cell in zip(towns["单位名称"], towns["邮箱"])
-        for address in split_addresses(str(cell))[0]
-    }
+    town_of = towns_by_address(read_towns(campaign.towns_file))
     imap = Imap(
         host=host,
         port=int(port),

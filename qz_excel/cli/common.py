@@ -78,6 +78,19 @@ def not_written(exc: OSError, out_dir: str) -> None:
     fail(write_error(exc, out_dir), NOT_WRITTEN)
 
 
+def password_for(user: str, variable: str, what: str) -> str:
+    """A mail password (授权码): from ``variable`` in the environment, else typed at a prompt
+    that does not echo; never an option, never stored. No login name, no password."""
+    import os
+
+    if not user:
+        return ""
+    password = os.environ.get(variable, "")
+    if not password and not sys.stdin.isatty():
+        fail(f"没有{what}的授权码：请先设置环境变量 {variable}，或在命令行窗口中运行以便输入")
+    return password or click.prompt(f"{user} 的授权码（输入时不显示）", hide_input=True)
+
+
 def need_folder(path: str, what: str, hint: str) -> None:
     if not Path(path).is_dir():
         fail(f"找不到{what} {path}：{hint}")

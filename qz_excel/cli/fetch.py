@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import click
 
 from qz_excel.cli.campaign import campaign_of, needed
-from qz_excel.cli.common import DATE, NOT_WRITTEN, fail, load_towns, loading
+from qz_excel.cli.common import DATE, NOT_WRITTEN, fail, load_towns, loading, password_for
 
 #: how far back a fetch outside a campaign looks when no --since is given
 DEFAULT_DAYS = 60
@@ -42,7 +41,7 @@ def fetch(ctx, inbox, towns_file, imap_address, security, user, folder, since, c
     with loading():
         from qz_excel.mail.fetch import fetch_mail
         from qz_excel.mail.imap import Imap, ImapStop
-        from qz_excel.mail.letters import split_addresses
+        from qz_excel.mail.letters import towns_by_address
 
     if campaign is not None:
         box = campaign.settings.mailbox
@@ -59,18 +58,8 @@ def fetch(ctx, inbox, towns_file, imap_address, security, user, folder, since, c
     if not host or not port.isdigit():
         fail(f"--imap 应写成 主机:端口，如 imap.qq.com:993（写的是 {imap_address}）")
     since = since or date.today() - timedelta(days=DEFAULT_DAYS)
-    town_of: dict[str, str] = {}
-    if towns_file:
-        towns = load_towns(towns_file)
-        for town, addresses in zip(towns["单位名称"], towns["邮箱"]):
-            for address in split_addresses(str(addresses))[0]:
-                town_of[address.lower()] = town
-    password = ""
-    if user:
-        password = os.environ.get("QZ_IMAP_PASSWORD", "")
-        if not password and not sys.stdin.isatty():
-            fail("没有收信邮箱的授权码：请先设置环境变量 QZ_IMAP_PASSWORD，或在命令行窗口中运行以便输入")
-        password = password or click.prompt(f"{user} 的授权码（输入时不显示）", hide_input=True)
+    town_of = towns_by_address(load_towns(towns_file)) if towns_file else {}
+    password = password_for(user or "", "QZ_IMAP_PASSWORD", "收信邮箱")
     imap = Imap(
         host=host,
         port=int(port),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from qz_excel.cli.common import (
     load_towns,
     loading,
     need_folder,
+    password_for,
     rules_option,
     towns_option,
 )
@@ -184,12 +184,7 @@ def mail(
     host, _, port = smtp_address.rpartition(":")
     if not port.isdigit():
         fail(f"--smtp 的端口不是数字：{port}")
-    password = ""
-    if user:
-        password = os.environ.get("QZ_SMTP_PASSWORD", "")
-        if not password and not sys.stdin.isatty():
-            fail("没有授权码：请先设置环境变量 QZ_SMTP_PASSWORD（邮箱的授权码），或在命令行窗口中运行以便输入")
-        password = password or click.prompt(f"{user} 的授权码（输入时不显示）", hide_input=True)
+    password = password_for(user, "QZ_SMTP_PASSWORD", "发信邮箱")
     smtp = Smtp(
         host=host,
         port=int(port),

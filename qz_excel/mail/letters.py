@@ -95,6 +95,15 @@ class MailContext:
     templates: Path | None = None  # a folder with any of TEMPLATE_FILES, overriding ours
 
 
+def towns_by_address(towns: pd.DataFrame) -> dict[str, str]:
+    """Every address in the 邮箱 column (lower-cased) → its town: who a reply is from."""
+    return {
+        address.lower(): town
+        for town, cell in zip(towns["单位名称"], towns["邮箱"])
+        for address in split_addresses(str(cell))[0]
+    }
+
+
 def split_addresses(text: str) -> tuple[list[str], list[str]]:
     """The addresses in a 邮箱 cell, and what in it is not one. Separated by ; , 、 or
     spaces; 「张三 <a@b.cn>」 gives a@b.cn; full-width forms (＠ ＜＞ ；) are folded."""
