@@ -370,3 +370,39 @@ def test_review_entered_in_the_page(running, campaign):
     assert "核定完成：采用核定值 5 个" in wait_for_job(client, "核定完成")
     assert "已核定" in client.get("/board", params={"status": "已核定"}).text
     assert "汇总排名（核定）" in client.get("/ranking").text
+
+
+def test_qz_web_outside_a_campaign_offers_to_make_one(tmp_path):
+    """`qz web 2011年考核` for a folder not made yet: the first page makes it, then the year's
+    pages follow in the same server; 关闭 ends the command."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "2011年考核"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qz_excel", "web", str(target), "--no-browser", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = [process.stdout.readline() for _ in range(2)]
+        link = next(re.search(r"http://\S+", line).group(0) for line in lines if "http://" in line)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        assert client.get(link.replace(f"http://127.0.0.1:{port}", "")).status_code == 303
+        setup = client.get("/").text
+        assert "新建考核年度工作目录" in setup and 'value="2011年考核"' in setup
+        made = client.post(
+            "/create",
+            data={"csrf": csrf_of(setup), "name": "2011年考核", "rules": "2010", "maker": "县局"},
+            files={"towns": ("名单.csv", (SAMPLES / "towns.csv").read_bytes())},
+        )
+        assert made.status_code == 303, made.text
+        assert (target / "qz.toml").is_file() and (target / "单位名单.csv").is_file()
+        home = client.get("/").text
+        assert "本年度" in home and "10 个单位" in home  # the session goes on in the new campaign
+        client.post("/close", data={"csrf": csrf_of(home)})
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()

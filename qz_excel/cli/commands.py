@@ -82,6 +82,7 @@ def run(argv: list[str] | None = None) -> None:
         raise
     except (KeyboardInterrupt, click.Abort):
         _done()  # stopping already: a second Ctrl-C must not kill the exit itself
+        _forget_pool_threads()
         click.echo("\n" + INTERRUPTED_MESSAGE, err=True)
         sys.exit(INTERRUPTED)
     except click.ClickException as exc:
@@ -111,6 +112,17 @@ def _done() -> None:
     # flag set even though we caught it; under `python -m qz_excel` the interpreter then
     # kills itself with SIGINT after exiting 130. Each string exec clears the flag first.
     exec("None")
+
+
+def _forget_pool_threads() -> None:
+    """An interrupted run's worker pool is already being torn down (its workers killed or
+    dying with us). Before Python 3.12 the exit hook of concurrent.futures can then race
+    the pool's own closing and print 「Exception ignored … Bad file descriptor」 (seen on
+    3.10 under load): the hook is given nothing left to wake."""
+    process = sys.modules.get("concurrent.futures.process")
+    wakeups = getattr(process, "_threads_wakeups", None)
+    if sys.version_info < (3, 12) and wakeups is not None:
+        wakeups.clear()
 
 
 def _save_traceback() -> str:

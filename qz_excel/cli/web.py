@@ -20,16 +20,16 @@ def web(ctx, folder, port, no_browser):
 
     if folder:
         ctx.find_root().obj = {**(ctx.find_root().obj or {}), "campaign_dir": folder}
-    campaign = campaign_of(ctx)
-    if campaign is None:
-        fail("qz web 要在考核年度工作目录中运行：先用 qz init 目录 建立，再 qz web 目录")
+    campaign = campaign_of(ctx) if folder is None or (Path(folder) / "qz.toml").exists() else None
     with loading():
         from qz_excel.web.server import WebBusy, serve
 
+    if campaign is None:
+        click.echo("这里还没有考核年度工作目录：浏览器里的第一页可以新建一个")
     try:
-        serve(campaign, port, not no_browser, click.echo)
+        serve(campaign, port, not no_browser, click.echo, folder=Path(folder).resolve() if folder else None)
     except WebBusy as exc:
         fail(f"这个考核目录已有 qz web 在运行：{exc.url}（请用已经打开的页面，或先在那里点“关闭”）")
     except OSError as exc:
         fail(f"无法启动网页服务：{exc.strerror or exc}（端口被占用时可用 --port 换一个）")
-    click.echo(f"qz web 已关闭（{Path(campaign.root)}）")
+    click.echo("qz web 已关闭")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qz_excel.campaign.folder import Campaign
-from qz_excel.web.app import create_app
+from qz_excel.web.app import Switchable, create_app, create_setup_app
 from qz_excel.web.security import Guard
 
 LOCK_NAME = ".qz-web.json"
@@ -54,19 +54,37 @@ def _claim(campaign: Campaign, port: int) -> Path:
     return lock
 
 
-def serve(campaign: Campaign, port: int | None, open_browser: bool, echo: Callable[[str], None]) -> None:
+def serve(
+    campaign: Campaign | None,
+    port: int | None,
+    open_browser: bool,
+    echo: Callable[[str], None],
+    folder: Path | None = None,
+) -> None:
+    """Serves ``campaign``; without one, the page that creates it in ``folder`` first."""
     import uvicorn
 
     port = port or free_port()
-    lock = _claim(campaign, port)
     guard = Guard(port)
     server: uvicorn.Server | None = None
+    locks: list[Path] = []
 
     def shutdown() -> None:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(campaign, guard, shutdown)
+    def switch(made: Campaign) -> None:
+        locks.append(_claim(made, port))
+        app.app = create_app(made, guard, shutdown)
+
+    if campaign is not None:
+        locks.append(_claim(campaign, port))
+        app = Switchable(create_app(campaign, guard, shutdown))
+    else:
+        app = Switchable(None)
+        # `qz web 2011年考核` for a folder not made yet: the page offers to make it, there
+        target = folder if folder is not None else Path.cwd() / "考核"
+        app.app = create_setup_app(target.parent, guard, switch, target.name)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     echo(f"qz web 已在本机启动：{guard.link}")
@@ -76,4 +94,5 @@ def serve(campaign: Campaign, port: int | None, open_browser: bool, echo: Callab
     try:
         server.run()
     finally:
-        lock.unlink(missing_ok=True)
+        for lock in locks:
+            lock.unlink(missing_ok=True)
