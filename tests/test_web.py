@@ -163,65 +163,6 @@ def test_pages_upload_score_and_download_as_the_cli_does(running, campaign, tmp_
     assert client.get("/town/不存在镇").status_code == 404
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("CI"), reason="Debian's chromium is needed (.ci/run installs it)"
-)
-def test_the_cycle_in_a_real_browser(running, campaign, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
-
-    # QZ_DOCS_SCREENSHOTS=1 redraws the README's pictures; otherwise they go to a tmp folder
-    shots = REPO / "docs" / "web" if os.environ.get("QZ_DOCS_SCREENSHOTS") else tmp_path
-    shots.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--lang=zh-CN",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-        page.goto(running.guard.link)
-        assert page.url == running.base + "/"  # the token left the address bar
-        page.get_by_text("下一步").wait_for()
-        page.screenshot(path=str(shots / "home.png"), full_page=True)
-        page.get_by_role("navigation").get_by_role("link", name="报送情况").click()
-        page.set_input_files('input[type="file"]', [str(p) for p in sorted((SAMPLES / "returned").iterdir())])
-        page.get_by_role("button", name="存入收件箱").click()
-        page.get_by_text("已存入收件箱 9 个文件").wait_for()
-        page.get_by_role("navigation").get_by_role("link", name="评分").click()
-        page.get_by_role("button", name="开始评分").click()
-        page.get_by_text("评分完成").wait_for(timeout=120_000)  # htmx polls the progress
-        page.screenshot(path=str(shots / "job.png"), full_page=True)
-        page.get_by_role("navigation").get_by_role("link", name="报送情况").click()
-        expect(page.locator("tr.status-未报送")).to_have_count(1)  # waits for the page, unlike count()
-        page.screenshot(path=str(shots / "board.png"), full_page=True)
-        page.get_by_role("navigation").get_by_role("link", name="排名").click()
-        expect(page.locator("table.ranking tbody tr")).to_have_count(10)
-        page.screenshot(path=str(shots / "ranking.png"), full_page=True)
-        page.get_by_role("link", name="东港街道").first.click()
-        page.get_by_text("修改通知（反馈）").wait_for()
-        page.screenshot(path=str(shots / "town.png"), full_page=True)
-        for name, shot in (
-            ("单位名单", "towns"),
-            ("填报表", "templates"),
-            ("发送", "mail"),
-            ("核定", "review"),
-            ("设置", "settings"),
-        ):
-            page.get_by_role("navigation").get_by_role("link", name=name).click()
-            page.get_by_role("heading", name=name).wait_for()
-            page.screenshot(path=str(shots / f"{shot}.png"), full_page=True)
-        page.get_by_role("button", name="关闭").click()
-        page.get_by_text("qz web 已关闭").wait_for()
-        browser.close()
-    running.thread.join(timeout=10)
-    assert not running.thread.is_alive()  # the page's 关闭 stopped the server
-
-
 def wait_for_job(client: httpx.Client, words: str) -> str:
     for _ in range(600):
         progress = client.get("/job/progress").text
@@ -271,6 +212,15 @@ def test_towns_templates_and_settings_pages(running, campaign, tmp_path):
         assert (campaign / "模板" / path.name).read_bytes() == path.read_bytes(), path.name
     settings = client.get("/settings").text
     assert "qz.toml" in settings and "year = 2010" in settings
+    # the form writes qz.toml in place (comments kept) and refuses what does not fit
+    form = {"csrf": csrf_of(settings), "maker": "县局", "mail.smtp": "smtp.qq.com:465", "deadline": "2010/12/20"}
+    assert client.post("/settings", data=form).status_code == 303
+    text = (campaign / "qz.toml").read_text(encoding="utf-8")
+    assert 'maker = "县局"' in text and 'smtp = "smtp.qq.com:465"' in text and 'deadline = "2010-12-20"' in text
+    assert "# 制表单位" in text  # the comments stay
+    refused = client.post("/settings", data={**form, "mail.security": "tls"})
+    assert refused.status_code == 422 and "starttls" in refused.text
+    assert 'security = "tls"' not in (campaign / "qz.toml").read_text(encoding="utf-8")
 
 
 def test_a_cancelled_score_leaves_the_results_as_they_were(running, campaign, big_inbox):
@@ -369,7 +319,42 @@ def test_review_entered_in_the_page(running, campaign):
     assert client.post("/review", data=entered).headers["location"] == "/job"
     assert "核定完成：采用核定值 5 个" in wait_for_job(client, "核定完成")
     assert "已核定" in client.get("/board", params={"status": "已核定"}).text
-    assert "汇总排名（核定）" in client.get("/ranking").text
+    ranking = client.get("/ranking").text
+    assert "汇总排名（核定）" in ranking and ranking.count("<meter") == 9  # 总分图: a bar per ranked town
+    assert "已采用的核定值（5）" in client.get("/review").text
+    town = client.get("/town/东港街道").text
+    assert "各项得分" in town and "1 组织领导" in town
+
+
+def test_a_filled_review_table_uploaded(running, campaign, tmp_path):
+    """The 考核组 filled the 核定表 in Excel and saved it under another name: uploaded, it is
+    applied as `qz score --review 文件` applies it; a file that is no 核定表 is refused."""
+    import openpyxl
+
+    for path in (SAMPLES / "returned").iterdir():
+        shutil.copy(path, campaign / "收件箱" / path.name)
+    client = running.session()
+    token = csrf_of(client.get("/score").text)
+    client.post("/score", data={"csrf": token})
+    assert "评分完成" in wait_for_job(client, "评分完成")
+    book = openpyxl.load_workbook(campaign / "结果" / "核定表.xlsx")
+    sheet = book["核定"]
+    header = [c.value for c in sheet[1]]
+    at = {name: header.index(name) for name in ("单位名称", "指标代码", "核定值", "核定理由", "核定人")}
+    for row in sheet.iter_rows(min_row=2):
+        if (row[at["单位名称"]].value, row[at["指标代码"]].value) == ("城关镇", "r1_meetings"):
+            row[at["核定值"]].value, row[at["核定理由"]].value, row[at["核定人"]].value = 1, "会议记录仅1次", "王科长"
+    filled = tmp_path / "考核组改过的.xlsx"
+    book.save(filled)
+    not_a_table = client.post("/review/upload", data={"csrf": token}, files={"table": ("名单.csv", b"a,b\n")})
+    assert (
+        "不是" in httpx.URL(not_a_table.headers["location"]).params["msg"]
+        or "无法读取" in httpx.URL(not_a_table.headers["location"]).params["msg"]
+    )
+    sent = client.post("/review/upload", data={"csrf": token}, files={"table": (filled.name, filled.read_bytes())})
+    assert sent.headers["location"] == "/job"
+    assert "核定完成：采用核定值 1 个" in wait_for_job(client, "核定完成")
+    assert "会议记录仅1次" in client.get("/review").text
 
 
 def test_qz_web_outside_a_campaign_offers_to_make_one(tmp_path):

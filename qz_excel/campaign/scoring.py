@@ -21,7 +21,8 @@ class CampaignScore:
     strict: bool = False
     pdf: bool = False
     per_town_sheets: bool = False
-    review: bool = False  # apply 结果/核定表.xlsx
+    review: bool = False  # apply 结果/核定表.xlsx …
+    review_file: Path | None = None  # … or this filled 核定表 (any name, .xlsx/.xls/.ods)
     made_on: date | None = None
 
 
@@ -36,7 +37,7 @@ def score_campaign(
     if choice.review:
         from qz_excel.followup.review import read_review
 
-        review = read_review(campaign.review_table, rules)
+        review = read_review(choice.review_file or campaign.review_table, rules)
     last = campaign.last_year
     options = ScoreOptions(
         strict=choice.strict,

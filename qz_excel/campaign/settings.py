@@ -226,3 +226,47 @@ def set_setting(path: Path, key: str, value: str) -> None:
     from qz_excel.common.files import atomic_write_bytes
 
     atomic_write_bytes(path, new.encode("utf-8"))
+
+
+#: what the web page's 设置 form may change: (section or "", key) → what the clerk reads
+EDITABLE = {
+    ("", "maker"): "制表单位",
+    ("", "deadline"): "报送截止日期",
+    ("", "contact"): "联系人及电话",
+    ("mail", "smtp"): "发信服务器（主机:端口）",
+    ("mail", "security"): "发信加密方式",
+    ("mail", "user"): "发信登录名",
+    ("mail", "sender"): "发件人邮箱",
+    ("mailbox", "imap"): "收信服务器（主机:端口）",
+    ("mailbox", "security"): "收信加密方式",
+    ("mailbox", "user"): "收信登录名",
+    ("mailbox", "folder"): "收件夹",
+    ("last_year", "results"): "上一年的考核目录或汇总.xlsx",
+}
+
+
+def set_settings(path: Path, values: dict[tuple[str, str], str]) -> CampaignSettings:
+    """Text settings changed in place, each in its own [section], comments and layout kept;
+    the result is validated and the file left as it was when it does not validate."""
+    text = path.read_text(encoding="utf-8-sig")
+    section, lines = "", []
+    for line in text.splitlines():
+        header = re.match(r"^\s*\[([^\]]+)\]", line)
+        if header:
+            section = header.group(1).strip()
+        else:
+            for (where, key), value in values.items():
+                if where == section and re.match(rf'^{re.escape(key)}\s*=\s*"', line):
+                    parts = re.match(r'^(\S+\s*=\s*)"(?:[^"\\]|\\.)*"(.*)$', line)
+                    if parts:  # the value replaced, its comment kept
+                        line = parts.group(1) + _quoted(value) + parts.group(2)
+        lines.append(line)
+    from qz_excel.common.files import atomic_write_bytes
+
+    new = "\n".join(lines) + "\n"
+    atomic_write_bytes(path, new.encode("utf-8"))
+    try:
+        return load_settings(path)
+    except SettingsError:
+        atomic_write_bytes(path, text.encode("utf-8"))
+        raise

@@ -29,6 +29,7 @@ def create_app(campaign: Campaign, guard: Guard, shutdown: Callable[[], None] = 
     routes = [
         Route("/review", review.review),
         Route("/review", review.enter, methods=["POST"]),
+        Route("/review/upload", review.upload, methods=["POST"]),
         Route("/mail", mail.mail),
         Route("/mail/letter", mail.letter),
         Route("/mail/send", mail.send, methods=["POST"]),
@@ -38,6 +39,7 @@ def create_app(campaign: Campaign, guard: Guard, shutdown: Callable[[], None] = 
         Route("/templates", more.make_templates, methods=["POST"]),
         Route("/templates/all.zip", more.templates_zip),
         Route("/settings", more.settings),
+        Route("/settings", more.save_settings, methods=["POST"]),
         Route("/", views.home),
         Route("/board", views.board),
         Route("/upload", views.upload, methods=["POST"]),

@@ -208,6 +208,10 @@ class Views:
         rows = _sheet(self.campaign, "汇总排名")
         columns = list(rows[0]) if rows else []
         stage = "（核定）" if _sheet(self.campaign, "核定记录") else "（初评）"
+        # 总分图 as the page shows it: a bar per town, on one scale
+        scored = [r for r in rows if isinstance(r.get("总分"), (int, float))]
+        top = max((float(r["总分"]) for r in scored), default=0) or 1
+        chart = [(r["单位名称"], r["总分"], top) for r in scored]
         results = self.campaign.results
         downloads = [
             (name, link_of(self.campaign, path))
@@ -219,7 +223,9 @@ class Views:
             )
             if path.is_file()
         ]
-        return self.page(request, "ranking.html", rows=rows, columns=columns, downloads=downloads, stage=stage)
+        return self.page(
+            request, "ranking.html", rows=rows, columns=columns, downloads=downloads, stage=stage, chart=chart
+        )
 
     async def town(self, request: Request) -> Response:
         """One town: its problems with sheet, cell and how to fix, its scores, its changes,
@@ -240,8 +246,16 @@ class Views:
             )
             if path.is_file()
         ]
+        items = [(name, value) for name, value in (ranking or {}).items() if name[:1].isdigit()]
         return self.page(
-            request, "town.html", town=town, ranking=ranking, problems=problems, changes=changes, files=files
+            request,
+            "town.html",
+            town=town,
+            ranking=ranking,
+            items=items,
+            problems=problems,
+            changes=changes,
+            files=files,
         )
 
     async def download(self, request: Request) -> Response:
@@ -333,11 +347,20 @@ class MorePages:
 
     async def make_templates(self, request: Request) -> Response:
         from qz_excel.campaign.making import template_options
+        from qz_excel.campaign.settings import parse_date, set_setting
         from qz_excel.rules.ruleset import load_rules
         from qz_excel.template.writer import write_templates
 
         form = request.state.form
         deadline, contact = str(form.get("deadline", "")).strip(), str(form.get("contact", "")).strip()
+        try:
+            day = parse_date(deadline)
+        except ValueError as exc:
+            return RedirectResponse(f"/templates?msg={quote(str(exc))}", status_code=303)
+        # kept in qz.toml: the letters and the next templates say the same
+        set_setting(self.campaign.settings_file, "deadline", day.isoformat() if day else "")
+        set_setting(self.campaign.settings_file, "contact", contact)
+        deadline = f"{day.year}年{day.month}月{day.day}日" if day else ""
 
         def work(progress):
             rules = load_rules(self.campaign.rules)
@@ -367,10 +390,49 @@ class MorePages:
             headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
         )
 
-    async def settings(self, request: Request) -> Response:
-        """设置: qz.toml as it is (edit it in Notepad; the commands and this page read it)."""
+    async def settings(self, request: Request, problems: list[str] | None = None, status_code: int = 200) -> Response:
+        """设置: the campaign's settings as a form (qz.toml, comments kept), and the file."""
+        from qz_excel.campaign.settings import EDITABLE
+
+        current = self.campaign.settings.model_dump()
+        fields = []
+        for (section, key), label in EDITABLE.items():
+            value = (current.get(section) or {}).get(key) if section else current.get(key)
+            if key == "deadline":
+                value = self.campaign.settings.deadline_text
+            fields.append((f"{section}.{key}" if section else key, label, "" if value is None else str(value)))
         text = self.campaign.settings_file.read_text(encoding="utf-8")
-        return self.views.page(request, "settings.html", text=text, file=str(self.campaign.settings_file))
+        return self.views.page(
+            request,
+            "settings.html",
+            status_code=status_code,
+            fields=fields,
+            text=text,
+            file=str(self.campaign.settings_file),
+            problems=problems or [],
+        )
+
+    async def save_settings(self, request: Request) -> Response:
+        """The form written into qz.toml; refused whole when a value does not fit (a bad
+        date, an unknown 加密方式), with the reason."""
+        from qz_excel.campaign.settings import EDITABLE, SettingsError, parse_date, set_settings
+
+        form = request.state.form
+        values = {}
+        for section, key in EDITABLE:
+            name = f"{section}.{key}" if section else key
+            value = str(form.get(name, "")).strip()
+            if key == "deadline" and value:
+                try:
+                    value = parse_date(value).isoformat()  # type: ignore[union-attr]
+                except ValueError as exc:
+                    return await self.settings(request, [str(exc)], status_code=422)
+            values[(section, key)] = value
+        try:
+            set_settings(self.campaign.settings_file, values)
+        except SettingsError as exc:
+            return await self.settings(request, exc.problems, status_code=422)
+        return RedirectResponse(f"/settings?msg={quote('设置已保存')}", status_code=303)
 
 
 class MailPages:
@@ -466,9 +528,50 @@ class ReviewPages:
             rows, error = rows_to_check(self.campaign), ""
         except FileNotFoundError as exc:
             rows, error = [], str(exc)
+        applied = _sheet(self.campaign, "核定记录")
+        refused = [r for r in _sheet(self.campaign, "问题清单") if str(r.get("问题代码", "")).startswith("REVIEW_")]
         return self.views.page(
-            request, "review.html", status_code=status_code, rows=rows, error=error, problems=problems or []
+            request,
+            "review.html",
+            status_code=status_code,
+            rows=rows,
+            error=error,
+            problems=problems or [],
+            applied=applied,
+            refused=refused,
         )
+
+    async def upload(self, request: Request) -> Response:
+        """A 核定表 the 考核组 filled in Excel, uploaded: kept beside the results, then the
+        campaign rescored with it (as `qz score --review 文件`)."""
+        from qz_excel.campaign.scoring import CampaignScore, score_campaign
+        from qz_excel.followup.review import ReviewError, read_review
+        from qz_excel.rules.ruleset import load_rules
+
+        upload = request.state.form.get("table")
+        if not getattr(upload, "filename", None):
+            return RedirectResponse(f"/review?msg={quote('请选择填好的核定表')}", status_code=303)
+        suffix = Path(upload.filename).suffix.lower()[:6] or ".xlsx"
+        data = await upload.read(LIMITS.file_bytes + 1)
+        if len(data) > LIMITS.file_bytes:
+            return PlainTextResponse("核定表太大", status_code=413)
+        kept = unique_path(self.campaign.root, "核定表（上传）", suffix, set())
+        atomic_write_bytes(kept, data)
+        try:
+            read_review(kept, load_rules(self.campaign.rules))  # a file that is no 核定表: said now
+        except ReviewError as exc:
+            kept.unlink()
+            return RedirectResponse(f"/review?msg={quote(str(exc))}", status_code=303)
+        campaign = self.campaign
+
+        def work(progress):
+            report = score_campaign(campaign, CampaignScore(review=True, review_file=kept), progress)
+            verified = len(report.reviews) if report.reviews is not None else 0
+            return f"核定完成：采用核定值 {verified} 个，已重新评分。", report
+
+        if self.views.jobs.start("核定", work) is None:
+            return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
+        return RedirectResponse("/job", status_code=303)
 
     async def enter(self, request: Request) -> Response:
         from qz_excel.campaign.reviewing import Entry, enter_reviews
