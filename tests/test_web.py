@@ -239,51 +239,33 @@ def test_a_cancelled_score_leaves_the_results_as_they_were(running, campaign, bi
     assert again.status_code == 303 and "评分完成：120 个单位参加排名" in wait_for_job(client, "评分完成")
 
 
-def test_sending_from_the_page_to_a_real_smtp_server(running, campaign):
+def test_sending_from_the_page_to_a_real_smtp_server(running, campaign, smtp_server):
     """发送: the dry run as a table, a letter to read, then a real send to aiosmtpd with
     the password typed in the page; nothing goes twice."""
-    from aiosmtpd.controller import Controller
-
-    class Recorder:
-        def __init__(self):
-            self.messages = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.messages.append((list(envelope.rcpt_tos), envelope.content))
-            return "250 Message accepted"
-
-    handler = Recorder()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        settings = campaign / "qz.toml"
-        text = settings.read_text(encoding="utf-8")
-        section = text[text.index("[mail]") : text.index("[mailbox]")]
-        filled = section.replace('smtp = ""', f'smtp = "127.0.0.1:{controller.port}"').replace(
-            'security = ""', 'security = "none"'
-        )
-        settings.write_text(
-            text.replace(section, filled.replace('sender = ""', 'sender = "bureau@example.cn"')), encoding="utf-8"
-        )
-        # (the server reads qz.toml again when it changes: no restart)
-        client = running.session()
-        page = client.get("/mail").text
-        assert "演练（还没有发出）：共 10 封下发邮件" in page and "shuangqiao@example.com" in page
-        letter = client.get("/mail/letter", params={"kind": "下发", "town": "城关镇"}).text
-        assert "城关镇" in letter and "填报表" in letter
-        token = csrf_of(page)
-        assert (
-            client.post("/mail/send", data={"csrf": token, "kind": "下发", "password": ""}).headers["location"]
-            == "/job"
-        )
-        outcome = wait_for_job(client, "已发送")
-        assert "已发送 10 封下发邮件" in outcome, outcome
-        assert len(handler.messages) == 10
-        assert not re.search(r"(?im)^\s*\w*password\w*\s*=", (campaign / "qz.toml").read_text(encoding="utf-8"))
-        again = client.get("/mail").text
-        assert again.count("已发送过（跳过）") == 10  # a rerun sends nothing twice
-    finally:
-        controller.stop()
+    handler, smtp_port = smtp_server
+    settings = campaign / "qz.toml"
+    text = settings.read_text(encoding="utf-8")
+    section = text[text.index("[mail]") : text.index("[mailbox]")]
+    filled = section.replace('smtp = ""', f'smtp = "127.0.0.1:{smtp_port}"').replace(
+        'security = ""', 'security = "none"'
+    )
+    settings.write_text(
+        text.replace(section, filled.replace('sender = ""', 'sender = "bureau@example.cn"')), encoding="utf-8"
+    )
+    # (the server reads qz.toml again when it changes: no restart)
+    client = running.session()
+    page = client.get("/mail").text
+    assert "演练（还没有发出）：共 10 封下发邮件" in page and "shuangqiao@example.com" in page
+    letter = client.get("/mail/letter", params={"kind": "下发", "town": "城关镇"}).text
+    assert "城关镇" in letter and "填报表" in letter
+    token = csrf_of(page)
+    assert client.post("/mail/send", data={"csrf": token, "kind": "下发", "password": ""}).headers["location"] == "/job"
+    outcome = wait_for_job(client, "已发送")
+    assert "已发送 10 封下发邮件" in outcome, outcome
+    assert len(handler.messages) == 10
+    assert not re.search(r"(?im)^\s*\w*password\w*\s*=", (campaign / "qz.toml").read_text(encoding="utf-8"))
+    again = client.get("/mail").text
+    assert again.count("已发送过（跳过）") == 10  # a rerun sends nothing twice
 
 
 def test_review_entered_in_the_page(running, campaign):

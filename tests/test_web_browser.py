@@ -14,30 +14,10 @@ from test_web import CHROMIUM, SAMPLES, Running
 
 from qz_excel.cli.commands import main
 from qz_excel.rules.ruleset import load_rules
-from qz_excel.web.server import free_port
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"), reason="Debian's chromium is needed (.ci/run installs it)"
 )
-
-
-@pytest.fixture
-def smtp_server():
-    from aiosmtpd.controller import Controller
-
-    class Recorder:
-        def __init__(self):
-            self.messages = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.messages.append((list(envelope.rcpt_tos), envelope.content))
-            return "250 Message accepted"
-
-    handler = Recorder()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield handler, controller.port
-    controller.stop()
 
 
 FIXES = {

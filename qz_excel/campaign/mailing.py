@@ -7,13 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qz_excel.campaign.folder import Campaign
-from qz_excel.campaign.scoring import DEFAULT_MAKER
 from qz_excel.common.towns import read_towns
 from qz_excel.mail import letters as m
 from qz_excel.mail.smtp import Smtp
 from qz_excel.rules.ruleset import load_rules
 
 KINDS = (m.TEMPLATE, m.REMINDER, m.CORRECTION)
+
+
+def plan_sender_name(campaign: Campaign) -> str:
+    return campaign.settings.maker or m.MailContext.sender_name
 
 
 def campaign_plan(campaign: Campaign, kind: str) -> tuple[m.Plan, m.SendLog]:
@@ -23,7 +26,9 @@ def campaign_plan(campaign: Campaign, kind: str) -> tuple[m.Plan, m.SendLog]:
     rules = load_rules(campaign.rules)
     towns = read_towns(campaign.towns_file)
     ctx = m.MailContext(
-        deadline=settings.deadline_text, bureau_contact=settings.contact, sender_name=settings.maker or DEFAULT_MAKER
+        deadline=settings.deadline_text,
+        bureau_contact=settings.contact,
+        sender_name=plan_sender_name(campaign),
     )
     results = None if kind == m.TEMPLATE else campaign.results
     plan = m.plan_letters(campaign.templates, towns, ctx, rules.year, kind, results, assessment=rules.assessment)
@@ -61,5 +66,5 @@ def send_campaign(
     if not sender:
         raise ValueError("qz.toml 的 [mail] 还没有写发件人（sender 或 user）")
     smtp = campaign_smtp(campaign, password, ca_file)
-    stopped = m.send_letters(plan, smtp, sender, campaign.settings.maker or DEFAULT_MAKER, log, progress=progress)
+    stopped = m.send_letters(plan, smtp, sender, plan_sender_name(campaign), log, progress=progress)
     return plan, stopped

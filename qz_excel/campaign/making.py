@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from qz_excel.campaign.folder import Campaign
-from qz_excel.campaign.settings import set_generated_at
+from qz_excel.campaign.settings import set_settings
 from qz_excel.template.writer import TemplateOptions
 
 
@@ -19,7 +19,7 @@ def template_options(
     if generated_at is None:
         generated_at = settings.generated_at or date.today()
         if settings.generated_at is None:
-            set_generated_at(campaign.settings_file, generated_at)
+            set_settings(campaign.settings_file, {("", "generated_at"): generated_at.isoformat()})
     return TemplateOptions(
         deadline=settings.deadline_text if deadline is None else deadline,
         contact=settings.contact if contact is None else contact,

@@ -10,10 +10,8 @@ from pathlib import Path
 from qz_excel.campaign.folder import Campaign
 from qz_excel.common.towns import read_towns
 from qz_excel.pipeline import ProgressFactory, ScoreOptions, run_score
-from qz_excel.results.last_year import read_last_year
+from qz_excel.results.last_year import LastYear, read_last_year
 from qz_excel.rules.ruleset import load_rules
-
-DEFAULT_MAKER = "县质量技术监督局"
 
 
 @dataclass(frozen=True)
@@ -24,6 +22,13 @@ class CampaignScore:
     review: bool = False  # apply 结果/核定表.xlsx …
     review_file: Path | None = None  # … or this filled 核定表 (any name, .xlsx/.xls/.ods)
     made_on: date | None = None
+
+
+def last_year_of(campaign: Campaign) -> LastYear | None:
+    """Last year's results named in qz.toml (None when none is); raises LastYearError for
+    a file that is no 汇总."""
+    path = campaign.last_year
+    return None if path is None else read_last_year(path, campaign.settings.last_year.renamed)
 
 
 def score_campaign(
@@ -38,14 +43,13 @@ def score_campaign(
         from qz_excel.followup.review import read_review
 
         review = read_review(choice.review_file or campaign.review_table, rules)
-    last = campaign.last_year
     options = ScoreOptions(
         strict=choice.strict,
         per_town_sheets=choice.per_town_sheets,
         pdf=choice.pdf,
-        maker=campaign.settings.maker or DEFAULT_MAKER,
+        maker=campaign.settings.maker or ScoreOptions.maker,
         made_on=choice.made_on,
-        last_year=read_last_year(last, campaign.settings.last_year.renamed) if last is not None else None,
+        last_year=last_year_of(campaign),
     )
     return run_score(
         Path(campaign.inbox), towns, Path(campaign.results), rules, options, progress=progress, review=review

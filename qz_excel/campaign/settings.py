@@ -206,28 +206,6 @@ results = ""                        # 上一年的考核目录或它的汇总.xl
 """)
 
 
-def set_generated_at(path: Path, day: date) -> None:
-    """Record the templates' date in qz.toml the first time they are made, the rest of the
-    file untouched (comments and layout are the clerk's)."""
-    text = path.read_text(encoding="utf-8-sig")
-    new = re.sub(r'^(generated_at\s*=\s*)""', lambda m: f'{m.group(1)}"{day.isoformat()}"', text, count=1, flags=re.M)
-    if new != text:
-        from qz_excel.common.files import atomic_write_bytes
-
-        atomic_write_bytes(path, new.encode("utf-8"))
-
-
-def set_setting(path: Path, key: str, value: str) -> None:
-    """One top-level text setting changed in place (the web page's 单位名单), the rest of
-    the file — comments, layout — left as the clerk has it."""
-    text = path.read_text(encoding="utf-8-sig")
-    pattern = re.compile(rf'^({re.escape(key)}\s*=\s*)"[^"\n]*"', re.M)
-    new = pattern.sub(lambda m: m.group(1) + _quoted(value), text, count=1)
-    from qz_excel.common.files import atomic_write_bytes
-
-    atomic_write_bytes(path, new.encode("utf-8"))
-
-
 #: what the web page's 设置 form may change: (section or "", key) → what the clerk reads
 EDITABLE = {
     ("", "maker"): "制表单位",

@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 from qz_excel.campaign.folder import Campaign
-from qz_excel.followup.reminders import FEEDBACK_DIR, SUMMARY_NAME
+from qz_excel.common.files import safe_file_stem
+from qz_excel.followup.reminders import FEEDBACK_DIR, SUMMARY_NAME, summary_sheets
 from qz_excel.mail.letters import CORRECTION, LOG_NAME, MAIL_DIR, REMINDER, TEMPLATE
 
 NOT_RETURNED = "未报送"
@@ -79,19 +80,11 @@ def _results(campaign: Campaign) -> tuple[dict, dict, dict, set[str], str]:
     summary = campaign.results / SUMMARY_NAME
     if not summary.is_file():
         return {}, {}, {}, set(), ""
-    from python_calamine import CalamineWorkbook
-
-    book = CalamineWorkbook.from_path(str(summary))
-
-    def records(sheet: str) -> list[dict]:
-        rows = book.get_sheet_by_name(sheet).to_python()
-        header = [str(h).replace("\n", "") for h in rows[0]] if rows else []
-        return [dict(zip(header, r)) for r in rows[1:]]
-
-    ranking = {r["单位名称"]: r for r in records("汇总排名")}
-    used = {r["单位名称"]: r["文件"] for r in records("文件清单") if r.get("状态") == "已评分"}
+    sheets = summary_sheets(campaign.results, ("汇总排名", "文件清单", "问题清单"))
+    ranking = {r["单位名称"]: r for r in sheets["汇总排名"]}
+    used = {r["单位名称"]: r["文件"] for r in sheets["文件清单"] if r.get("状态") == "已评分"}
     problems: dict[str, int] = {}
-    for r in records("问题清单"):
+    for r in sheets["问题清单"]:
         if r.get("单位名称") and r.get("问题代码") != "NOT_RETURNED":
             problems[r["单位名称"]] = problems.get(r["单位名称"], 0) + 1
     feedback = {p.stem for p in (campaign.results / FEEDBACK_DIR).glob("*.xlsx")}
@@ -116,7 +109,7 @@ def campaign_status(campaign: Campaign, towns: list[str]) -> Status:
         row.problems = problems.get(town, 0)
         row.correction_sent = sent.get((CORRECTION, town), "")
         rows.append(row)
-    needs_fix = {r.town for r in rows if _stem_of(r.town) in feedback}
+    needs_fix = {r.town for r in rows if safe_file_stem(r.town) in feedback}
     counts = {
         "单位": len(rows),
         "已发模板": sum(bool(r.template_sent) for r in rows),
@@ -148,12 +141,6 @@ def _points(value: object) -> object:
         return None
     number = float(value)  # type: ignore[arg-type]
     return int(number) if number.is_integer() else round(number, 2)
-
-
-def _stem_of(town: str) -> str:
-    from qz_excel.common.files import safe_file_stem
-
-    return safe_file_stem(town)
 
 
 def _next_steps(campaign: Campaign, status: Status, sent: dict, needs_fix: set[str]) -> list[tuple[str, str]]:

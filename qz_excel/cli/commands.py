@@ -272,13 +272,11 @@ def score(ctx, inbox, towns_file, out_dir, rules_file, strict, per_town_sheets, 
 
 def _last_year_of(campaign):
     """Last year's results named in qz.toml, read now: a file that is not one stops here."""
-    path = campaign.last_year
-    if path is None:
-        return None
-    from qz_excel.results.last_year import LastYearError, read_last_year
+    from qz_excel.campaign.scoring import last_year_of
+    from qz_excel.results.last_year import LastYearError
 
     try:
-        return read_last_year(path, campaign.settings.last_year.renamed)
+        return last_year_of(campaign)
     except LastYearError as exc:
         fail(str(exc))
 

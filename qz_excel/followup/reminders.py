@@ -114,3 +114,23 @@ def fixes_listed(path: Path) -> list[FixRow]:
     book = python_calamine.CalamineWorkbook.from_path(str(path))
     rows = _table(book, feedback.SHEET, path, tuple(feedback.COLUMNS)[1:])
     return [FixRow(r["单元格"], r["指标"], r["填写的内容"], r["问题和改法"]) for r in rows if r["单元格"]]
+
+
+def summary_sheets(results: Path, names: tuple[str, ...]) -> dict[str, list[dict]]:
+    """Sheets of a results folder's 汇总.xlsx as records (header cells with their line
+    breaks removed, whole numbers as ints), the workbook opened once; {} for each sheet
+    when there are no results yet."""
+    path = results / SUMMARY_NAME
+    if not path.is_file():
+        return {name: [] for name in names}
+    book = python_calamine.CalamineWorkbook.from_path(str(path))
+    sheets = {}
+    for name in names:
+        rows = book.get_sheet_by_name(name).to_python() if name in book.sheet_names else []
+        header = [str(h).replace("\n", "") for h in rows[0]] if rows else []
+        sheets[name] = [dict(zip(header, (_whole(v) for v in row))) for row in rows[1:]]
+    return sheets
+
+
+def _whole(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value

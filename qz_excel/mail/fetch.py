@@ -202,23 +202,24 @@ class _Message:
             self.message = None
 
     def collect(self) -> None:
-        try:
-            if self.message is None:
-                raise ValueError("unreadable")
-            parts = list(self.message.iter_attachments())
-        except Exception:  # noqa: BLE001 — a malformed message is listed, the rest fetched
-            self.unusable.append(Unusable(self.sender, self.town, self.subject, "", _ASK["broken"]))
+        parts = None
+        if self.message is not None:
+            try:
+                parts = list(self.message.iter_attachments())
+            except Exception:  # noqa: BLE001 — a malformed message is listed, the rest fetched
+                parts = None
+        if parts is None:
+            self._refuse("", _ASK["broken"])
             return
         if not parts:
-            self.unusable.append(Unusable(self.sender, self.town, self.subject, "", _ASK["no_attachment"]))
+            self._refuse("", _ASK["no_attachment"])
             return
         offered = len(self.unusable)
         found_any = False
         for part in parts:
             found_any |= self._attachment(part)
         if not found_any and len(self.unusable) == offered:
-            names = "、".join(decoded_name(p) or "（无名附件）" for p in parts)
-            self.unusable.append(Unusable(self.sender, self.town, self.subject, names, _ASK["no_workbook"]))
+            self._refuse("、".join(decoded_name(p) or "（无名附件）" for p in parts), _ASK["no_workbook"])
 
     def _refuse(self, what: str, ask: str) -> None:
         self.unusable.append(Unusable(self.sender, self.town, self.subject, what, ask))

@@ -265,10 +265,7 @@ def _cross_check(spec: RulesFile, lines: dict[tuple, int]) -> list[str]:
             catalog[ind.id] = ind
     paths = _rule_paths(spec)
     assessed_by = {
-        ref
-        for _, rule in ((0, r) for item in spec.items for r in item.rules)
-        if rule.kind == "assessed"
-        for ref in rule.inputs()
+        ref for item in spec.items for rule in item.rules if rule.kind == "assessed" for ref in rule.inputs()
     }
     for item in spec.items:
         for rule in item.rules:

@@ -15,7 +15,7 @@ from qz_excel.campaign.folder import Campaign
 from qz_excel.campaign.status import COUNTS, campaign_status
 from qz_excel.common.files import atomic_write_bytes, safe_file_stem, unique_path
 from qz_excel.common.towns import read_towns
-from qz_excel.followup.reminders import SUMMARY_NAME
+from qz_excel.followup.reminders import SUMMARY_NAME, summary_sheets
 from qz_excel.intake.safety import LIMITS
 from qz_excel.web.jobs import Jobs
 
@@ -41,22 +41,11 @@ def link_of(campaign: Campaign, path: Path) -> str:
     return "/files/" + hashlib.sha256(relative.encode()).hexdigest()[:16]
 
 
-def _sheet(campaign: Campaign, name: str) -> list[dict]:
-    summary = campaign.results / SUMMARY_NAME
-    if not summary.is_file():
-        return []
-    from python_calamine import CalamineWorkbook
-
-    book = CalamineWorkbook.from_path(str(summary))
-    if name not in book.sheet_names:
-        return []
-    rows = book.get_sheet_by_name(name).to_python()
-    header = [str(h).replace("\n", "") for h in rows[0]] if rows else []
-    return [dict(zip(header, (_shown(v) for v in r))) for r in rows[1:]]
-
-
-def _shown(value):
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+def started(jobs: Jobs, kind: str, work) -> Response:
+    """The job started and its progress page, or the page saying another job runs."""
+    if jobs.start(kind, work) is None:
+        return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
+    return RedirectResponse("/job", status_code=303)
 
 
 class Views:
@@ -189,9 +178,7 @@ class Views:
             words = f"评分完成：{returned} 个单位参加排名，{len(report.not_returned)} 个未报送，{len(report.requests)} 个需要修改。"
             return words, report
 
-        if self.jobs.start("评分", work) is None:
-            return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
-        return RedirectResponse("/job", status_code=303)
+        return started(self.jobs, "评分", work)
 
     async def job_page(self, request: Request) -> Response:
         return self.page(request, "job.html")
@@ -205,9 +192,10 @@ class Views:
 
     async def ranking(self, request: Request) -> Response:
         """排名: 汇总排名 as a page, with the downloads of the printed results."""
-        rows = _sheet(self.campaign, "汇总排名")
+        sheets = summary_sheets(self.campaign.results, ("汇总排名", "核定记录"))
+        rows = sheets["汇总排名"]
         columns = list(rows[0]) if rows else []
-        stage = "（核定）" if _sheet(self.campaign, "核定记录") else "（初评）"
+        stage = "（核定）" if sheets["核定记录"] else "（初评）"
         # 总分图 as the page shows it: a bar per town, on one scale
         scored = [r for r in rows if isinstance(r.get("总分"), (int, float))]
         top = max((float(r["总分"]) for r in scored), default=0) or 1
@@ -234,9 +222,10 @@ class Views:
         known = set(read_towns(self.campaign.towns_file)["单位名称"])
         if town not in known:
             return PlainTextResponse("名单中没有这个单位", status_code=404)
-        ranking = next((r for r in _sheet(self.campaign, "汇总排名") if r.get("单位名称") == town), None)
-        problems = [r for r in _sheet(self.campaign, "问题清单") if r.get("单位名称") == town]
-        changes = [r for r in _sheet(self.campaign, "变更记录") if r.get("单位名称") == town]
+        sheets = summary_sheets(self.campaign.results, ("汇总排名", "问题清单", "变更记录"))
+        ranking = next((r for r in sheets["汇总排名"] if r.get("单位名称") == town), None)
+        problems = [r for r in sheets["问题清单"] if r.get("单位名称") == town]
+        changes = [r for r in sheets["变更记录"] if r.get("单位名称") == town]
         stem = safe_file_stem(town)
         files = [
             (label, link_of(self.campaign, path))
@@ -331,9 +320,9 @@ class MorePages:
         target = current.with_suffix(suffix)
         atomic_write_bytes(target, data)
         if target != current:
-            from qz_excel.campaign.settings import set_setting
+            from qz_excel.campaign.settings import set_settings
 
-            set_setting(self.campaign.settings_file, "towns", target.name)
+            set_settings(self.campaign.settings_file, {("", "towns"): target.name})
         return RedirectResponse(f"/towns?msg={quote('单位名单已更换')}", status_code=303)
 
     async def templates(self, request: Request) -> Response:
@@ -347,7 +336,7 @@ class MorePages:
 
     async def make_templates(self, request: Request) -> Response:
         from qz_excel.campaign.making import template_options
-        from qz_excel.campaign.settings import parse_date, set_setting
+        from qz_excel.campaign.settings import parse_date, set_settings
         from qz_excel.rules.ruleset import load_rules
         from qz_excel.template.writer import write_templates
 
@@ -358,8 +347,9 @@ class MorePages:
         except ValueError as exc:
             return RedirectResponse(f"/templates?msg={quote(str(exc))}", status_code=303)
         # kept in qz.toml: the letters and the next templates say the same
-        set_setting(self.campaign.settings_file, "deadline", day.isoformat() if day else "")
-        set_setting(self.campaign.settings_file, "contact", contact)
+        set_settings(
+            self.campaign.settings_file, {("", "deadline"): day.isoformat() if day else "", ("", "contact"): contact}
+        )
         deadline = f"{day.year}年{day.month}月{day.day}日" if day else ""
 
         def work(progress):
@@ -370,9 +360,7 @@ class MorePages:
                 paths = write_templates(rules, towns, self.campaign.templates, options, progress=bar.update)
             return f"已生成 {len(paths)} 份填报表。", paths
 
-        if self.views.jobs.start("生成填报表", work) is None:
-            return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
-        return RedirectResponse("/job", status_code=303)
+        return started(self.views.jobs, "生成填报表", work)
 
     async def templates_zip(self, request: Request) -> Response:
         """Every template in one .zip (UTF-8 names, which Windows' own unzip reads)."""
@@ -505,9 +493,7 @@ class MailPages:
             head = f"已发送 {sent} 封{kind}邮件" + (f"；发送中断：{stopped}" if stopped else "。")
             return head + "\n" + "\n".join(lines), plan
 
-        if self.views.jobs.start(f"发送{kind}", work) is None:
-            return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
-        return RedirectResponse("/job", status_code=303)
+        return started(self.views.jobs, f"发送{kind}", work)
 
 
 class ReviewPages:
@@ -528,8 +514,9 @@ class ReviewPages:
             rows, error = rows_to_check(self.campaign), ""
         except FileNotFoundError as exc:
             rows, error = [], str(exc)
-        applied = _sheet(self.campaign, "核定记录")
-        refused = [r for r in _sheet(self.campaign, "问题清单") if str(r.get("问题代码", "")).startswith("REVIEW_")]
+        sheets = summary_sheets(self.campaign.results, ("核定记录", "问题清单"))
+        applied = sheets["核定记录"]
+        refused = [r for r in sheets["问题清单"] if str(r.get("问题代码", "")).startswith("REVIEW_")]
         return self.views.page(
             request,
             "review.html",
@@ -569,9 +556,7 @@ class ReviewPages:
             verified = len(report.reviews) if report.reviews is not None else 0
             return f"核定完成：采用核定值 {verified} 个，已重新评分。", report
 
-        if self.views.jobs.start("核定", work) is None:
-            return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
-        return RedirectResponse("/job", status_code=303)
+        return started(self.views.jobs, "核定", work)
 
     async def enter(self, request: Request) -> Response:
         from qz_excel.campaign.reviewing import Entry, enter_reviews
@@ -602,9 +587,7 @@ class ReviewPages:
             verified = len(report.reviews) if report.reviews is not None else 0
             return f"核定完成：采用核定值 {verified} 个，已重新评分。", report
 
-        if self.views.jobs.start("核定", work) is None:
-            return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
-        return RedirectResponse("/job", status_code=303)
+        return started(self.views.jobs, "核定", work)
 
 
 async def fetch_mail_view(views: Views, request: Request) -> Response:
@@ -628,6 +611,4 @@ async def fetch_mail_view(views: Views, request: Request) -> Response:
         head = f"收到 {report.messages} 封来信，{len(report.saved)} 个工作簿已存入收件箱。"
         return "\n".join([head, *lines]), report
 
-    if views.jobs.start("收取回件", work) is None:
-        return RedirectResponse(f"/job?msg={quote('另一项工作正在进行，请等它结束')}", status_code=303)
-    return RedirectResponse("/job", status_code=303)
+    return started(views.jobs, "收取回件", work)
