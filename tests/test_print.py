@@ -340,3 +340,18 @@ def test_every_score_with_its_bonus_prints_in_full(rules, tmp_path, n):
             if bonus:
                 assert f"{score}（含加{bonus}）" in printed
     inside_the_margins(pdf, 0.4)
+
+
+def test_a_long_town_name_prints_whole_in_the_ranking(rules, tmp_path):
+    """汇总排名 with a 30-character name among short ones: it wraps in its cell, its row
+    grows, and every character is printed (on one line it was cut off at both ends)."""
+    from qz_excel.results.summary import write_ranking_print
+
+    ranking = ranking_of(rules, 12)
+    ranking.loc[5, "单位名称"] = LONG_TOWN
+    book = write_ranking_print(tmp_path / "汇总排名.xlsx", rules, ranking)
+    (pdf,), failed = convert([book], "pdf", tmp_path)
+    assert not failed
+    table = squeezed(page_texts(pdf)[0])
+    assert LONG_TOWN in table and all(f"第{k:04d}号镇" in table for k in (1, 2, 12))
+    inside_the_margins(pdf, 0.4, pages=[0])

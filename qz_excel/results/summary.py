@@ -280,8 +280,18 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: 
         ws.write_string(0, c, _header_text(name), fmt["header"])
         ws.set_column(c, c, widths.get(name, 11))
     ws.set_row(0, 30)
-    writers = [_column_writer(ws, fmt, ranking[name], "center") for name in columns]
+    # a name longer than its column wraps, its row grows (centred on one line, LibreOffice
+    # and Excel print a long 单位名称 cut off at both ends)
+    names = ranking["单位名称"].astype(str).tolist()
+    name_width = widths["单位名称"]
+    long_names = any(display_width(name) > name_width - 1 for name in names)
+    writers = [
+        _column_writer(ws, fmt, ranking[name], "wrapped" if name == "单位名称" and long_names else "center")
+        for name in columns
+    ]
     for r in range(len(ranking)):  # top to bottom: the workbook streams its rows
+        if display_width(names[r]) > name_width - 1:
+            ws.set_row(r + 1, row_height([(names[r], name_width, 10)]))
         for c, write in enumerate(writers):
             if (r, c) in with_bonus:
                 value, cell_format, _ = with_bonus[(r, c)]

@@ -42,6 +42,7 @@ FORMATS = {
     "text": {**BORDER, "text_wrap": True, "valign": "top", "font_size": BODY_PT},
     "small": {**BORDER, "text_wrap": True, "valign": "top", "font_size": BODY_PT},
     "center": {**BORDER, "align": "center"},
+    "wrapped": {**BORDER, "align": "center", "text_wrap": True},  # a cell whose text may need two lines
     "center_small": {**BORDER, "align": "center", "text_wrap": True, "font_size": BODY_PT},
     # runs inside one cell: each carries its own font (a run without one prints at 11 pt)
     "bold_run": {"bold": True, "font_size": BODY_PT, "font_name": FONT},
