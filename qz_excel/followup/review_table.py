@@ -11,6 +11,7 @@ carries the year and rules fingerprint, as the templates do.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from qz_excel import __version__
 from qz_excel.common.files import clean_text
 from qz_excel.common.xlsx import FONT, FORMULA_START, Formats, atomic_workbook, row_height
+from qz_excel.common.xlsx_rows import Numbers, Texts, repeated, stream_rows, texts
 from qz_excel.followup.review import EDITABLE, KIND, SHEET, ReviewRow
 from qz_excel.intake.read import is_invalid_note
 from qz_excel.rules.points import points_texts
@@ -127,44 +129,43 @@ def write_review_table(
             ws.write_string(0, c, name, fmt["header"])
         ws.set_row(0, 22)
         towns = [clean_text(t) for t in self_texts.index]
-        quoted = [fmt.quoted("plain") if t.startswith(FORMULA_START) else None for t in towns]
+        formula_like = any(t.startswith(FORMULA_START) for t in towns)  # the format only when used
+        town_column = texts(towns, quoted=fmt.quoted("plain") if formula_like else None)
         row = 1
         for item in rules.items:
             group_of = {
                 rule_input: group for group in item.groups for rule in group.rules for rule_input in rule.inputs()
             }
             for ind in item.indicators:
-                first = row
-                texts, marks = self_texts[ind.id].tolist(), hints[ind.id].tolist()
-                blank = fmt["edit_percent"] if ind.type == "percent" else None
                 group = group_of.get(ind.id)
-                fixed = {
-                    "考核项目": item.name,
-                    "二级指标": f"{group.number} {group.name}" if group is not None else "",
-                    "指标": ind.label,
-                    "指标代码": ind.id,
-                }
-                for k, (town, text, mark) in enumerate(zip(towns, texts, marks)):
-                    entry, problem = carried.get((self_texts.index[k], ind.id), (None, ""))
-                    if problem:  # rows are streamed: a row's height is set before its cells
-                        ws.set_row(row, row_height([(problem, WIDTHS["核定问题"], 10)]))
-                    for name, value in fixed.items():
-                        if name in at and value:
-                            ws.write_string(row, at[name], value)
-                    ws.write_string(row, at["单位名称"], town, quoted[k])
-                    ws.write_string(row, at["自报值"], text)
-                    if entry is not None:
-                        _editable(ws, fmt, row, at, entry, VALUE_FORMAT[ind.type])
-                    elif blank is not None:
-                        ws.write_blank(row, at["核定值"], None, blank)
-                    if mark:
-                        ws.write_string(row, at["核查提示"], mark)
-                    if problem:
-                        fmt.text(ws, row, at["核定问题"], problem, "problem")
-                    row += 1
-                if row > first:
-                    spec = value_validation(ind, xl_rowcol_to_cell(first, at["核定值"]))
-                    ws.data_validation(first, at["核定值"], row - 1, at["核定值"], spec)
+                block = _Block(
+                    ws,
+                    fmt,
+                    at,
+                    {
+                        "考核项目": item.name,
+                        "二级指标": f"{group.number} {group.name}" if group is not None else "",
+                        "指标": ind.label,
+                        "指标代码": ind.id,
+                    },
+                    town_column,
+                    self_texts[ind.id].tolist(),
+                    hints[ind.id].tolist(),
+                    fmt["edit_percent"] if ind.type == "percent" else None,
+                )
+                # most rows are alike and streamed; a row carried from the review applied
+                # (typed entries, perhaps a problem and its height) is written cell by cell
+                special = sorted(k for k, town in enumerate(self_texts.index) if (town, ind.id) in carried)
+                start = 0
+                for k in [*special, len(towns)]:
+                    block.stream(row + start, start, k)
+                    if k < len(towns):
+                        block.carried(row + k, k, *carried[(self_texts.index[k], ind.id)], VALUE_FORMAT[ind.type])
+                    start = k + 1
+                if towns:
+                    spec = value_validation(ind, xl_rowcol_to_cell(row, at["核定值"]))
+                    ws.data_validation(row, at["核定值"], row + len(towns) - 1, at["核定值"], spec)
+                row += len(towns)
         for entry, problem in stray:  # rows that match no scored town × indicator: kept as typed
             ws.set_row(row, row_height([(problem, WIDTHS["核定问题"], 10)]))
             typed = {
@@ -200,6 +201,51 @@ def write_review_table(
         ws.activate()
         _meta_sheet(wb, rules)
     return path
+
+
+class _Block:
+    """One indicator's rows: a row per town, streamed (:func:`stream_rows`) in runs
+    between the rows a review carries forward."""
+
+    def __init__(self, ws, fmt: Formats, at: dict[str, int], fixed: dict[str, str], towns, values, marks, blank):
+        self.ws, self.fmt, self.at, self.fixed = ws, fmt, at, fixed
+        self.towns, self.values, self.marks, self.blank = towns, values, marks, blank
+
+    def stream(self, row: int, start: int, stop: int) -> None:
+        """Towns ``start`` … ``stop - 1`` from ``row`` down."""
+        count = stop - start
+        if count <= 0:
+            return
+        part = slice(start, stop)
+        columns: list[Texts | Numbers | None] = [None] * len(self.at)
+        for name, value in self.fixed.items():
+            if name in self.at and value:
+                columns[self.at[name]] = repeated(value, count)
+        town = self.towns
+        columns[self.at["单位名称"]] = Texts(town.codes[part], town.uniques, town.styles)
+        columns[self.at["自报值"]] = texts(self.values[part])
+        if self.blank is not None:
+            columns[self.at["核定值"]] = Numbers([math.nan] * count, blank=self.blank)
+        columns[self.at["核查提示"]] = texts(self.marks[part], skip_empty=True)
+        stream_rows(self.ws, row, columns, count)
+
+    def carried(self, row: int, k: int, entry: ReviewRow, problem: str, value_style: str) -> None:
+        """Town ``k``'s row as the review typed it, with why it was not applied."""
+        ws, at, fmt = self.ws, self.at, self.fmt
+        if problem:  # rows are streamed: a row's height is set before its cells
+            ws.set_row(row, row_height([(problem, WIDTHS["核定问题"], 10)]))
+        for name, value in self.fixed.items():
+            if name in at and value:
+                ws.write_string(row, at[name], value)
+        ws.write_string(
+            row, at["单位名称"], self.towns.uniques[self.towns.codes[k]], self.towns.styles[self.towns.codes[k]]
+        )
+        ws.write_string(row, at["自报值"], self.values[k])
+        _editable(ws, fmt, row, at, entry, value_style)
+        if self.marks[k]:
+            ws.write_string(row, at["核查提示"], self.marks[k])
+        if problem:
+            fmt.text(ws, row, at["核定问题"], problem, "problem")
 
 
 def _editable(ws, fmt: Formats, row: int, at: dict[str, int], entry: ReviewRow, value_style: str) -> None:

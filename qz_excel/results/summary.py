@@ -20,6 +20,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from qz_excel.common.files import clean_text
 from qz_excel.common.textwidth import display_width
 from qz_excel.common.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, safe_sheet_name, two_lines
+from qz_excel.common.xlsx_rows import Numbers, Texts, stream_rows
 from qz_excel.intake.changes import changes_frame
 from qz_excel.results.town_sheet import FORMATS, TOWNS_PER_SLICE, write_town_sheet
 from qz_excel.rules.points import SCALE, points_number, points_text
@@ -142,14 +143,12 @@ def _write_header(
         ws.set_column(c, c, widths.get(name, 10))
 
 
-def _write_rows(ws, fmt: Formats, frame: pd.DataFrame, first_row: int, text_columns=(), styled: bool = True) -> None:
-    """The frame's rows from ``first_row`` down. Each column is prepared once — numbers, or
-    cleaned text with the formula-like cells picked out — so the loop only hands cells to
-    the writer (the audit trail of 2,000 towns is 88,000 rows). Unstyled cells carry no
-    format but the quote prefix where one is needed."""
+def _write_rows(ws, fmt: Formats, frame: pd.DataFrame, first_row: int, text_columns=()) -> None:
+    """The frame's rows from ``first_row`` down, styled. Each column is prepared once —
+    numbers, or cleaned text with the formula-like cells picked out — so the loop only
+    hands cells to the writer."""
     writers = [
-        _column_writer(ws, fmt, frame[name], None if not styled else "plain" if name in text_columns else "center")
-        for name in frame.columns
+        _column_writer(ws, fmt, frame[name], "plain" if name in text_columns else "center") for name in frame.columns
     ]
     for r in range(len(frame)):
         for c, write in enumerate(writers):
@@ -184,7 +183,8 @@ def _write_trail(wb, fmt: Formats, slices) -> None:
                 _finish_table(ws, used, len(TRAIL_COLUMNS))
                 ws, used = new_sheet(), 0
             take = min(len(frame) - start, SHEET_ROWS_MAX - 1 - used)
-            _write_rows(ws, fmt, frame.iloc[start : start + take], used + 1, styled=False)
+            part = frame.iloc[start : start + take]
+            stream_rows(ws, used + 1, [_plain_column(fmt, part[name]) for name in part.columns], take)
             used, start = used + take, start + take
     _finish_table(ws, used, len(TRAIL_COLUMNS))
     # a data sheet, but printable when asked: landscape, one page wide, header repeated
@@ -193,13 +193,26 @@ def _write_trail(wb, fmt: Formats, slices) -> None:
         _print_list(sheet, "评分明细")
 
 
-def _column_writer(ws, fmt: Formats, column: pd.Series, style: str | None):
-    """A function (row, col, i) writing item i of ``column``: a number, text or a blank,
-    in format ``style`` (None: no format)."""
+def _plain_column(fmt: Formats, column: pd.Series) -> Numbers | Texts:
+    """A column of the audit trail as :func:`stream_rows` takes it, unstyled but for the
+    quote prefix: the trail repeats town names, labels and explanations thousands of
+    times, so each distinct text is cleaned once."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return Numbers(column.astype("Float64").to_numpy(dtype=float, na_value=np.nan).tolist())
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    cleaned = [clean_text(u) for u in uniques]
+    return Texts(
+        codes.tolist(), cleaned, [fmt.quoted("bare") if t.startswith(FORMULA_START) else None for t in cleaned]
+    )
+
+
+def _column_writer(ws, fmt: Formats, column: pd.Series, style: str):
+    """A function (row, col, i) writing item i of ``column``: a number or a blank centred,
+    or text in format ``style``."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         numbers = column.astype("Float64").to_numpy(dtype=float, na_value=np.nan).tolist()
         # scores are whole numbers: General shows them as such
-        number = blank = fmt["center"] if style else None
+        number = blank = fmt["center"]
 
         def write_number(row, col, i):
             value = numbers[i]
@@ -209,13 +222,9 @@ def _column_writer(ws, fmt: Formats, column: pd.Series, style: str | None):
                 ws.write_number(row, col, value, number)
 
         return write_number
-    # each distinct value cleaned once: the trail repeats town names, labels and
-    # explanations thousands of times, and the cells then share those strings
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)  # each distinct value cleaned once
     texts = [clean_text(u) for u in uniques] + [""]  # code -1 (no value) → ""
-    styles = [
-        fmt.quoted(style or "bare") if t.startswith(FORMULA_START) else fmt[style] if style else None for t in texts
-    ]
+    styles = [fmt.quoted(style) if t.startswith(FORMULA_START) else fmt[style] for t in texts]
     codes = codes.tolist()
 
     def write(row, col, i):
@@ -351,27 +360,26 @@ def _bonus_cells(
     columns, made, cells = list(ranking.columns), {}, {}
     numbers = {item.header: item.number for item in rules.items}
     plain = {item.header for item in rules.items if item.bonus}  # a bonus item is all bonus: no 「含加」
-    for r, town in enumerate(ranking["单位名称"]):
-        if town not in bonuses.index:
+    towns = ranking["单位名称"]
+    found: list[tuple[int, int, int, float]] = []  # (row, column, bonus, score shown)
+    for name in item_cols:
+        if name in plain:
             continue
-        for name in item_cols:
-            if name in plain:
-                continue
-            bonus = int(bonuses.at[town, numbers[name]])
-            if bonus > 0:
-                score = round(float(ranking.at[r, name]) * SCALE)  # the table shows points
-                # whole scores keep the plain 0 format; a score in tenths shows its decimals
-                digits = "0" if score % SCALE == 0 else "0.0#"
-                shown_bonus = points_text(bonus)
-                if (digits, bonus) not in made:
-                    made[(digits, bonus)] = wb.add_format(
-                        {**FORMATS["center"], "num_format": f'{digits}"（含加{shown_bonus}）"'}
-                    )
-                cells[(r, columns.index(name))] = (
-                    points_number(score),
-                    made[(digits, bonus)],
-                    f"{points_text(score)}（含加{shown_bonus}）",
-                )
+        if numbers[name] not in bonuses.columns:  # no town scored (an empty inbox)
+            continue
+        bonus = bonuses[numbers[name]].reindex(towns).to_numpy(dtype=float, na_value=np.nan)
+        shown = ranking[name].to_numpy(dtype=float, na_value=np.nan)
+        found += [(int(r), columns.index(name), int(bonus[r]), shown[r]) for r in np.flatnonzero(bonus > 0)]
+    for r, c, bonus, points in sorted(found):  # formats made in reading order, as the file lists them
+        score = round(points * SCALE)  # the table shows points
+        # whole scores keep the plain 0 format; a score in tenths shows its decimals
+        digits = "0" if score % SCALE == 0 else "0.0#"
+        shown_bonus = points_text(bonus)
+        if (digits, bonus) not in made:
+            made[(digits, bonus)] = wb.add_format(
+                {**FORMATS["center"], "num_format": f'{digits}"（含加{shown_bonus}）"'}
+            )
+        cells[(r, c)] = (points_number(score), made[(digits, bonus)], f"{points_text(score)}（含加{shown_bonus}）")
     return cells
 
 
