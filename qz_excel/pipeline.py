@@ -39,6 +39,7 @@ from qz_excel.intake import read as intake
 from qz_excel.intake.changes import changes_frame
 from qz_excel.results import office
 from qz_excel.results.booklet import BookletFailed, Entry, build_booklet
+from qz_excel.results.cache import CACHE_DIR, ReuseContext, RunCache
 from qz_excel.results.last_year import NEW, LastYear, add_last_year, year_on_year
 from qz_excel.results.publish import ResultsFolder
 from qz_excel.results.summary import ReportInfo, audit_trail, write_ranking_print, write_summary
@@ -54,7 +55,7 @@ PDF_DIR = "pdf"
 RANKING_PDF = "汇总排名"
 BOOKLET_NAME = "评分细则汇编.pdf"
 #: what a run's results consist of in --out: published together, or not at all
-RESULT_NAMES = (SUMMARY_NAME, REVIEW_NAME, TOWN_DIR, FEEDBACK_DIR, PDF_DIR)
+RESULT_NAMES = (SUMMARY_NAME, REVIEW_NAME, TOWN_DIR, FEEDBACK_DIR, PDF_DIR, CACHE_DIR)
 
 
 @dataclass(frozen=True)
@@ -172,16 +173,24 @@ def _phase(progress: ProgressFactory | None, label: str, total: int) -> ContextM
     return progress(label, total) if progress else nullcontext(_NoBar())
 
 
-def _write_town_chunk(jobs: list[tuple], rules: Rules) -> list[Path]:
-    return [write_town_workbook(path, rules, *page) for path, page in jobs]
+def _write_town_chunk(jobs: list[tuple], rules: Rules, reuse: ReuseContext) -> list[tuple]:
+    return [
+        reuse.reuse_or_write(path, page, previous, partial(write_town_workbook, path, rules, *page))
+        for path, page, previous in jobs
+    ]
 
 
 def _write_review_chunk(jobs: list[tuple], rules: Rules) -> list[Path]:
     return [write_review_table(path, rules, *parts) for path, *parts in jobs]
 
 
-def _write_request_chunk(jobs: list[tuple[Path, feedback.Request]], rules: Rules, author: str) -> list[Path]:
-    return [feedback.write_request(path, rules, request, author) for path, request in jobs]
+def _write_request_chunk(jobs: list[tuple], rules: Rules, author: str, reuse: ReuseContext) -> list[tuple]:
+    return [
+        reuse.reuse_or_write(
+            path, (request, author), previous, partial(feedback.write_request, path, rules, request, author)
+        )
+        for path, request, previous in jobs
+    ]
 
 
 def _reporting(slices, update: Callable[[int], None], rows_per_town: int):
@@ -191,9 +200,11 @@ def _reporting(slices, update: Callable[[int], None], rows_per_town: int):
         update(len(frame) // rows_per_town)
 
 
-def _town_jobs(chunk: list[int], pages: TownPages, paths: list[Path]) -> list[tuple]:
-    """(path, page) for a chunk of consecutive towns, made just before a worker needs it."""
-    return list(zip((paths[t] for t in chunk), pages.pages(chunk[0], chunk[-1] + 1)))
+def _town_jobs(chunk: list[int], pages: TownPages, paths: list[Path], cache: RunCache) -> list[tuple]:
+    """(path, page, what the previous run made there) for a chunk of consecutive towns,
+    made just before a worker needs it."""
+    page_list = pages.pages(chunk[0], chunk[-1] + 1)
+    return [(paths[t], page, cache.previous(paths[t])) for t, page in zip(chunk, page_list)]
 
 
 class OutInInbox(ValueError):
@@ -242,15 +253,18 @@ def run_score(
         # they run at a lower priority so the 汇总 workbook, written meanwhile here, keeps
         # its core
         with Workers(background=True) if len(files) >= MIN_PARALLEL else nullcontext(None) as writers:
-            report = _run(inbox, files, towns, results.staging, rules, options, progress, clock, writers, review)
+            cache = RunCache(out_dir, results.staging, rules)
+            report = _run(inbox, files, towns, results.staging, rules, options, progress, clock, writers, review, cache)
+        cache.save()
+        report.reused = cache.reused
         results.publish()
     report.outputs = [str(out_dir / Path(p).relative_to(results.staging)) for p in report.outputs]
     return report
 
 
-def _run(inbox, files, towns, staging, rules, options, progress, clock, writers, review) -> Report:
+def _run(inbox, files, towns, staging, rules, options, progress, clock, writers, review, cache) -> Report:
     with _phase(progress, "读取回报文件", len(files)) as bar:
-        returns = intake.read_returns(files, rules, [p.relative_to(inbox).as_posix() for p in files], bar.update)
+        returns = cache.read_returns(files, [p.relative_to(inbox).as_posix() for p in files], rules, bar.update)
     accepted = intake.choose_among_duplicates(returns, list(towns["单位名称"]), rules)
     clock.lap("intake")
 
@@ -319,15 +333,17 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
     # the town sheets go to worker processes while this one writes 汇总.xlsx (on its own
     # core: that workbook is the longest single task); their pages are made a chunk at
     # a time, as workers become free
+    reuse = cache.reuse_context()
     town_sheets = Chunks(
         _write_town_chunk,
         range(len(pages)),
         rules,
+        reuse,
         workers=writers,
-        prepare=partial(_town_jobs, pages=pages, paths=paths),
+        prepare=partial(_town_jobs, pages=pages, paths=paths, cache=cache),
     )
     request_sheets = Chunks(
-        _write_request_chunk, _request_jobs(staging, requests), rules, options.maker, workers=writers
+        _write_request_chunk, _request_jobs(staging, requests, cache), rules, options.maker, reuse, workers=writers
     )
     files_table = pd.DataFrame(
         [
@@ -361,10 +377,14 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
         )
     clock.lap("summary")
     with _phase(progress, "生成评分细则", len(pages)) as bar:
-        town_files = dict(zip(pages.towns, town_sheets.results(bar.update)))
+        made = town_sheets.results(bar.update)
+    cache.record("评分细则", made)
+    town_files = {town: path for town, (path, *_) in zip(pages.towns, made)}
     clock.lap("town_sheets")
     with _phase(progress if requests else None, "生成修改通知（反馈）", len(requests)) as bar:
-        request_files: list[Path] = request_sheets.results(bar.update)
+        made = request_sheets.results(bar.update)
+    cache.record("反馈", made)
+    request_files: list[Path] = [path for path, *_ in made]
     clock.lap("feedback")
     review_table.results()
     clock.lap("review_table")
@@ -391,14 +411,16 @@ def _run(inbox, files, towns, staging, rules, options, progress, clock, writers,
     )
 
 
-def _request_jobs(staging: Path, requests: list[feedback.Request]) -> list[tuple[Path, feedback.Request]]:
-    """反馈/<单位名称>.xlsx for each request; no folder when no town has anything to fix."""
+def _request_jobs(staging: Path, requests: list[feedback.Request], cache: RunCache) -> list[tuple]:
+    """反馈/<单位名称>.xlsx for each request, with what the previous run made there; no
+    folder when no town has anything to fix."""
     if not requests:
         return []
     folder = staging / FEEDBACK_DIR
     folder.mkdir()
     taken: set[str] = set()
-    return [(unique_path(folder, safe_file_stem(r.town), ".xlsx", taken), r) for r in requests]
+    paths = [unique_path(folder, safe_file_stem(r.town), ".xlsx", taken) for r in requests]
+    return [(path, r, cache.previous(path)) for path, r in zip(paths, requests)]
 
 
 class _Clock:

@@ -14,6 +14,7 @@ from python_calamine import CalamineWorkbook
 
 from qz_excel.cli.commands import main
 from qz_excel.intake import read as intake
+from qz_excel.results.cache import CACHE_DIR
 from qz_excel.results.publish import LOCK_NAME
 from qz_excel.rules.points import points_number
 from qz_excel.scoring.engine import score
@@ -279,4 +280,4 @@ def test_rerun_replaces_the_town_folder_whole(tmp_path):
     )
     assert not stale.exists()
     assert len(list((out / "评分细则").glob("*.xlsx"))) == 9
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [LOCK_NAME]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == sorted([CACHE_DIR, LOCK_NAME])

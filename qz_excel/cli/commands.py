@@ -312,6 +312,12 @@ def _print_score(report, inbox: str, towns_file: str, out_dir: str, pdf: bool, c
         f"共 {workbooks} 个工作簿{skipped_text}；{int(summary['排名'].notna().sum())} 个单位参加排名，"
         f"{len(report.not_returned)} 个未报送；错误 {errors} 个，警告 {warnings} 个"
     )
+    if report.reused.get("回报文件"):  # a rerun: say that unchanged work was not done again
+        kept = "、".join(f"{kind} {n} 份" for kind, n in report.reused.items() if kind != "回报文件" and n)
+        click.echo(
+            f"与上次评分相同、未重新读取的文件 {report.reused['回报文件']} 个"
+            + (f"；内容未变、沿用上次的{kept}" if kept else "")
+        )
     click.echo(f"结果：{Path(report.outputs[0]).resolve()}（问题清单见其中“问题清单”工作表）")
     verified = len(report.reviews) if report.reviews is not None else 0
     stage = f"核定结果：采用核定值 {verified} 个" if verified else "初评结果（未采用核定值）"

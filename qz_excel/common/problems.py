@@ -186,6 +186,7 @@ class Report:
     changes: list = field(default_factory=list)  # what resubmissions changed (changes.Change)
     requests: dict[str, str] = field(default_factory=dict)  # town → its 反馈 workbook (correction request)
     reviews: pd.DataFrame | None = None  # 核定记录: the reviewed values applied (None: no --review)
+    reused: dict[str, int] = field(default_factory=dict)  # what was taken over from the previous run, by kind
 
     @property
     def not_returned(self) -> list[str]:

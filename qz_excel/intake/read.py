@@ -205,7 +205,7 @@ def read_return(path: Path, rules: Rules, display_name: str | None = None) -> Re
         ret.problem(exc.code, detail=exc.detail)
         return ret
     except OSError as exc:
-        ret.problem("CORRUPT", detail=f"无法读取：{exc.strerror or exc}")
+        ret.problem("CORRUPT", detail=f"{UNREADABLE}{exc.strerror or exc}")
         return ret
     book = _open(data, ret)
     if book is None:
@@ -352,6 +352,18 @@ def _take_value(ret: Returned, rules: Rules, code: str, raw, sheet: str, cell: s
     if parsed.note:
         ret.notes[code] = parsed.note
     return parsed.value
+
+
+UNREADABLE = "无法读取："  # the file could not be read from disk this time
+
+
+def is_settled(ret: Returned) -> bool:
+    """Whether the file's content alone decided this record, so the same content under the
+    same name reads the same next time: not a worker that crashed or ran out of time, not
+    a read the disk refused."""
+    return not any(
+        p.code == "READ_FAILED" or (p.code == "CORRUPT" and p.detail.startswith(UNREADABLE)) for p in ret.problems
+    )
 
 
 def _read_chunk(jobs: list[tuple[Path, str]], rules: Rules) -> list[Returned]:
