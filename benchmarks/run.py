@@ -1,28 +1,35 @@
 """Benchmarks, each reported as a ratio against a baseline measured in the same run.
 
-    python benchmarks/run.py --n 2000        # the scale table at N = 200 and N = 2,000
+    python benchmarks/run.py --n 2000 --national 40000    # the figures in benchmarks/README.md
     python benchmarks/run.py --n 20 --repeat 1 --score-towns 20     # smoke (the test suite)
 
-Phases and their baselines (medians of --repeat runs; the machine is noisy):
-- score engine on --score-towns synthetic towns vs. the floor (one vectorised pass touching
-  every value) and vs. a naive per-town loop (measured on 200 towns, scaled linearly);
-- `qz template` for N towns vs. a bare XlsxWriter script writing the same workbook, and
-  vs. one writing only the same cells;
-- for N returned workbooks (generated from the real template with varied value forms):
-  intake vs. "python-calamine opens each file and reads the value column"; writing the
-  per-town 评分细则 vs. a bare XlsxWriter script writing the same cells (both floors are
-  one-process scripts: ours is timed on all cores, and on one core too); end-to-end
-  `qz score` vs. the sum of those two floors and vs. a naive openpyxl script doing the same
-  job (measured on 100 towns, scaled); peak memory (PSS of the whole process tree, and of
-  the main process and the workers apart);
-  growth of every phase from N = 200 to N.
+Inboxes are generated from the real template in two profiles (PROFILES): realistic, a
+first round where about one town in nine has something to correct, and worst, where
+every cell is drawn from all forms, bad ones included. For each profile:
+- `qz score` as a whole process (all cores) at 30, 200 and N towns against the
+  all-outputs floor: one process that reads every returned file's value cells with
+  python-calamine and writes, with bare XlsxWriter, every workbook the run wrote (汇总,
+  核定表, each 评分细则 and 反馈) with the same cells;
+- a rerun after 20 files were corrected, into the results folder of a full run, against
+  a full run of the same inbox;
+- peak memory (PSS of the whole process tree) of `qz score` at N;
+- the phases against their own floors: intake vs. python-calamine reading the value
+  column, the 评分细则 vs. bare XlsxWriter writing the same cells, 汇总.xlsx vs. the same
+  cells in the same constant-memory mode; a naive openpyxl script (scaled).
+Also: start-up of `qz --help`, `--version`, `rules check`; the score engine on
+--score-towns synthetic towns vs. a vectorised floor and a naive loop; `qz template` vs.
+a bare writer; and with --national, one run of that many towns (time, peak memory).
+Medians of --repeat runs; the machine is noisy.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pickle
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -44,6 +51,7 @@ from qz_excel.common.parallel import map_chunks  # noqa: E402
 from qz_excel.intake import read as intake  # noqa: E402
 from qz_excel.intake.read import DTYPES  # noqa: E402
 from qz_excel.pipeline import _write_town_chunk, run_score  # noqa: E402
+from qz_excel.results.cache import ReuseContext  # noqa: E402
 from qz_excel.results.town_sheet import TownPages  # noqa: E402
 from qz_excel.rules.points import points_number  # noqa: E402
 from qz_excel.rules.ruleset import load_rules  # noqa: E402
@@ -246,6 +254,39 @@ FORMS = {
         ("百分之九十", 2),
     ],
 }
+#: forms a town must correct: an empty cell, or one no rule can read
+BAD_FORMS = {None, "是的", 2.5, "百分之九十"}
+#: inbox profiles. realistic: like a real first round (and sample_workbooks/), about one
+#: town in nine has something to correct, one to three cells; the others fill every cell
+#: in a form the rules read (是/√/有, 「3次」, 「98.5%」 as text, fractions, 不适用).
+#: worst: every cell drawn from all forms, bad ones included (89 % of towns then have
+#: something to correct and get a 反馈 workbook)
+PROFILES = ("realistic", "worst")
+PROBLEM_SHARE = 1 / 9
+
+
+def _draw(rng, forms):
+    values, weights = zip(*forms)
+    return values[rng.choice(len(values), p=np.array(weights) / sum(weights))]
+
+
+def town_values(rules, rng, profile: str, with_problem: bool) -> dict:
+    if profile == "worst":
+        return {code: _draw(rng, FORMS[ind.type]) for code, ind in rules.catalog.items()}
+    good = {kind: [f for f in forms if f[0] not in BAD_FORMS] for kind, forms in FORMS.items()}
+    values = {code: _draw(rng, good[ind.type]) for code, ind in rules.catalog.items()}
+    for _, rule in rules.subrules():  # a part never exceeds its whole (纳入台帐单位数 ≤ 单位总数)
+        if rule.kind == "ratio_steps":
+            part, whole = rule.inputs()
+            values[part] = int(rng.integers(5, 40))
+            values[whole] = values[part] + int(rng.integers(0, 5))
+    if with_problem:
+        codes = list(rules.catalog)
+        for k in rng.choice(len(codes), size=int(rng.integers(1, 4)), replace=False):
+            code = codes[k]
+            bad = [f for f in FORMS[rules.catalog[code].type] if f[0] in BAD_FORMS]
+            values[code] = _draw(rng, bad)
+    return values
 
 
 def _make_chunk(jobs, rules):
@@ -255,17 +296,16 @@ def _make_chunk(jobs, rules):
     ]
 
 
-def make_inbox(rules, n: int, folder: Path, seed: int = 11) -> tuple[Path, Path]:
-    """N returned workbooks from the real template, values in varied forms; and towns.csv."""
+def make_inbox(rules, n: int, folder: Path, seed: int = 11, profile: str = "realistic") -> tuple[Path, Path]:
+    """N returned workbooks from the real template, values in varied forms (see PROFILES);
+    and towns.csv."""
     rng = np.random.default_rng(seed)
     towns = [f"单位{i:05d}" for i in range(n)]
-    jobs = []
-    for k, town in enumerate(towns):
-        values = {}
-        for code, ind in rules.catalog.items():
-            forms, weights = zip(*FORMS[ind.type])
-            values[code] = forms[rng.choice(len(forms), p=np.array(weights) / sum(weights))]
-        jobs.append((town, folder / "inbox" / f"回报{k:05d}.xlsx", values))
+    problem = set(rng.choice(n, size=round(n * PROBLEM_SHARE), replace=False).tolist())
+    jobs = [
+        (town, folder / "inbox" / f"回报{k:05d}.xlsx", town_values(rules, rng, profile, k in problem))
+        for k, town in enumerate(towns)
+    ]
     map_chunks(_make_chunk, jobs, rules)
     towns_csv = folder / "towns.csv"
     towns_csv.write_text("单位名称\n" + "\n".join(towns) + "\n", encoding="utf-8")
@@ -354,7 +394,7 @@ _SUMMARY_CACHE: dict = {}
 
 def town_sheet_jobs(rules, pages, out: Path) -> list:
     out.mkdir(parents=True, exist_ok=True)  # qz score writes them into a staging folder
-    return [(out / f"{k}.xlsx", page) for k, page in enumerate(pages)]
+    return [(out / f"{k}.xlsx", page, None) for k, page in enumerate(pages)]  # nothing to reuse
 
 
 def naive_openpyxl(rules, files: list[Path], out: Path) -> None:
@@ -401,18 +441,23 @@ def naive_openpyxl(rules, files: list[Path], out: Path) -> None:
     book.save(out / "汇总.xlsx")
 
 
-def peak_memory_mib(args: list[str]) -> tuple[float, float, float]:
+def peak_memory_mib(args: list[str], keep_output: bool = False):
     """Run a command; sample the proportional set size (PSS: shared pages counted once) of
     its whole process tree every 20 ms. Returns the peaks in MiB of the whole tree, of the
-    main process, and of its worker processes together."""
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = peak_main = peak_workers = 0
-    while proc.poll() is None:
-        main = _pss_kib(proc.pid)
-        workers = sum(_pss_kib(pid) for pid in _tree(proc.pid) if pid != proc.pid)
-        peak, peak_main, peak_workers = max(peak, main + workers), max(peak_main, main), max(peak_workers, workers)
-        time.sleep(0.02)
-    return peak / 1024, peak_main / 1024, peak_workers / 1024
+    main process, and of its worker processes together (and, with ``keep_output``, what
+    the command printed)."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as printed:
+        proc = subprocess.Popen(args, stdout=printed, stderr=subprocess.DEVNULL, cwd=REPO)
+        peak = peak_main = peak_workers = 0
+        while proc.poll() is None:
+            main = _pss_kib(proc.pid)
+            workers = sum(_pss_kib(pid) for pid in _tree(proc.pid) if pid != proc.pid)
+            peak, peak_main, peak_workers = max(peak, main + workers), max(peak_main, main), max(peak_workers, workers)
+            time.sleep(0.02)
+        printed.seek(0)
+        output = printed.read()
+    peaks = (peak / 1024, peak_main / 1024, peak_workers / 1024)
+    return (*peaks, output) if keep_output else peaks
 
 
 def _tree(pid: int) -> list[int]:
@@ -440,11 +485,12 @@ def _pss_kib(pid: int) -> int:
     return 0
 
 
-def bench_scale(rules, n: int, repeat: int, naive_sample: int) -> tuple[list, dict]:
-    rows, phases = [], {}
+def bench_scale(rules, inboxes: Inboxes, n: int, profile: str, repeat: int, naive_sample: int) -> tuple[list, dict]:
+    """The phases of a run against their own floors, in this process."""
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        inbox, towns_csv = make_inbox(rules, n, tmp)
+        inbox, towns_csv = inboxes.get(n, profile)
         files = intake.inbox_files(inbox)
         floor_in = timed(lambda: floor_intake(files), repeat)
         ours_in = timed(lambda: intake.read_returns(files, rules), repeat)
@@ -453,9 +499,10 @@ def bench_scale(rules, n: int, repeat: int, naive_sample: int) -> tuple[list, di
         pages = town_pages(rules, inbox)
         floor_out = timed(lambda: floor_town_sheets(rules, pages, tmp / "floor"), repeat)
         jobs = town_sheet_jobs(rules, pages, tmp / "ours-sheets")
-        ours_out = timed(lambda: map_chunks(_write_town_chunk, jobs, rules), repeat)
+        reuse = ReuseContext(tmp, tmp / "ours-sheets", "benchmark", rules.fingerprint)
+        ours_out = timed(lambda: map_chunks(_write_town_chunk, jobs, rules, reuse), repeat)
         with one_core():
-            ours_out_1 = timed(lambda: map_chunks(_write_town_chunk, jobs, rules), repeat)
+            ours_out_1 = timed(lambda: map_chunks(_write_town_chunk, jobs, rules, reuse), repeat)
         summary_frames(rules, inbox)
         floor_sum = timed(lambda: floor_summary(rules, inbox, tmp / "floor-summary.xlsx"), repeat)
         reports = []
@@ -466,88 +513,105 @@ def bench_scale(rules, n: int, repeat: int, naive_sample: int) -> tuple[list, di
 
         total = timed(e2e, repeat)
         laps = {k: statistics.median(r.timings[k] for r in reports) for k in reports[0].timings}
-        # the towns with something to correct get a 反馈 workbook: the template again, so
-        # its floor is the bare writer of the same workbook, once per such town
-        requests = len(reports[0].requests)
-        (tmp / "floor-requests").mkdir()
-        floor_req = timed(
-            lambda: bare_same_workbook(rules, [f"单位{k:05d}" for k in range(requests)], tmp / "floor-requests"), repeat
-        )
         sample = files[: min(naive_sample, n)]
         naive = timed(lambda: naive_openpyxl(rules, sample, tmp / "naive"), 1) * n / len(sample)
-        script = (
-            "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
-            "from qz_excel.rules.ruleset import load_rules; from qz_excel.pipeline import run_score;"
-            "run_score(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), load_rules())"
-        )
-        nan = float("nan")
-        memory, main_mib, workers_mib = (
-            peak_memory_mib([sys.executable, "-c", script, str(REPO), str(inbox), str(towns_csv), str(tmp / "mem")])
-            if Path("/proc/self/smaps_rollup").exists()
-            else (nan, nan, nan)
-        )
-    floors = floor_in + floor_out
+    mark = "✓" if ours_in / floor_in <= 1.5 else "✗"
     rows += [
         (
-            f"N={n} intake (safety checks, workers)",
+            f"{profile} N={n} intake (safety checks, workers)",
             ours_in,
-            f"ours/floor = {ours_in / floor_in:.2f}×  (target ≤ 1.5); on one core {ours_in_1 / floor_in:.2f}×",
+            f"ours/floor = {ours_in / floor_in:.2f}×  (target ≤ 1.5) {mark}; on one core {ours_in_1 / floor_in:.2f}×",
         ),
-        (f"N={n} intake floor: calamine reads value column", floor_in, f"{floor_in / n * 1000:.2f} ms/file"),
+        (f"{profile} N={n} intake floor: calamine reads value column", floor_in, f"{floor_in / n * 1000:.2f} ms/file"),
         (
-            f"N={n} 评分细则 writing (workers)",
+            f"{profile} N={n} 评分细则 writing (workers)",
             ours_out,
-            f"ours/floor = {ours_out / floor_out:.2f}×  (target ≤ 1.3); on one core {ours_out_1 / floor_out:.2f}×",
+            f"ours/floor = {ours_out / floor_out:.2f}×; on one core {ours_out_1 / floor_out:.2f}×",
         ),
-        (f"N={n} 评分细则 floor: bare XlsxWriter", floor_out, f"{floor_out / n * 1000:.2f} ms/town"),
-        (f"N={n} 汇总.xlsx writing (in qz score)", laps["summary"], f"ours/floor = {laps['summary'] / floor_sum:.2f}×"),
-        (f"N={n} 汇总.xlsx floor: bare XlsxWriter, same cells", floor_sum, f"{n * len(rules.subrules())} audit rows"),
+        (f"{profile} N={n} 评分细则 floor: bare XlsxWriter", floor_out, f"{floor_out / n * 1000:.2f} ms/town"),
         (
-            f"N={n} 反馈 workbooks (in qz score, workers)",
-            laps["feedback"],
-            f"{requests} towns with something to correct ({requests / n:.0%}); the bare same-workbook floor "
-            f"{floor_req:.2f} s",
+            f"{profile} N={n} 汇总.xlsx writing (in qz score)",
+            laps["summary"],
+            f"ours/floor = {laps['summary'] / floor_sum:.2f}×",
         ),
+        (f"{profile} N={n} 汇总.xlsx floor: bare XlsxWriter", floor_sum, f"{n * len(rules.subrules())} audit rows"),
         (
-            f"N={n} qz score end to end",
+            f"{profile} N={n} run_score in this process",
             total,
-            f"vs intake + 评分细则 floors = {total / floors:.2f}×  (target ≤ 1.5); "
-            f"+ 汇总 floor = {total / (floors + floor_sum):.2f}×; "
-            f"+ 反馈 floor = {total / (floors + floor_sum + floor_req):.2f}×",
+            "phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in laps.items()),
         ),
-        (f"N={n} naive openpyxl script (scaled from {len(sample)})", naive, f"naive/ours = {naive / total:.1f}×"),
         (
-            f"N={n} peak memory, whole process tree (PSS)",
-            float("nan"),
-            f"{memory:.0f} MiB  (target < 300); main process {main_mib:.0f}, workers {workers_mib:.0f}",
+            f"{profile} N={n} naive openpyxl script (scaled from {len(sample)})",
+            naive,
+            f"naive/ours = {naive / total:.1f}×",
         ),
     ]
-    phases = {
-        "intake": ours_in,
-        "scoring": laps["scoring"],
-        "评分细则": ours_out,
-        "汇总.xlsx": laps["summary"],
-        "end to end": total,
-        "memory": memory,
-    }
+    phases = {"intake": ours_in, "scoring": laps["scoring"], "评分细则": ours_out, "汇总.xlsx": laps["summary"]}
     return rows, phases
 
 
-FLOOR_SCRIPT = """
-import sys
+ALL_OUTPUTS_FLOOR = """
+import pickle, sys, time
 from pathlib import Path
 import xlsxwriter
 from python_calamine import CalamineWorkbook
-inbox, out = Path(sys.argv[1]), Path(sys.argv[2])
-out.mkdir(parents=True, exist_ok=True)
-for k, path in enumerate(sorted(inbox.glob("*.xlsx"))):
+started = time.perf_counter()
+inbox, cells, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+with open(cells, "rb") as fh:
+    books = pickle.load(fh)
+loading = time.perf_counter() - started
+for path in sorted(inbox.iterdir()):
     rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("填报表").to_python()
-    wb = xlsxwriter.Workbook(str(out / f"{k}.xlsx"))
-    ws = wb.add_worksheet("评分细则")
-    for r, row in enumerate(rows[5:]):
-        ws.write_row(r, 0, [str(c) for c in row])
+    values = [row[4] for row in rows[5:]]
+out.mkdir(parents=True, exist_ok=True)
+for k, (name, sheets) in enumerate(books):
+    wb = xlsxwriter.Workbook(str(out / f"{k}.xlsx"), {"in_memory": True})
+    for sheet, rows in sheets:
+        ws = wb.add_worksheet(sheet)
+        write_string, write_number = ws.write_string, ws.write_number
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                if v.__class__ is str:
+                    if v:
+                        write_string(r, c, v)
+                elif v.__class__ in (int, float):
+                    write_number(r, c, v)
+                elif v is not None:
+                    write_string(r, c, str(v))
     wb.close()
+print(loading)
 """
+
+
+def capture_outputs(out: Path, target: Path) -> int:
+    """Every workbook a run wrote (汇总, 核定表, each 评分细则 and 反馈), every sheet's cells as
+    calamine reads them, pickled for the all-outputs floor. Returns the number of workbooks."""
+    books = []
+    for path in sorted(out.rglob("*.xlsx")):
+        book = CalamineWorkbook.from_path(str(path))
+        books.append((path.name, [(name, book.get_sheet_by_name(name).to_python()) for name in book.sheet_names]))
+    with open(target, "wb") as fh:
+        pickle.dump(books, fh, protocol=5)
+    return len(books)
+
+
+def floor_seconds(inbox: Path, cells: Path, out: Path, repeat: int) -> float:
+    """The all-outputs floor as a whole process, less the time it takes to load the cells
+    (which stand in for what the run computes): one process reads every returned file's
+    value cells with python-calamine and writes every workbook of the run, with the same
+    cells, with bare XlsxWriter."""
+    runs = []
+    for _ in range(repeat):
+        shutil.rmtree(out, ignore_errors=True)
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", ALL_OUTPUTS_FLOOR, str(inbox), str(cells), str(out)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(time.perf_counter() - started - float(done.stdout.split()[-1]))
+    return statistics.median(runs)
 
 
 def process_seconds(args: list[str], repeat: int) -> float:
@@ -560,10 +624,9 @@ def process_seconds(args: list[str], repeat: int) -> float:
     return statistics.median(runs)
 
 
-def bench_startup(rules, repeat: int, n: int = 30) -> list[tuple[str, float, str]]:
+def bench_startup(rules, repeat: int) -> list[tuple[str, float, str]]:
     """Start-up as a clerk meets it: `qz --help`, `--version`, `rules check` against a bare
-    interpreter, and `qz score` on a small inbox against a bare script that reads the same
-    files with calamine and writes as many sheets with XlsxWriter (both whole processes)."""
+    interpreter (whole processes)."""
     qz = [sys.executable, "-m", "qz_excel"]
     bare = process_seconds([sys.executable, "-c", "pass"], repeat)
     deps = process_seconds([sys.executable, "-c", "import click, pydantic, jinja2, yaml"], repeat)
@@ -574,23 +637,155 @@ def bench_startup(rules, repeat: int, n: int = 30) -> list[tuple[str, float, str
         ("qz rules check", ["rules", "check"]),
     ):
         seconds = process_seconds(qz + args, repeat)
-        rows.append((f"start-up: {label}", seconds, f"target ≤ 0.15 s; {seconds / bare:.1f}× bare python"))
+        rows.append((f"start-up: {label}", seconds, f"{seconds / bare:.1f}× bare python"))
     rows.append(("start-up: import click, pydantic, jinja2, yaml", deps, "what rules check cannot do without"))
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        inbox, towns_csv = make_inbox(rules, n, tmp)
-        ours = process_seconds(qz + ["score", str(inbox), "--towns", str(towns_csv), "--out", str(tmp / "out")], repeat)
-        floor = process_seconds([sys.executable, "-c", FLOOR_SCRIPT, str(inbox), str(tmp / "floor")], repeat)
-        requests = len(list((tmp / "out" / "反馈").glob("*.xlsx"))) if (tmp / "out" / "反馈").exists() else 0
-    rows += [
-        (
-            f"N={n} qz score, whole process",
-            ours,
-            f"ours/floor = {ours / floor:.2f}×  (target ≤ 1.5); writes 汇总, 核定表, {n} 评分细则 and {requests} 反馈",
-        ),
-        (f"N={n} floor: calamine reads, XlsxWriter writes {n} sheets", floor, "one process, start-up included"),
-    ]
     return rows
+
+
+QZ = [sys.executable, "-m", "qz_excel"]
+
+
+def qz_score_args(inbox: Path, towns: Path, out: Path) -> list[str]:
+    return QZ + ["score", str(inbox), "--towns", str(towns), "--out", str(out)]
+
+
+class Inboxes:
+    """Generated inboxes, each made once per benchmark run: (N, profile) → (inbox, towns)."""
+
+    def __init__(self, rules, root: Path):
+        self.rules, self.root, self.made = rules, root, {}
+
+    def get(self, n: int, profile: str) -> tuple[Path, Path]:
+        if (n, profile) not in self.made:
+            self.made[(n, profile)] = make_inbox(self.rules, n, self.root / f"{profile}-{n}", profile=profile)
+        return self.made[(n, profile)]
+
+
+def full_runs(inbox: Path, towns: Path, out: Path, repeat: int) -> float:
+    """`qz score` as a whole process into an empty results folder (no earlier run to reuse)."""
+    runs = []
+    for _ in range(repeat):
+        shutil.rmtree(out, ignore_errors=True)
+        started = time.perf_counter()
+        subprocess.run(qz_score_args(inbox, towns, out), capture_output=True, check=False, cwd=REPO)
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
+def bench_all_outputs(inboxes: Inboxes, n: int, profile: str, repeat: int, target: float) -> list:
+    """`qz score` (all cores, whole process) against the all-outputs floor (one process)."""
+    inbox, towns = inboxes.get(n, profile)
+    work = inbox.parent
+    ours = full_runs(inbox, towns, work / "out-full", repeat)
+    books = capture_outputs(work / "out-full", work / "cells.pickle")
+    floor = floor_seconds(inbox, work / "cells.pickle", work / "out-floor", repeat)
+    requests = len(list((work / "out-full" / "反馈").glob("*.xlsx")))
+    mark = "✓" if ours / floor <= target else "✗"
+    return [
+        (
+            f"{profile} N={n} qz score, whole process",
+            ours,
+            f"ours/floor = {ours / floor:.2f}×  (target ≤ {target}) {mark}; {books} workbooks, {requests} of them 反馈",
+        ),
+        (f"{profile} N={n} all-outputs floor", floor, "calamine reads, bare XlsxWriter writes every workbook"),
+    ]
+
+
+def change_files(rules, inbox: Path, count: int, seed: int) -> None:
+    """``count`` returned files corrected: written again with other values."""
+    rng = np.random.default_rng(seed)
+    files = sorted(inbox.iterdir())
+    jobs = []
+    for k in rng.choice(len(files), size=count, replace=False):
+        path = files[int(k)]
+        town = f"单位{int(path.stem[-5:]):05d}"
+        jobs.append((town, path, town_values(rules, rng, "realistic", False)))
+    _make_chunk(jobs, rules)
+
+
+def bench_rerun(rules, inboxes: Inboxes, n: int, profile: str, repeat: int, changed: int = 20) -> list:
+    """A correction round: `qz score` into the results folder of a full run after
+    ``changed`` files were corrected, against a full run of the same inbox."""
+    inbox, towns = inboxes.get(n, profile)
+    work = inbox.parent
+    originals = work / "originals"
+    shutil.copytree(inbox, originals, dirs_exist_ok=True)
+    reruns, fulls = [], []
+    for k in range(repeat):
+        shutil.rmtree(inbox)
+        shutil.copytree(originals, inbox)
+        out = work / "out-rerun"
+        shutil.rmtree(out, ignore_errors=True)
+        subprocess.run(qz_score_args(inbox, towns, out), capture_output=True, check=False, cwd=REPO)
+        change_files(rules, inbox, changed, seed=100 + k)
+        started = time.perf_counter()
+        subprocess.run(qz_score_args(inbox, towns, out), capture_output=True, check=False, cwd=REPO)
+        reruns.append(time.perf_counter() - started)
+        fulls.append(full_runs(inbox, towns, work / "out-full-changed", 1))
+    shutil.rmtree(inbox)
+    shutil.copytree(originals, inbox)  # as made, for whatever is measured next
+    rerun, full = statistics.median(reruns), statistics.median(fulls)
+    mark = "✓" if rerun / full <= 0.35 else "✗"
+    return [
+        (
+            f"{profile} N={n} rerun, {changed} files changed",
+            rerun,
+            f"rerun/full = {rerun / full:.2f}×  (target ≤ 0.35) {mark}",
+        ),
+        (f"{profile} N={n} full run of the same inbox", full, "into an empty results folder"),
+    ]
+
+
+def bench_memory(inboxes: Inboxes, n: int, profile: str) -> list:
+    inbox, towns = inboxes.get(n, profile)
+    if not Path("/proc/self/smaps_rollup").exists():
+        return []
+    out = inbox.parent / "out-memory"
+    shutil.rmtree(out, ignore_errors=True)
+    peak, main_mib, workers = peak_memory_mib(qz_score_args(inbox, towns, out))
+    mark = "✓" if peak < 300 else "✗"
+    return [
+        (
+            f"{profile} N={n} peak memory, whole process tree (PSS)",
+            float("nan"),
+            f"{peak:.0f} MiB  (target < 300) {mark}; main process {main_mib:.0f}, workers {workers:.0f}",
+        )
+    ]
+
+
+NATIONAL_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+started = time.perf_counter()
+from qz_excel.rules.ruleset import load_rules
+from qz_excel.pipeline import run_score
+report = run_score(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), load_rules())
+print(json.dumps({**report.timings, "total": time.perf_counter() - started, "requests": len(report.requests)}))
+"""
+
+
+def bench_national(rules, n: int, root: Path) -> list:
+    """About every township in China in one run: time, phases and peak memory."""
+    started = time.perf_counter()
+    inbox, towns = make_inbox(rules, n, root / f"national-{n}")
+    made = time.perf_counter() - started
+    out = root / f"national-{n}" / "out"
+    peak, main_mib, workers, stdout = peak_memory_mib(
+        [sys.executable, "-c", NATIONAL_SCRIPT, str(REPO), str(inbox), str(towns), str(out)], keep_output=True
+    )
+    laps = json.loads(stdout.strip().splitlines()[-1])
+    size = sum(p.stat().st_size for p in inbox.iterdir()) / 2**20
+    mark = "✓" if peak < 1024 else "✗"
+    return [
+        (f"national N={n} inbox generated", made, f"{size:.0f} MiB of returned workbooks"),
+        (
+            f"national N={n} qz score (run_score, one process tree)",
+            laps["total"],
+            f"peak {peak:.0f} MiB (target < 1024) {mark}; main {main_mib:.0f}, workers {workers:.0f}; "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in laps.items() if k not in ("total", "requests")),
+        ),
+    ]
 
 
 def main(argv=None) -> None:
@@ -600,35 +795,31 @@ def main(argv=None) -> None:
     parser.add_argument("--templates", type=int, default=None, help="default: N")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--naive-sample", type=int, default=100)
+    parser.add_argument("--national", type=int, default=0, help="also one run of this many towns (40000)")
+    parser.add_argument("--profiles", default=",".join(PROFILES), help="inbox profiles, comma-separated")
     args = parser.parse_args(argv)
     rules = load_rules()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"pandas {pd.__version__}, {platform.system()}"
     )
+    profiles = args.profiles.split(",")
     rows = bench_startup(rules, args.repeat)
     rows += bench_score(rules, args.score_towns, args.repeat)
     rows += bench_templates(rules, args.templates or args.n, args.repeat)
-    sizes = sorted({min(200, args.n), args.n})
-    phases = {}
-    for n in sizes:
-        scale_rows, phases[n] = bench_scale(rules, n, args.repeat, args.naive_sample)
-        rows += scale_rows
-    if len(sizes) == 2:
-        small, big = sizes
-        factor = big / small
-        for phase in phases[big]:
-            a, b = phases[small][phase], phases[big][phase]
-            note = "(memory: should stay flat)" if phase == "memory" else "(1.0 = linear, < 1 better)"
-            rows.append(
-                (
-                    f"growth {small}→{big}: {phase}",
-                    float("nan"),
-                    f"{b / a:.2f}× for {factor:.0f}× the towns = {b / a / factor:.2f} per town {note}"
-                    if phase != "memory"
-                    else f"{a:.0f} → {b:.0f} MiB {note}",
-                )
-            )
+    small = min(30, args.n)
+    sizes = sorted({small, min(200, args.n), args.n})
+    with tempfile.TemporaryDirectory() as tmp:
+        inboxes = Inboxes(rules, Path(tmp))
+        for profile in profiles:
+            for n in sizes:
+                rows += bench_all_outputs(inboxes, n, profile, args.repeat, 1.5 if n == small else 1.0)
+            rows += bench_rerun(rules, inboxes, args.n, profile, args.repeat)
+            rows += bench_memory(inboxes, args.n, profile)
+            scale, phases = bench_scale(rules, inboxes, args.n, profile, args.repeat, args.naive_sample)
+            rows += scale
+        if args.national:
+            rows += bench_national(rules, args.national, Path(tmp))
     width = max(len(r[0]) for r in rows)
     for name, seconds, note in rows:
         shown = "" if seconds != seconds else f"{seconds:8.3f} s"  # NaN: not a time
