@@ -11,14 +11,19 @@ file's own bytes: the worksheet XML of .xlsx, content.xml of .ods, and the BIFF 
 
 from __future__ import annotations
 
+import html
 import io
 import posixpath
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from xml.etree import ElementTree
 
 from xlsxwriter.utility import xl_cell_to_rowcol
+
+from qz_excel.intake.safety import read_part as _read_part
 
 OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
@@ -79,8 +84,16 @@ def inspect(data: bytes, sheet: str, cells: list[str], checked=None) -> dict[str
         if "content.xml" in names:
             return _ods(archive, sheet, cells)
         if "xl/workbook.xml" in names:
-            return _xlsx(archive, sheet, cells, checked.worksheets if checked else {})
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, ValueError, IndexError):
+            return _xlsx(archive, sheet, cells, checked.worksheets if checked else {}, data if checked else None)
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        ElementTree.ParseError,
+        ValueError,
+        IndexError,
+        zlib.error,
+        NotImplementedError,
+    ):
         pass
     return {}
 
@@ -114,21 +127,37 @@ def _elements(xml: bytes, pattern: re.Pattern) -> list[dict[bytes, bytes]]:
     return [dict(_ANY_ATTR.findall(m.group(0))) for m in pattern.finditer(xml)]
 
 
-def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str:
-    """The worksheet part of the sheet named ``sheet`` (two small parts read with regexes:
-    names are XML-escaped there, so compare escaped)."""
-    name = sheet.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;").encode("utf-8")
-    rel_id = next(
-        a.get(b"r:id") or next(v for k, v in a.items() if k.endswith(b":id"))
-        for a in _elements(archive.read("xl/workbook.xml"), _SHEET)
-        if a.get(b"name") == name
-    )
-    target = next(
-        a[b"Target"].decode("utf-8")
-        for a in _elements(archive.read("xl/_rels/workbook.xml.rels"), _RELATIONSHIP)
-        if a.get(b"Id") == rel_id
-    )
-    return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+def _part(archive: zipfile.ZipFile, data: bytes | None, name: str) -> bytes:
+    """A small part, inflated straight from the file's bytes when we have them (opening a
+    member through zipfile costs more than inflating it); KeyError when it is missing."""
+    info = archive.getinfo(name)
+    if data is None:
+        return archive.read(info)
+    return _read_part(data, info, info.file_size + 1)  # never more than declared
+
+
+def _sheet_part(archive: zipfile.ZipFile, sheet: str, data: bytes | None = None) -> str:
+    """The worksheet part of the sheet named ``sheet``."""
+    workbook, rels = _part(archive, data, "xl/workbook.xml"), _part(archive, data, "xl/_rels/workbook.xml.rels")
+    return _sheet_parts(workbook, rels)[sheet]
+
+
+@lru_cache(maxsize=32)  # every return of one template has the same two parts: read them once
+def _sheet_parts(workbook: bytes, rels: bytes) -> dict[str, str]:
+    """Sheet name → worksheet part (two small parts read with regexes: names are
+    XML-escaped there)."""
+    targets = {a.get(b"Id"): a[b"Target"].decode("utf-8") for a in _elements(rels, _RELATIONSHIP) if b"Target" in a}
+    parts: dict[str, str] = {}
+    for a in _elements(workbook, _SHEET):
+        rel_id = a.get(b"r:id") or next((v for k, v in a.items() if k.endswith(b":id")), None)
+        target, name = targets.get(rel_id), a.get(b"name")
+        if target is None or name is None:
+            continue
+        text = html.unescape(name.decode("utf-8", "replace"))  # the XML escapes and character references
+        parts.setdefault(
+            text, target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        )
+    return parts
 
 
 _NUM_FMT = re.compile(rb"<(?:\w+:)?numFmt\s[^>]*>")
@@ -136,12 +165,16 @@ _CELL_XFS = re.compile(rb"<(?:\w+:)?cellXfs\b.*?</(?:\w+:)?cellXfs>", re.S)
 _XF = re.compile(rb"<(?:\w+:)?xf\s[^>]*>")
 
 
-def _percent_styles(archive: zipfile.ZipFile) -> set[int]:
+def _percent_styles(archive: zipfile.ZipFile, data: bytes | None = None) -> frozenset[int]:
     """Indexes of the cell formats (cellXfs) whose number format shows a percentage."""
     try:
-        styles = archive.read("xl/styles.xml")
+        return _percent_styles_of(_part(archive, data, "xl/styles.xml"))
     except KeyError:
-        return set()
+        return frozenset()
+
+
+@lru_cache(maxsize=32)  # the same styles part in every return of one template
+def _percent_styles_of(styles: bytes) -> frozenset[int]:
     percent_ids = set(PERCENT_FORMATS)
     percent_ids |= {
         int(a.get(b"numFmtId", b"-1"))
@@ -152,14 +185,18 @@ def _percent_styles(archive: zipfile.ZipFile) -> set[int]:
     }
     block = _CELL_XFS.search(styles)
     if block is None:
-        return set()
-    return {k for k, a in enumerate(_elements(block.group(0), _XF)) if int(a.get(b"numFmtId", b"0")) in percent_ids}
+        return frozenset()
+    return frozenset(
+        k for k, a in enumerate(_elements(block.group(0), _XF)) if int(a.get(b"numFmtId", b"0")) in percent_ids
+    )
 
 
-def _xlsx(archive: zipfile.ZipFile, sheet: str, cells: list[str], inflated: dict[str, bytes]) -> dict[str, CellFacts]:
-    part = _sheet_part(archive, sheet)
-    xml = inflated.get(part) or archive.read(part)
-    percent_styles: set[int] | None = None
+def _xlsx(
+    archive: zipfile.ZipFile, sheet: str, cells: list[str], inflated: dict[str, bytes], data: bytes | None = None
+) -> dict[str, CellFacts]:
+    part = _sheet_part(archive, sheet, data)
+    xml = inflated.get(part) or _part(archive, data, part)
+    percent_styles: frozenset[int] | None = None
     facts = {}
     for ref in (c.encode("ascii") for c in cells):
         found = _cell(xml, ref)
@@ -171,7 +208,7 @@ def _xlsx(archive: zipfile.ZipFile, sheet: str, cells: list[str], inflated: dict
         formula = bool(_FORMULA.search(content))
         kind = attrs.get(b"t", b"")
         if percent_styles is None:
-            percent_styles = _percent_styles(archive)
+            percent_styles = _percent_styles(archive, data)
         fact = CellFacts(
             formula=formula,
             cached=not formula or kind == b"str" or bool(value and value.group(1).strip()),

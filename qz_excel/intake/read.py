@@ -163,10 +163,10 @@ def _find_header(rows: list[list]) -> tuple[int, int, int] | None:
     return None
 
 
-def _labelled(rows: list[list], label: str, above: int):
-    """The first non-empty cell right of ``label`` in the rows above the table."""
-    for row in rows[:above]:
-        texts = _texts(row)
+def _labelled(rows: list[list], label: str, texts_above: list[list[str]]):
+    """The first non-empty cell right of ``label`` in the rows above the table (whose texts
+    are ``texts_above``)."""
+    for row, texts in zip(rows, texts_above):
         if label in texts:
             for cell in row[texts.index(label) + 1 :]:
                 if not is_empty(cell):
@@ -228,15 +228,16 @@ def _read_form(book, data: bytes, rules: Rules, ret: Returned, checked: safety.C
         return
     sheet, rows, (head, code_col, value_col) = located
     meta = workbook_meta(book)
-    town_cell = ret.town_cell = clean_name(_labelled(rows, form.TOWN_LABEL, head))
-    filled = _labelled(rows, form.DATE_LABEL, head)
+    above = [_texts(row) for row in rows[:head]]  # the labelled cells above the table, read once
+    town_cell = ret.town_cell = clean_name(_labelled(rows, form.TOWN_LABEL, above))
+    filled = _labelled(rows, form.DATE_LABEL, above)
     # to the day: Excel stores a datetime, LibreOffice's .ods a date; the same day must tie
     ret.filled_on = (
         (filled.date() if isinstance(filled, datetime) else filled).isoformat()
         if isinstance(filled, (date, datetime))
         else as_text(filled)
     )
-    ret.header = (_labelled(rows, form.FILLER_LABEL, head), _labelled(rows, form.PHONE_LABEL, head), filled)
+    ret.header = (_labelled(rows, form.FILLER_LABEL, above), _labelled(rows, form.PHONE_LABEL, above), filled)
     if meta:
         ret.town = clean_name(meta.get("town"))
         ret.template_made = meta.get("generated_at", "")
@@ -262,6 +263,7 @@ def _read_form(book, data: bytes, rules: Rules, ret: Returned, checked: safety.C
     typed: list = [None] * len(codes)
     rows_of: list[int] = [0] * len(codes)
     looked_at: dict[str, tuple[str, bool]] = {}  # cell → (indicator, empty): calamine cannot tell all
+    filled = 0
     value_letters = xl_col_to_name(value_col)
     for r in range(head + 1, len(rows)):
         row = rows[r]
@@ -281,12 +283,15 @@ def _read_form(book, data: bytes, rules: Rules, ret: Returned, checked: safety.C
             continue
         rows_of[k] = r + 1
         raw = typed[k] = row[value_col] if value_col < len(row) else None
-        found[k] = _take_value(ret, rules, code, raw, sheet, cell)
-        if is_empty(raw) or (rules.catalog[code].type == "percent" and _is_one(raw)):
-            looked_at[cell] = (code, is_empty(raw))
+        empty = is_empty(raw)
+        filled += not empty
+        # empty cells are judged with what the file says about them (_check_looked_at)
+        found[k] = None if empty else _take_value(ret, rules, code, raw, sheet, cell)
+        if empty or (rules.catalog[code].type == "percent" and _is_one(raw)):
+            looked_at[cell] = (code, empty)
     ret.codes, ret.found, ret.rows, ret.typed = codes, tuple(found), tuple(rows_of), tuple(typed)
     ret.sheet, ret.value_column = sheet, value_letters
-    if any(rows_of) and all(is_empty(v) for v in typed) and not _has_formulas(data, sheet, looked_at, checked):
+    if any(rows_of) and not filled and not _has_formulas(data, sheet, looked_at, checked):
         # a blank template sent back (or the templates folder scored by mistake): one
         # problem, not one per indicator, and the town has still not reported
         ret.problem("UNFILLED", sheet=sheet)
@@ -337,12 +342,9 @@ def _check_looked_at(
 
 
 def _take_value(ret: Returned, rules: Rules, code: str, raw, sheet: str, cell: str):
-    """The canonical value of one cell, or None with the problem recorded. Empty cells are
-    judged later, with what the file says about them (:func:`_check_looked_at`)."""
+    """The canonical value of one cell that is not empty, or None with the problem recorded."""
     ind = rules.catalog[code]
     where = {"sheet": sheet, "cell": cell, "indicator": code, "label": ind.label}
-    if is_empty(raw):
-        return None
     try:
         parsed = parse_value(raw, ind.type, rules.spec.settings.count_max, ind.domain)
     except ValueRejected as exc:

@@ -120,14 +120,14 @@ def _check_not_encrypted(data: bytes, infos: list[zipfile.ZipInfo]) -> None:
     if manifest is None:
         return
     try:
-        text = _read_part(data, manifest, 1024 * 1024)
+        text = read_part(data, manifest, 1024 * 1024)
     except (zipfile.BadZipFile, zlib.error, NotImplementedError):
         return  # the XML checks below report a broken manifest
     if b"encryption-data" in text:
         raise Unsafe("ENCRYPTED", "文件设有密码")
 
 
-def _read_part(data: bytes, info: zipfile.ZipInfo, limit: int) -> bytes:
+def read_part(data: bytes, info: zipfile.ZipInfo, limit: int) -> bytes:
     """At most ``limit`` bytes of a part, inflated straight from the archive's bytes.
     zipfile has parsed the directory; opening each member through it costs more than the
     inflating itself on a 20 KB workbook, and this check runs on every file."""
@@ -154,7 +154,7 @@ def _check_xml_part(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
     whole = bool(_WORKSHEET.match(info.filename))
     try:
         # never more than declared: a lying header stops here
-        xml = _read_part(data, info, info.file_size + 1 if whole else PROLOG_BYTES)
+        xml = read_part(data, info, info.file_size + 1 if whole else PROLOG_BYTES)
     except (zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
         raise Unsafe("CORRUPT", f"部件 {info.filename} 无法解压：{exc}") from None
     root = _ROOT_TAG.search(xml, 0, PROLOG_BYTES)
