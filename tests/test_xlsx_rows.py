@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
-from qz_excel.common.xlsx_rows import Numbers, stream_rows, texts
+from qz_excel.common.xlsx_rows import Numbers, sliced, stream_rows, texts, write_cells
 
 TRICKY = st.sampled_from(
     [
@@ -55,7 +55,7 @@ def _books(columns_data, column_formats: list[bool], quote: bool):
         rows = len(columns_data[0][1])
         if streamed:
             columns = [
-                Numbers(values, None, blank if c % 2 else None)
+                Numbers(values, None, blank if c % 2 else None, _styles(values, plain) if c % 3 == 0 else None)
                 if kind == "n"
                 else texts(values, None, quoted if quote else None)
                 for c, (kind, values) in enumerate(columns_data)
@@ -69,7 +69,7 @@ def _books(columns_data, column_formats: list[bool], quote: bool):
                         if v != v:
                             ws.write_blank(r + 1, c, None, blank if c % 2 else None)
                         else:
-                            ws.write_number(r + 1, c, v)
+                            ws.write_number(r + 1, c, v, _styles(values, plain)[r] if c % 3 == 0 else None)
                     else:
                         ws.write_string(r + 1, c, v, quoted if quote and v.startswith(("=", "+", "-", "@")) else None)
         ws.write_string(rows + 1, 0, "合计")  # XlsxWriter's own writing goes on below
@@ -78,6 +78,11 @@ def _books(columns_data, column_formats: list[bool], quote: bool):
         with zipfile.ZipFile(buffer) as z:
             out.append((z.read("xl/worksheets/sheet1.xml"), buffer.getvalue()))
     return out
+
+
+def _styles(values, style):
+    """A format of its own on every other number (as 汇总排名's 含加 cells have)."""
+    return [style if k % 2 else None for k in range(len(values))]
 
 
 @st.composite
@@ -117,8 +122,32 @@ def test_rows_already_written_are_refused():
     wb.close()
 
 
-def test_a_sheet_kept_in_memory_is_refused():
-    wb = xlsxwriter.Workbook(io.BytesIO())
-    with pytest.raises(ValueError, match="constant-memory"):
-        stream_rows(wb.add_worksheet(), 0, [texts(["a"])], 1)
+def test_a_sheet_kept_in_memory_gets_the_same_cells():
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer)
+    stream_rows(wb.add_worksheet("表"), 1, [texts(["甲", "乙"]), Numbers([1.0, math.nan])], 2)
     wb.close()
+    sheet = CalamineWorkbook.from_filelike(io.BytesIO(buffer.getvalue())).get_sheet_by_name("表")
+    assert sheet.to_python(skip_empty_area=False)[1:] == [["甲", 1.0], ["乙", ""]]
+
+
+def test_a_row_written_cell_by_cell_between_streamed_ones():
+    """write_cells writes a row as stream_rows would, through XlsxWriter's own calls."""
+    books = []
+    for split in (False, True):
+        buffer = io.BytesIO()
+        wb = xlsxwriter.Workbook(buffer, {"constant_memory": True})
+        plain = wb.add_format({"border": 1})
+        plain._get_xf_index()
+        ws = wb.add_worksheet("表")
+        columns = [texts(["甲", "=乙", "", "丁"], plain, plain), Numbers([1.0, math.nan, 3.5, 4.0], plain, plain)]
+        if split:
+            stream_rows(ws, 0, [sliced(c, 0, 2) for c in columns], 2)
+            write_cells(ws, 2, columns, 2)
+            stream_rows(ws, 3, [sliced(c, 3, 4) for c in columns], 1)
+        else:
+            stream_rows(ws, 0, columns, 4)
+        wb.close()
+        with zipfile.ZipFile(buffer) as z:
+            books.append(z.read("xl/worksheets/sheet1.xml"))
+    assert books[0] == books[1]

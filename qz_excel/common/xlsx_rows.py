@@ -38,11 +38,13 @@ class Texts:
 
 @dataclass(frozen=True)
 class Numbers:
-    """A column of numbers; NaN is a blank, written only when ``blank`` gives it a format."""
+    """A column of numbers; NaN is a blank, written only when ``blank`` gives it a format.
+    ``styles``: a format for each value, in place of ``style`` (None: ``style``)."""
 
     values: Sequence[float]
     style: object | None = None
     blank: object | None = None
+    styles: Sequence[object | None] | None = None
 
 
 def texts(
@@ -84,11 +86,15 @@ def _column_cells(ws, col: int, column, rows: range) -> list[str]:
     """Each row's cell of one column, as XML ('' where the row has none)."""
     start = f'<c r="{xl_col_to_name(col)}'
     if isinstance(column, Numbers):
-        attr = _style_attr(ws, col, column.style)
         blank = f'"{_style_attr(ws, col, column.blank)}/>' if column.blank is not None else None
+        attrs = {id(column.style): _style_attr(ws, col, column.style)}
+        for style in column.styles or ():
+            if id(style) not in attrs:
+                attrs[id(style)] = _style_attr(ws, col, style if style is not None else column.style)
+        styles = column.styles or [column.style] * len(column.values)
         return [
-            (f"{start}{r}{blank}" if blank else "") if v != v else f'{start}{r}"{attr}><v>{v:.16G}</v></c>'
-            for r, v in zip(rows, column.values)
+            (f"{start}{r}{blank}" if blank else "") if v != v else f'{start}{r}"{attrs[id(s)]}><v>{v:.16G}</v></c>'
+            for r, v, s in zip(rows, column.values, styles)
         ]
     tails = [_text_cell(ws, col, u, s) for u, s in zip(column.uniques, column.styles)]
     tails.append("" if column.skip_missing else _text_cell(ws, col, "", None))  # code -1
@@ -96,13 +102,16 @@ def _column_cells(ws, col: int, column, rows: range) -> list[str]:
 
 
 def stream_rows(ws, first_row: int, columns: Sequence[Texts | Numbers | None], count: int, first_col: int = 0) -> None:
-    """Rows ``first_row`` … ``first_row + count - 1`` (0-based) of ``ws``, a constant-memory
-    worksheet, from ``columns`` (one per column from ``first_col``; None: no cells there).
-    Nothing may have been written at or below ``first_row``; writing may go on below."""
+    """Rows ``first_row`` … ``first_row + count - 1`` (0-based) of ``ws`` from ``columns``
+    (one per column from ``first_col``; None: no cells there). In a constant-memory
+    worksheet nothing may have been written at or below ``first_row``; writing may go on
+    below. A worksheet kept in memory gets the cells through XlsxWriter's own calls."""
     if count <= 0:
         return
-    if not ws.constant_memory:
-        raise ValueError("stream_rows needs a constant-memory worksheet")
+    if not ws.constant_memory:  # a small sheet kept in memory: XlsxWriter's own calls
+        for i in range(count):
+            write_cells(ws, first_row + i, columns, i, first_col)
+        return
     last_row = first_row + count - 1
     if first_row < ws.previous_row or (ws.table and first_row == ws.previous_row):
         raise ValueError(f"row {first_row + 1} is above what the worksheet has written")
@@ -125,3 +134,33 @@ def stream_rows(ws, first_row: int, columns: Sequence[Texts | Numbers | None], c
         # a row without cells is not written at all, as in XlsxWriter
         fh.write("".join(f'<row r="{n}">{row}</row>' for n, row in zip(numbers[start:], rows) if row))
     ws.previous_row = last_row + 1  # XlsxWriter's writing goes on from the next row
+
+
+def sliced(column: Texts | Numbers | None, start: int, stop: int) -> Texts | Numbers | None:
+    """Rows ``start`` … ``stop - 1`` of a column."""
+    if isinstance(column, Texts):
+        return Texts(column.codes[start:stop], column.uniques, column.styles, column.skip_missing)
+    if isinstance(column, Numbers):
+        styles = column.styles[start:stop] if column.styles is not None else None
+        return Numbers(column.values[start:stop], column.style, column.blank, styles)
+    return None
+
+
+def write_cells(ws, row: int, columns: Sequence[Texts | Numbers | None], i: int, first_col: int = 0) -> None:
+    """Item ``i`` of each column written at ``row`` through XlsxWriter's own calls, for a
+    row that :func:`stream_rows` does not take (one with a height of its own)."""
+    for c, column in enumerate(columns, start=first_col):
+        if isinstance(column, Texts):
+            k = column.codes[i]
+            if k >= 0:
+                ws.write_string(row, c, column.uniques[k], column.styles[k])
+            elif not column.skip_missing:
+                ws.write_string(row, c, "")
+        elif isinstance(column, Numbers):
+            v = column.values[i]
+            if v != v:
+                if column.blank is not None:
+                    ws.write_blank(row, c, None, column.blank)
+            else:
+                style = column.styles[i] if column.styles is not None else None
+                ws.write_number(row, c, v, style if style is not None else column.style)

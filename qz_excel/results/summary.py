@@ -20,7 +20,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from qz_excel.common.files import clean_text
 from qz_excel.common.textwidth import display_width
 from qz_excel.common.xlsx import FORMULA_START, Formats, atomic_workbook, row_height, safe_sheet_name, two_lines
-from qz_excel.common.xlsx_rows import Numbers, Texts, stream_rows
+from qz_excel.common.xlsx_rows import Numbers, Texts, sliced, stream_rows, write_cells
 from qz_excel.intake.changes import changes_frame
 from qz_excel.results.town_sheet import FORMATS, TOWNS_PER_SLICE, write_town_sheet
 from qz_excel.rules.points import SCALE, points_number, points_text
@@ -206,6 +206,19 @@ def _plain_column(fmt: Formats, column: pd.Series) -> Numbers | Texts:
     )
 
 
+def _styled_column(fmt: Formats, column: pd.Series, style: str) -> Numbers | Texts:
+    """A column of 汇总排名 as :func:`stream_rows` takes it: numbers and blanks centred, text
+    in format ``style`` (a quote prefix where it starts like a formula), as
+    :func:`_column_writer` writes them."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        numbers = column.astype("Float64").to_numpy(dtype=float, na_value=np.nan).tolist()
+        return Numbers(numbers, fmt["center"], fmt["center"])
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    texts = [clean_text(u) for u in uniques] + [""]  # code -1 (no value) → ""
+    styles = [fmt.quoted(style) if t.startswith(FORMULA_START) else fmt[style] for t in texts]
+    return Texts([len(uniques) if k < 0 else k for k in codes.tolist()], texts, styles)
+
+
 def _column_writer(ws, fmt: Formats, column: pd.Series, style: str):
     """A function (row, col, i) writing item i of ``column``: a number or a blank centred,
     or text in format ``style``."""
@@ -294,19 +307,25 @@ def _ranking_sheet(wb, fmt: Formats, rules: Rules, ranking: pd.DataFrame, info: 
     names = ranking["单位名称"].astype(str).tolist()
     name_width = widths["单位名称"]
     long_names = any(display_width(name) > name_width - 1 for name in names)
-    writers = [
-        _column_writer(ws, fmt, ranking[name], "wrapped" if name == "单位名称" and long_names else "center")
+    cells = [
+        _styled_column(fmt, ranking[name], "wrapped" if name == "单位名称" and long_names else "center")
         for name in columns
     ]
-    for r in range(len(ranking)):  # top to bottom: the workbook streams its rows
-        if display_width(names[r]) > name_width - 1:
+    for (r, c), (value, cell_format, _) in with_bonus.items():  # a number format names the bonus
+        column = cells[c]
+        assert isinstance(column, Numbers)
+        if column.styles is None:
+            cells[c] = column = Numbers(list(column.values), column.style, column.blank, [None] * len(column.values))
+        column.values[r], column.styles[r] = value, cell_format  # type: ignore[index]
+    # rows stream top to bottom; a name too long for one line gets its row's height first
+    tall = [r for r in range(len(ranking)) if display_width(names[r]) > name_width - 1]
+    start = 0
+    for r in [*tall, len(ranking)]:
+        stream_rows(ws, start + 1, [sliced(column, start, r) for column in cells], r - start)
+        if r < len(ranking):
             ws.set_row(r + 1, row_height([(names[r], name_width, 10)]))
-        for c, write in enumerate(writers):
-            if (r, c) in with_bonus:
-                value, cell_format, _ = with_bonus[(r, c)]
-                ws.write_number(r + 1, c, value, cell_format)
-            else:
-                write(r + 1, c, r)
+            write_cells(ws, r + 1, cells, r)
+        start = r + 1
     _finish_table(ws, len(ranking), len(columns))
     n = len(ranking)
     standards = {item.header: item.standard for item in rules.items}
