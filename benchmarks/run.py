@@ -667,8 +667,10 @@ def full_runs(inbox: Path, towns: Path, out: Path, repeat: int) -> float:
     for _ in range(repeat):
         shutil.rmtree(out, ignore_errors=True)
         started = time.perf_counter()
-        subprocess.run(qz_score_args(inbox, towns, out), capture_output=True, check=False, cwd=REPO)
+        done = subprocess.run(qz_score_args(inbox, towns, out), capture_output=True, text=True, cwd=REPO)
         runs.append(time.perf_counter() - started)
+        if done.returncode not in (0, 1) or not (out / "汇总.xlsx").is_file():  # 1: the inbox has problems
+            raise RuntimeError(f"qz score failed ({done.returncode}): {done.stderr[-2000:]}")
     return statistics.median(runs)
 
 
