@@ -161,7 +161,7 @@ class RunCache:
             key = keys[k] = _intake_key(name, digest) if digest else None
             blob = self.old_records.get(key) if key else None
             record = _load_record(blob) if blob is not None else None
-            if key and blob is not None and record is not None and record.file == name:
+            if key and blob is not None and record is not None:  # the key holds the name
                 record.mtime = path.stat().st_mtime  # not content: taken anew
                 returns[k] = record
                 self.records[key] = blob

@@ -144,15 +144,11 @@ def _write_header(
 
 
 def _write_rows(ws, fmt: Formats, frame: pd.DataFrame, first_row: int, text_columns=()) -> None:
-    """The frame's rows from ``first_row`` down, styled. Each column is prepared once —
-    numbers, or cleaned text with the formula-like cells picked out — so the loop only
-    hands cells to the writer."""
-    writers = [
-        _column_writer(ws, fmt, frame[name], "plain" if name in text_columns else "center") for name in frame.columns
-    ]
+    """The frame's rows from ``first_row`` down, styled, each column prepared once; row by
+    row, as these short lists may have rows of their own height."""
+    columns = [_styled_column(fmt, frame[name], "plain" if name in text_columns else "center") for name in frame]
     for r in range(len(frame)):
-        for c, write in enumerate(writers):
-            write(first_row + r, c, r)
+        write_cells(ws, first_row + r, columns, r)
 
 
 def _finish_table(ws, rows: int, columns: int) -> None:
@@ -207,9 +203,8 @@ def _plain_column(fmt: Formats, column: pd.Series) -> Numbers | Texts:
 
 
 def _styled_column(fmt: Formats, column: pd.Series, style: str) -> Numbers | Texts:
-    """A column of 汇总排名 as :func:`stream_rows` takes it: numbers and blanks centred, text
-    in format ``style`` (a quote prefix where it starts like a formula), as
-    :func:`_column_writer` writes them."""
+    """A column of a styled table as :func:`stream_rows` takes it: numbers and blanks centred, text
+    in format ``style`` (a quote prefix where it starts like a formula)."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         numbers = column.astype("Float64").to_numpy(dtype=float, na_value=np.nan).tolist()
         return Numbers(numbers, fmt["center"], fmt["center"])
@@ -217,34 +212,6 @@ def _styled_column(fmt: Formats, column: pd.Series, style: str) -> Numbers | Tex
     texts = [clean_text(u) for u in uniques] + [""]  # code -1 (no value) → ""
     styles = [fmt.quoted(style) if t.startswith(FORMULA_START) else fmt[style] for t in texts]
     return Texts([len(uniques) if k < 0 else k for k in codes.tolist()], texts, styles)
-
-
-def _column_writer(ws, fmt: Formats, column: pd.Series, style: str):
-    """A function (row, col, i) writing item i of ``column``: a number or a blank centred,
-    or text in format ``style``."""
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        numbers = column.astype("Float64").to_numpy(dtype=float, na_value=np.nan).tolist()
-        # scores are whole numbers: General shows them as such
-        number = blank = fmt["center"]
-
-        def write_number(row, col, i):
-            value = numbers[i]
-            if value != value:  # NaN: no value
-                ws.write_blank(row, col, None, blank)
-            else:
-                ws.write_number(row, col, value, number)
-
-        return write_number
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)  # each distinct value cleaned once
-    texts = [clean_text(u) for u in uniques] + [""]  # code -1 (no value) → ""
-    styles = [fmt.quoted(style) if t.startswith(FORMULA_START) else fmt[style] for t in texts]
-    codes = codes.tolist()
-
-    def write(row, col, i):
-        k = codes[i]
-        ws.write_string(row, col, texts[k], styles[k])
-
-    return write
 
 
 @dataclass(frozen=True)
